@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file config.h
+ * @brief The gateway configuration: YAML file, embedded default, command-line overrides.
+ *
+ *     web:
+ *       listen_address: 127.0.0.1:9868
+ *       max_request_bytes: 1048576
+ *       read_timeout: 30s
+ *       auth:
+ *         disabled: false              # allowed only on a loopback listen address
+ *         bearer_tokens_file: /etc/iha-gateway/inbound-tokens   # one token per line
+ *         basic_auth_users:            # bcrypt hashes, as in Prometheus' web.yml
+ *           alertmanager: $2y$10$...
+ *     instance_ha:
+ *       url: http://127.0.0.1:15868
+ *       dialect: masakari              # or xloud
+ *       token_file: /etc/iha-gateway/service-token  # else $IHA_SERVICE_TOKEN
+ *       connect_timeout: 3s
+ *       timeout: 10s
+ *       retry_for: 20s                 # how long one request retries 5xx before answering 503
+ *     dedupe:
+ *       window: 180s
+ *       max_entries: 100000
+ *     mapping:
+ *       rule_files: [/etc/iha-gateway/mappings/*.yml]   # globs; absent = the shipped rules
+ *     log:
+ *       level: info
+ *       format: logfmt                 # or json
+ */
+#ifndef IHA_CONFIG_H
+#define IHA_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "diag.h"
+#include "log.h"
+#include "notification.h"
+#include "rc.h"
+
+#define IHA_DEFAULT_LISTEN "127.0.0.1:9868"
+#define IHA_DEFAULT_URL "http://127.0.0.1:15868"
+#define IHA_DEFAULT_INBOUND_TOKENS "/etc/iha-gateway/inbound-tokens"
+#define IHA_SERVICE_TOKEN_ENV "IHA_SERVICE_TOKEN"
+
+struct iha_basic_user {
+    char *name;
+    char *hash; /**< bcrypt / crypt(3) hash, never a clear password */
+};
+
+/** Plain data, owned by iha_config_free(). */
+struct iha_config {
+    char *source; /**< file name, or "<embedded default>" */
+    /* web */
+    char *listen_address;
+    size_t max_request_bytes;
+    unsigned read_timeout_s;
+    bool auth_disabled;
+    char *bearer_tokens_file; /**< may be NULL */
+    struct iha_basic_user *basic_users;
+    size_t n_basic_users;
+    /* instance_ha */
+    char *url;
+    enum iha_dialect dialect;
+    char *token_file; /**< may be NULL: then $IHA_SERVICE_TOKEN */
+    unsigned connect_timeout_ms;
+    unsigned timeout_ms;
+    unsigned retry_for_ms;
+    /* dedupe */
+    unsigned dedupe_window_s;
+    size_t dedupe_max_entries;
+    /* mapping */
+    char **rule_files; /**< globs; n_rule_files == 0 means the embedded shipped rules */
+    size_t n_rule_files;
+    /* log */
+    enum iha_log_level log_level;
+    enum iha_log_format log_format;
+};
+
+/** @return the embedded default configuration in @p out (owned), IHA_E_NOMEM otherwise. */
+enum iha_rc iha_config_default(struct iha_config **out) IHA_MUST_CHECK;
+
+/**
+ * Loads @p path over the defaults. Every problem is added to @p diag with
+ * file:line:column (unknown keys with "did you mean", wrong kinds, bad durations,
+ * sizes, addresses, URLs, dialects, levels).
+ * @return IHA_OK; IHA_E_CONFIG when @p diag has errors; IHA_E_IO; IHA_E_NOMEM.
+ */
+enum iha_rc iha_config_load_file(const char *path, struct iha_config **out,
+                                 struct iha_diag *diag) IHA_MUST_CHECK;
+
+/** Same as iha_config_load_file() from text, with @p name for messages. */
+enum iha_rc iha_config_load(const char *name, const char *text, size_t len,
+                            struct iha_config **out, struct iha_diag *diag) IHA_MUST_CHECK;
+
+/**
+ * Loads the rule files of @p cfg (globs expanded in sorted order; none = the embedded
+ * shipped rules) into @p rs. A glob that matches nothing is an error.
+ * @return IHA_OK or IHA_E_CONFIG with every problem in @p diag.
+ */
+struct iha_ruleset;
+enum iha_rc iha_config_load_rules(const struct iha_config *cfg, struct iha_ruleset *rs,
+                                  struct iha_diag *diag) IHA_MUST_CHECK;
+
+/** Parses "500ms", "30s", "5m", "1h" (or a bare number of seconds) into milliseconds. */
+int iha_duration_parse(const char *s, unsigned *ms_out);
+
+/** Replaces a string field of @p cfg with a copy of @p value. @return IHA_OK or IHA_E_NOMEM. */
+enum iha_rc iha_config_set_string(char **field, const char *value) IHA_MUST_CHECK;
+
+/** Frees @p cfg. NULL-safe. */
+void iha_config_free(struct iha_config *cfg);
+
+#endif
