@@ -23,7 +23,7 @@
  *       window: 180s
  *       max_entries: 100000
  *     mapping:
- *       rule_files: [/etc/iha-gateway/mappings/*.yml]   # globs; absent = the shipped rules
+ *       rule_files: [/etc/iha-gateway/rules.yml]   # globs allowed; absent = the shipped rules
  *     log:
  *       level: info
  *       format: logfmt                 # or json

@@ -36,8 +36,8 @@ void iha_diag_free(struct iha_diag *d)
     free(d);
 }
 
-static void add_text(struct iha_diag *d, enum iha_diag_level level, const char *file,
-                     unsigned line, unsigned col, const char *msg)
+static void add_text(struct iha_diag *d, enum iha_diag_level level, const char *file, unsigned line,
+                     unsigned col, const char *msg)
 {
     char buf[1024];
     const char *lv = level == IHA_DIAG_ERROR ? "error" : "warning";

@@ -133,9 +133,12 @@ void iha_log_write(enum iha_log_level level, const char *msg, ...)
 
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             now.tv_nsec / 1000000);
+    {
+        char secs[24];
+        if (strftime(secs, sizeof(secs), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+            secs[0] = '\0';
+        snprintf(ts, sizeof(ts), "%s.%03dZ", secs, (int)(now.tv_nsec / 1000000) % 1000);
+    }
     if (json)
         put(&l, "{", 1);
     put_field(&l, json, true, "ts", ts);

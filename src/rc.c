@@ -9,16 +9,26 @@
 const char *iha_rc_str(enum iha_rc rc)
 {
     switch (rc) {
-    case IHA_OK: return "ok";
-    case IHA_E_NOMEM: return "out of memory";
-    case IHA_E_INVAL: return "invalid input";
-    case IHA_E_PARSE: return "parse error";
-    case IHA_E_LIMIT: return "limit reached";
-    case IHA_E_IO: return "I/O error";
-    case IHA_E_AUTH: return "authentication failed";
-    case IHA_E_UPSTREAM: return "Instance HA API error";
-    case IHA_E_CONFIG: return "configuration error";
-    case IHA_E_NOTFOUND: return "not found";
+    case IHA_OK:
+        return "ok";
+    case IHA_E_NOMEM:
+        return "out of memory";
+    case IHA_E_INVAL:
+        return "invalid input";
+    case IHA_E_PARSE:
+        return "parse error";
+    case IHA_E_LIMIT:
+        return "limit reached";
+    case IHA_E_IO:
+        return "I/O error";
+    case IHA_E_AUTH:
+        return "authentication failed";
+    case IHA_E_UPSTREAM:
+        return "Instance HA API error";
+    case IHA_E_CONFIG:
+        return "configuration error";
+    case IHA_E_NOTFOUND:
+        return "not found";
     }
     return "unknown error";
 }

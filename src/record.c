@@ -8,9 +8,12 @@
 const char *iha_source_name(enum iha_source s)
 {
     switch (s) {
-    case IHA_SOURCE_ALERTMANAGER: return "alertmanager";
-    case IHA_SOURCE_NAGIOS: return "nagios";
-    case IHA_SOURCE_NATIVE: return "native";
+    case IHA_SOURCE_ALERTMANAGER:
+        return "alertmanager";
+    case IHA_SOURCE_NAGIOS:
+        return "nagios";
+    case IHA_SOURCE_NATIVE:
+        return "native";
     }
     return "unknown";
 }
