@@ -43,6 +43,7 @@
 #define IHA_DEFAULT_URL "http://127.0.0.1:15868"
 #define IHA_DEFAULT_INBOUND_TOKENS "/etc/iha-gateway/inbound-tokens"
 #define IHA_SERVICE_TOKEN_ENV "IHA_SERVICE_TOKEN"
+#define IHA_DEFAULT_SERVICE_TOKEN_FILE "/etc/iha-gateway/service-token"
 
 struct iha_basic_user {
     char *name;

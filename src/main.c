@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alertmanager.h"
 #include "auth.h"
@@ -440,6 +441,20 @@ static enum iha_rc ingest(void *cls, enum iha_source source, const json_t *body,
     return iha_pipeline_handle(cls, source, body, reply, reply_cls, err);
 }
 
+/* The configured file, else the environment, else the conventional file if present. */
+static const char *service_token_file(const struct iha_config *cfg)
+{
+    const char *env = getenv(IHA_SERVICE_TOKEN_ENV);
+
+    if (cfg->token_file)
+        return cfg->token_file;
+    if (env && *env)
+        return NULL;
+    if (access(IHA_DEFAULT_SERVICE_TOKEN_FILE, R_OK) == 0)
+        return IHA_DEFAULT_SERVICE_TOKEN_FILE;
+    return NULL;
+}
+
 static int cmd_run(const struct options *o)
 {
     struct iha_diag *diag = iha_diag_new();
@@ -488,7 +503,7 @@ static int cmd_run(const struct options *o)
     }
     curl_ready = true;
 
-    if (iha_token_source_new(cfg->token_file, IHA_SERVICE_TOKEN_ENV, &token) != IHA_OK)
+    if (iha_token_source_new(service_token_file(cfg), IHA_SERVICE_TOKEN_ENV, &token) != IHA_OK)
         goto cleanup;
     dedupe = iha_dedupe_new(cfg->dedupe_window_s, cfg->dedupe_max_entries);
     if (!dedupe)
