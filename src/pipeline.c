@@ -355,6 +355,9 @@ static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct i
     enum iha_rc rc;
 
     rc = iha_alertmanager_parse(body, &alerts, &n_alerts, err);
+    /* Too many alerts or labels will never fit: a 4xx, not a 503 retried forever. */
+    if (rc == IHA_E_LIMIT)
+        rc = IHA_E_INVAL;
     if (rc != IHA_OK)
         return rc;
     for (size_t i = 0; i < n_alerts; i++) {
