@@ -1,5 +1,5 @@
 # Turns the shipped mapping rule files into a C table (name, text, length).
-file(WRITE ${OUT} "/* Generated from mappings/*.yml: do not edit. */\n#include \"embedded.h\"\n")
+file(WRITE ${OUT} "/* Generated from the shipped mapping rules: do not edit. */\n#include \"embedded.h\"\n")
 set(entries "")
 set(i 0)
 foreach(f ${FILES})

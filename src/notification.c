@@ -285,7 +285,7 @@ json_t *iha_notification_to_json(const struct iha_notification *n)
 
     if (!o)
         return NULL;
-    if (json_object_set_new(o, "id", json_string(n->id)) ||
+    if ((n->id[0] && json_object_set_new(o, "id", json_string(n->id))) ||
         (n->rule[0] && json_object_set_new(o, "rule", json_string(n->rule)))) {
         json_decref(o);
         return NULL;

@@ -25,6 +25,9 @@ struct iha_ynode {
     unsigned line, col;    /**< 1-based position of the node's start */
     char *scalar;          /**< SCALAR only: the text (NUL-terminated) */
     bool quoted;           /**< SCALAR only: written with quotes (so "null" is a string) */
+    unsigned text_col;     /**< SCALAR only: 1-based column where @c scalar appears verbatim on
+                                @c line (plain, or quoted without escapes, on one line), else 0;
+                                lets messages point inside the text (matchers, regexes) */
     struct iha_ynode **items; /**< SEQ: the items; MAP: keys and values interleaved */
     size_t n_items;           /**< SEQ: count of items; MAP: 2 x pairs */
     const char *file;         /**< borrowed name for messages, set on every node */
@@ -54,5 +57,13 @@ bool iha_ynode_is_null(const struct iha_ynode *n);
 
 /** @return a name for @p kind for messages ("a string", "a list", "a mapping"). */
 const char *iha_ynode_kind_name(enum iha_ynode_kind kind);
+
+/**
+ * Finds the candidate closest to @p word by edit distance, for "did you mean" hints.
+ * @param candidates NULL-terminated list
+ * @return the closest candidate at distance 1 or 2 (borrowed from @p candidates), or NULL
+ *         (also when @p word is itself a candidate).
+ */
+const char *iha_ytree_suggest(const char *word, const char *const *candidates);
 
 #endif

@@ -1,0 +1,873 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/** @file config.c @brief Gateway configuration: defaults, YAML loading and validation. */
+#include "config.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embedded.h"
+#include "mapping.h"
+#include "yaml_tree.h"
+
+#define EMBEDDED_SOURCE "<embedded default>"
+#define MAX_REQUEST_MIN 1024u
+#define MAX_REQUEST_MAX (1024u * 1024u * 1024u)
+#define DEDUPE_MAX_ENTRIES_MAX 100000000u
+#define MAX_KEYS 8
+
+/* How a YAML value is turned into a config field. */
+enum ftype {
+    F_SECTION, /* nested mapping described by @c sub */
+    F_ADDR,    /* char *: host:port */
+    F_SIZE,    /* size_t: bytes, with optional KiB/MiB/GiB */
+    F_DUR_S,   /* unsigned: a duration in whole seconds */
+    F_DUR_MS,  /* unsigned: a duration in milliseconds */
+    F_BOOL,    /* bool */
+    F_PATH,    /* char *: a file path, null clears it */
+    F_URL,     /* char *: http(s)://... */
+    F_DIALECT, /* enum iha_dialect */
+    F_LEVEL,   /* enum iha_log_level */
+    F_FORMAT,  /* enum iha_log_format */
+    F_COUNT,   /* size_t: a positive integer */
+    F_USERS,   /* basic_users / n_basic_users */
+    F_GLOBS,   /* rule_files / n_rule_files */
+};
+
+#define NONZERO 1u /* the value must not be 0 */
+
+struct field {
+    const char *key;
+    enum ftype type;
+    size_t off;
+    unsigned flags;
+    const struct field *sub;
+};
+
+#define FIELD(k, t, member, fl)                                                                    \
+    {                                                                                              \
+        k, t, offsetof(struct iha_config, member), fl, NULL                                        \
+    }
+#define SECTION(k, s)                                                                              \
+    {                                                                                              \
+        k, F_SECTION, 0, 0, s                                                                      \
+    }
+
+static const struct field auth_fields[] = {
+    FIELD("disabled", F_BOOL, auth_disabled, 0),
+    FIELD("bearer_tokens_file", F_PATH, bearer_tokens_file, 0),
+    FIELD("basic_auth_users", F_USERS, basic_users, 0),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
+static const struct field web_fields[] = {
+    FIELD("listen_address", F_ADDR, listen_address, 0),
+    FIELD("max_request_bytes", F_SIZE, max_request_bytes, NONZERO),
+    FIELD("read_timeout", F_DUR_S, read_timeout_s, NONZERO),
+    SECTION("auth", auth_fields),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
+static const struct field iha_fields[] = {
+    FIELD("url", F_URL, url, 0),
+    FIELD("dialect", F_DIALECT, dialect, 0),
+    FIELD("token_file", F_PATH, token_file, 0),
+    FIELD("connect_timeout", F_DUR_MS, connect_timeout_ms, NONZERO),
+    FIELD("timeout", F_DUR_MS, timeout_ms, NONZERO),
+    FIELD("retry_for", F_DUR_MS, retry_for_ms, 0),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
+static const struct field dedupe_fields[] = {
+    FIELD("window", F_DUR_S, dedupe_window_s, NONZERO),
+    FIELD("max_entries", F_COUNT, dedupe_max_entries, NONZERO),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
+static const struct field mapping_fields[] = {
+    FIELD("rule_files", F_GLOBS, rule_files, 0),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
+static const struct field log_fields[] = {
+    FIELD("level", F_LEVEL, log_level, 0),
+    FIELD("format", F_FORMAT, log_format, 0),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
+static const struct field top_fields[] = {
+    SECTION("web", web_fields),       SECTION("instance_ha", iha_fields),
+    SECTION("dedupe", dedupe_fields), SECTION("mapping", mapping_fields),
+    SECTION("log", log_fields),       {NULL, F_SECTION, 0, 0, NULL},
+};
+
+static const char *const dialect_names[] = {"masakari", "xloud", NULL};
+static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
+static const char *const format_names[] = {"logfmt", "json", NULL};
+
+struct cloader {
+    struct iha_config *cfg;
+    struct iha_diag *diag;
+    size_t errors;
+    bool nomem;
+};
+
+/* ---- defaults and freeing ---------------------------------------------- */
+
+static void free_users(struct iha_basic_user *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(u[i].name);
+        free(u[i].hash);
+    }
+    free(u);
+}
+
+static void free_strings(char **s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(s[i]);
+    free(s);
+}
+
+void iha_config_free(struct iha_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->source);
+    free(cfg->listen_address);
+    free(cfg->bearer_tokens_file);
+    free_users(cfg->basic_users, cfg->n_basic_users);
+    free(cfg->url);
+    free(cfg->token_file);
+    free_strings(cfg->rule_files, cfg->n_rule_files);
+    free(cfg);
+}
+
+enum iha_rc iha_config_set_string(char **field, const char *value)
+{
+    char *copy = NULL;
+
+    if (value) {
+        copy = strdup(value);
+        if (!copy)
+            return IHA_E_NOMEM;
+    }
+    free(*field);
+    *field = copy;
+    return IHA_OK;
+}
+
+enum iha_rc iha_config_default(struct iha_config **out)
+{
+    struct iha_config *cfg = calloc(1, sizeof(*cfg));
+    enum iha_rc rc = IHA_E_NOMEM;
+
+    *out = NULL;
+    if (!cfg)
+        return IHA_E_NOMEM;
+    if (iha_config_set_string(&cfg->source, EMBEDDED_SOURCE) != IHA_OK ||
+        iha_config_set_string(&cfg->listen_address, IHA_DEFAULT_LISTEN) != IHA_OK ||
+        iha_config_set_string(&cfg->bearer_tokens_file, IHA_DEFAULT_INBOUND_TOKENS) != IHA_OK ||
+        iha_config_set_string(&cfg->url, IHA_DEFAULT_URL) != IHA_OK)
+        goto cleanup;
+    cfg->max_request_bytes = 1024 * 1024;
+    cfg->read_timeout_s = 30;
+    cfg->auth_disabled = false;
+    cfg->dialect = IHA_DIALECT_MASAKARI;
+    cfg->token_file = NULL;
+    cfg->connect_timeout_ms = 3000;
+    cfg->timeout_ms = 10000;
+    cfg->retry_for_ms = 20000;
+    cfg->dedupe_window_s = 180;
+    cfg->dedupe_max_entries = 100000;
+    cfg->log_level = IHA_LOG_INFO;
+    cfg->log_format = IHA_LOG_LOGFMT;
+    *out = cfg;
+    cfg = NULL;
+    rc = IHA_OK;
+
+cleanup:
+    iha_config_free(cfg);
+    return rc;
+}
+
+/* ---- value parsers ----------------------------------------------------- */
+
+int iha_duration_parse(const char *s, unsigned *ms_out)
+{
+    static const struct {
+        const char *suffix;
+        unsigned long long ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    unsigned long long total = 0;
+    const char *p = s;
+
+    if (!s || !*s)
+        return -1;
+    while (*p) {
+        unsigned long long v = 0;
+        const char *start = p;
+        size_t u;
+
+        while (*p >= '0' && *p <= '9') {
+            v = v * 10 + (unsigned)(*p - '0');
+            if (v > UINT_MAX)
+                return -1;
+            p++;
+        }
+        if (p == start)
+            return -1;
+        if (*p == '\0' && start == s) {
+            /* A bare number is seconds. */
+            total = v * 1000;
+            break;
+        }
+        /* "ms" before "m" and "s", so the longest suffix wins. */
+        for (u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+            size_t l = strlen(units[u].suffix);
+
+            if (strncmp(p, units[u].suffix, l) == 0)
+                break;
+        }
+        if (u == sizeof(units) / sizeof(units[0]))
+            return -1;
+        p += strlen(units[u].suffix);
+        total += v * units[u].ms;
+        if (total > UINT_MAX)
+            return -1;
+    }
+    if (total > UINT_MAX)
+        return -1;
+    *ms_out = (unsigned)total;
+    return 0;
+}
+
+/* Parses a non-negative decimal integer without sign or spaces. */
+static int parse_uint(const char *s, const char **end, unsigned long long *out)
+{
+    char *e;
+
+    if (!(*s >= '0' && *s <= '9'))
+        return -1;
+    errno = 0;
+    *out = strtoull(s, &e, 10);
+    if (errno)
+        return -1;
+    *end = e;
+    return 0;
+}
+
+static int parse_size(const char *s, unsigned long long *out)
+{
+    static const struct {
+        const char *suffix;
+        unsigned long long mult;
+    } units[] = {
+        {"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024ull * 1024 * 1024}};
+    const char *end;
+    unsigned long long v;
+
+    if (parse_uint(s, &end, &v) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            if (v > ULLONG_MAX / units[i].mult)
+                return -1;
+            *out = v * units[i].mult;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static bool host_chars_ok(const char *s, size_t n, bool v6)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || (v6 && (c == ':' || c == '%'))))
+            return false;
+    }
+    return true;
+}
+
+/* "host:port", "[v6]:port" or ":port" (all interfaces). */
+static int parse_listen(const char *s, const char **host, size_t *host_len)
+{
+    const char *colon, *end;
+    unsigned long long port;
+    bool v6 = s[0] == '[';
+
+    if (v6) {
+        const char *close = strchr(s, ']');
+
+        if (!close || close[1] != ':')
+            return -1;
+        *host = s + 1;
+        *host_len = (size_t)(close - s - 1);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || memchr(s, ':', (size_t)(colon - s)))
+            return -1;
+        *host = s;
+        *host_len = (size_t)(colon - s);
+    }
+    if (!host_chars_ok(*host, *host_len, v6) || (v6 && *host_len == 0))
+        return -1;
+    if (parse_uint(colon + 1, &end, &port) != 0 || *end || port == 0 || port > 65535)
+        return -1;
+    return 0;
+}
+
+static bool is_loopback(const char *listen)
+{
+    const char *host;
+    size_t n;
+
+    if (parse_listen(listen, &host, &n) != 0)
+        return false;
+    return (n == 9 && strncmp(host, "localhost", 9) == 0) || (n == 3 && !strncmp(host, "::1", 3)) ||
+           (n >= 4 && strncmp(host, "127.", 4) == 0);
+}
+
+static bool url_ok(const char *s)
+{
+    const char *host;
+
+    if (strncmp(s, "http://", 7) == 0)
+        host = s + 7;
+    else if (strncmp(s, "https://", 8) == 0)
+        host = s + 8;
+    else
+        return false;
+    if (*host == '\0' || *host == '/' || *host == ':')
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return false;
+    return true;
+}
+
+/* ---- the walk ---------------------------------------------------------- */
+
+static void cerror(struct cloader *ld, const struct iha_ynode *n, const char *fmt, ...)
+    IHA_PRINTF(3, 4);
+
+static void cerror(struct cloader *ld, const struct iha_ynode *n, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n)
+        iha_diag_add(ld->diag, IHA_DIAG_ERROR, n->file, n->line, n->col, "%s", msg);
+    else
+        iha_diag_add(ld->diag, IHA_DIAG_ERROR, ld->cfg->source, 0, 0, "%s", msg);
+    ld->errors++;
+}
+
+static const char *what(const struct iha_ynode *n)
+{
+    return iha_ynode_is_null(n) ? "null" : iha_ynode_kind_name(n->kind);
+}
+
+static bool is_string(const struct iha_ynode *n)
+{
+    return n->kind == IHA_YNODE_SCALAR && !iha_ynode_is_null(n);
+}
+
+/* Reports a value outside @p names with a did-you-mean hint. */
+static void bad_enum(struct cloader *ld, const struct iha_ynode *n, const char *where,
+                     const char *const *names, const char *expected)
+{
+    const char *hint = iha_ytree_suggest(n->scalar, names);
+
+    if (hint)
+        cerror(ld, n, "%s: unknown value '%s' (did you mean '%s'?); expected %s", where, n->scalar,
+               hint, expected);
+    else
+        cerror(ld, n, "%s: unknown value '%s'; expected %s", where, n->scalar, expected);
+}
+
+static void set_str(struct cloader *ld, char **slot, const char *v)
+{
+    if (iha_config_set_string(slot, v) != IHA_OK)
+        ld->nomem = true;
+}
+
+static void load_users(struct cloader *ld, const struct iha_ynode *n, const char *where)
+{
+    struct iha_config *cfg = ld->cfg;
+    struct iha_basic_user *users = NULL;
+    size_t count = 0, errors = ld->errors;
+
+    if (!iha_ynode_is_null(n) && n->kind != IHA_YNODE_MAP) {
+        cerror(ld, n, "%s: expected a mapping of user: hash, got %s", where, what(n));
+        return;
+    }
+    if (n->kind == IHA_YNODE_MAP && n->n_items) {
+        users = calloc(n->n_items / 2, sizeof(*users));
+        if (!users) {
+            ld->nomem = true;
+            return;
+        }
+    }
+    for (size_t i = 0; n->kind == IHA_YNODE_MAP && i + 1 < n->n_items; i += 2) {
+        const struct iha_ynode *k = n->items[i], *v = n->items[i + 1];
+
+        if (!is_string(k) || strchr(k->scalar, ':')) {
+            cerror(ld, k, "%s: expected a user name without ':'", where);
+            continue;
+        }
+        if (!is_string(v)) {
+            cerror(ld, v, "%s.%s: expected a crypt(3) hash, got %s", where, k->scalar, what(v));
+            continue;
+        }
+        if (v->scalar[0] != '$') {
+            /* Refuse what looks like a clear-text password rather than storing it. */
+            cerror(ld, v,
+                   "%s.%s: expected a crypt(3) hash such as '$2y$10$...', not a clear-text "
+                   "password",
+                   where, k->scalar);
+            continue;
+        }
+        users[count].name = strdup(k->scalar);
+        users[count].hash = strdup(v->scalar);
+        count++;
+        if (!users[count - 1].name || !users[count - 1].hash) {
+            ld->nomem = true;
+            break;
+        }
+    }
+    if (ld->nomem || ld->errors != errors) {
+        free_users(users, count);
+        return;
+    }
+    free_users(cfg->basic_users, cfg->n_basic_users);
+    cfg->basic_users = users;
+    cfg->n_basic_users = count;
+}
+
+static void load_globs(struct cloader *ld, const struct iha_ynode *n, const char *where)
+{
+    struct iha_config *cfg = ld->cfg;
+    char **globs = NULL;
+    size_t count = 0, errors = ld->errors;
+
+    if (!iha_ynode_is_null(n) && n->kind != IHA_YNODE_SEQ) {
+        cerror(ld, n, "%s: expected a list, got %s", where, what(n));
+        return;
+    }
+    if (n->kind == IHA_YNODE_SEQ && n->n_items) {
+        globs = calloc(n->n_items, sizeof(*globs));
+        if (!globs) {
+            ld->nomem = true;
+            return;
+        }
+    }
+    for (size_t i = 0; n->kind == IHA_YNODE_SEQ && i < n->n_items; i++) {
+        const struct iha_ynode *g = n->items[i];
+
+        if (!is_string(g)) {
+            cerror(ld, g, "%s: expected a file name or glob, got %s", where, what(g));
+            continue;
+        }
+        globs[count] = strdup(g->scalar);
+        if (!globs[count++]) {
+            ld->nomem = true;
+            break;
+        }
+    }
+    if (ld->nomem || ld->errors != errors) {
+        free_strings(globs, count);
+        return;
+    }
+    free_strings(cfg->rule_files, cfg->n_rule_files);
+    cfg->rule_files = globs;
+    cfg->n_rule_files = count;
+}
+
+static void load_bool(struct cloader *ld, const struct iha_ynode *n, const char *where, bool *out)
+{
+    if (n->kind == IHA_YNODE_SCALAR && !n->quoted) {
+        if (!strcmp(n->scalar, "true") || !strcmp(n->scalar, "True") ||
+            !strcmp(n->scalar, "TRUE")) {
+            *out = true;
+            return;
+        }
+        if (!strcmp(n->scalar, "false") || !strcmp(n->scalar, "False") ||
+            !strcmp(n->scalar, "FALSE")) {
+            *out = false;
+            return;
+        }
+    }
+    if (is_string(n))
+        cerror(ld, n, "%s: expected true or false, got '%s'", where, n->scalar);
+    else
+        cerror(ld, n, "%s: expected true or false, got %s", where, what(n));
+}
+
+static void load_duration(struct cloader *ld, const struct field *f, const struct iha_ynode *n,
+                          const char *where, char *base)
+{
+    unsigned ms;
+
+    if (iha_duration_parse(n->scalar, &ms) != 0) {
+        cerror(ld, n, "%s: invalid duration '%s' (expected e.g. 500ms, 30s, 5m, 1h)", where,
+               n->scalar);
+        return;
+    }
+    if ((f->flags & NONZERO) && ms == 0) {
+        cerror(ld, n, "%s: must be greater than 0", where);
+        return;
+    }
+    if (f->type == F_DUR_S) {
+        if (ms % 1000) {
+            cerror(ld, n, "%s: '%s' is not a whole number of seconds", where, n->scalar);
+            return;
+        }
+        *(unsigned *)(void *)(base + f->off) = ms / 1000;
+    } else {
+        *(unsigned *)(void *)(base + f->off) = ms;
+    }
+}
+
+static void load_value(struct cloader *ld, const struct field *f, const struct iha_ynode *n,
+                       const char *where)
+{
+    char *base = (char *)ld->cfg;
+    unsigned long long v;
+    const char *end, *host;
+    size_t hl;
+
+    switch (f->type) {
+    case F_USERS:
+        load_users(ld, n, where);
+        return;
+    case F_GLOBS:
+        load_globs(ld, n, where);
+        return;
+    case F_BOOL:
+        load_bool(ld, n, where, (bool *)(void *)(base + f->off));
+        return;
+    case F_PATH:
+        if (iha_ynode_is_null(n)) {
+            set_str(ld, (char **)(void *)(base + f->off), NULL);
+            return;
+        }
+        break;
+    default:
+        break;
+    }
+    if (!is_string(n)) {
+        cerror(ld, n, "%s: expected a string, got %s", where, what(n));
+        return;
+    }
+    switch (f->type) {
+    case F_ADDR:
+        if (parse_listen(n->scalar, &host, &hl) != 0)
+            cerror(ld, n, "%s: invalid address '%s' (expected host:port, [v6]:port or :port)",
+                   where, n->scalar);
+        else
+            set_str(ld, (char **)(void *)(base + f->off), n->scalar);
+        break;
+    case F_URL:
+        if (!url_ok(n->scalar))
+            cerror(ld, n,
+                   "%s: invalid URL '%s' (expected http://host[:port][/path] or https://...)",
+                   where, n->scalar);
+        else
+            set_str(ld, (char **)(void *)(base + f->off), n->scalar);
+        break;
+    case F_PATH:
+        set_str(ld, (char **)(void *)(base + f->off), n->scalar);
+        break;
+    case F_SIZE:
+        if (parse_size(n->scalar, &v) != 0)
+            cerror(ld, n, "%s: invalid size '%s' (expected bytes, or a number with KiB/MiB/GiB)",
+                   where, n->scalar);
+        else if (v < MAX_REQUEST_MIN || v > MAX_REQUEST_MAX)
+            cerror(ld, n, "%s: %llu is out of range (1KiB to 1GiB)", where, v);
+        else
+            *(size_t *)(void *)(base + f->off) = (size_t)v;
+        break;
+    case F_COUNT:
+        if (parse_uint(n->scalar, &end, &v) != 0 || *end)
+            cerror(ld, n, "%s: expected a positive integer, got '%s'", where, n->scalar);
+        else if (v == 0 || v > DEDUPE_MAX_ENTRIES_MAX)
+            cerror(ld, n, "%s: %llu is out of range (1 to %u)", where, v, DEDUPE_MAX_ENTRIES_MAX);
+        else
+            *(size_t *)(void *)(base + f->off) = (size_t)v;
+        break;
+    case F_DUR_S:
+    case F_DUR_MS:
+        load_duration(ld, f, n, where, base);
+        break;
+    case F_DIALECT:
+        if (iha_dialect_parse(n->scalar, (enum iha_dialect *)(void *)(base + f->off)) != 0)
+            bad_enum(ld, n, where, dialect_names, "masakari or xloud");
+        break;
+    case F_LEVEL:
+        if (iha_log_level_parse(n->scalar, (enum iha_log_level *)(void *)(base + f->off)) != 0)
+            bad_enum(ld, n, where, level_names, "debug, info, warn or error");
+        break;
+    case F_FORMAT:
+        if (strcmp(n->scalar, "logfmt") == 0)
+            *(enum iha_log_format *)(void *)(base + f->off) = IHA_LOG_LOGFMT;
+        else if (strcmp(n->scalar, "json") == 0)
+            *(enum iha_log_format *)(void *)(base + f->off) = IHA_LOG_JSON;
+        else
+            bad_enum(ld, n, where, format_names, "logfmt or json");
+        break;
+    default:
+        break;
+    }
+}
+
+static void load_section(struct cloader *ld, const struct iha_ynode *map,
+                         const struct field *fields, const char *prefix)
+{
+    const char *names[MAX_KEYS + 1];
+    size_t nn = 0;
+    char where[128];
+
+    if (iha_ynode_is_null(map))
+        return;
+    if (map->kind != IHA_YNODE_MAP) {
+        cerror(ld, map, "%s: expected a mapping, got %s", prefix[0] ? prefix : "top level",
+               what(map));
+        return;
+    }
+    for (const struct field *f = fields; f->key && nn < MAX_KEYS; f++)
+        names[nn++] = f->key;
+    names[nn] = NULL;
+    for (size_t i = 0; i + 1 < map->n_items && !ld->nomem; i += 2) {
+        const struct iha_ynode *k = map->items[i], *v = map->items[i + 1];
+        const struct field *f;
+        const char *hint;
+
+        if (!is_string(k)) {
+            cerror(ld, k, "%s: expected a string key, got %s", prefix[0] ? prefix : "top level",
+                   what(k));
+            continue;
+        }
+        for (f = fields; f->key; f++)
+            if (strcmp(f->key, k->scalar) == 0)
+                break;
+        if (!f->key) {
+            hint = iha_ytree_suggest(k->scalar, names);
+            if (hint)
+                cerror(ld, k, "%s: unknown key '%s' (did you mean '%s'?)",
+                       prefix[0] ? prefix : "top level", k->scalar, hint);
+            else
+                cerror(ld, k, "%s: unknown key '%s'", prefix[0] ? prefix : "top level", k->scalar);
+            continue;
+        }
+        snprintf(where, sizeof(where), "%s%s%s", prefix, prefix[0] ? "." : "", f->key);
+        if (f->type == F_SECTION)
+            load_section(ld, v, f->sub, where);
+        else
+            load_value(ld, f, v, where);
+    }
+}
+
+static const struct iha_ynode *get_path(const struct iha_ynode *root, const char *a, const char *b,
+                                        const char *c)
+{
+    const struct iha_ynode *n = iha_ynode_get(root, a);
+
+    if (n && b)
+        n = iha_ynode_get(n, b);
+    if (n && c)
+        n = iha_ynode_get(n, c);
+    return n;
+}
+
+/* Checks that need more than one field. */
+static void check_cross(struct cloader *ld, const struct iha_ynode *root)
+{
+    const struct iha_config *cfg = ld->cfg;
+
+    if (cfg->auth_disabled && !is_loopback(cfg->listen_address))
+        cerror(ld, get_path(root, "web", "auth", "disabled"),
+               "web.auth.disabled: only allowed when web.listen_address is a loopback address "
+               "(it is '%s'); anyone who can reach the port could trigger evacuations",
+               cfg->listen_address);
+    if (!cfg->auth_disabled && !cfg->bearer_tokens_file && cfg->n_basic_users == 0)
+        cerror(ld, get_path(root, "web", "auth", NULL),
+               "web.auth: neither bearer_tokens_file nor basic_auth_users is set, so every "
+               "request would be refused");
+    if (cfg->connect_timeout_ms > cfg->timeout_ms)
+        cerror(ld, get_path(root, "instance_ha", "connect_timeout", NULL),
+               "instance_ha.connect_timeout: longer than instance_ha.timeout (%ums)",
+               cfg->timeout_ms);
+}
+
+static enum iha_rc load_root(const char *name, const struct iha_ynode *root,
+                             struct iha_config **out, struct iha_diag *diag)
+{
+    struct cloader ld;
+    enum iha_rc rc;
+
+    memset(&ld, 0, sizeof(ld));
+    ld.diag = diag;
+    rc = iha_config_default(&ld.cfg);
+    if (rc != IHA_OK)
+        return rc;
+    rc = iha_config_set_string(&ld.cfg->source, name);
+    if (rc != IHA_OK)
+        goto cleanup;
+    load_section(&ld, root, top_fields, "");
+    if (!ld.nomem && !ld.errors)
+        check_cross(&ld, root);
+    if (ld.nomem)
+        rc = IHA_E_NOMEM;
+    else if (ld.errors)
+        rc = IHA_E_CONFIG;
+    if (rc == IHA_OK) {
+        *out = ld.cfg;
+        ld.cfg = NULL;
+    }
+
+cleanup:
+    iha_config_free(ld.cfg);
+    return rc;
+}
+
+enum iha_rc iha_config_load(const char *name, const char *text, size_t len, struct iha_config **out,
+                            struct iha_diag *diag)
+{
+    struct iha_ynode *root = NULL;
+    enum iha_rc rc;
+
+    *out = NULL;
+    rc = iha_ytree_parse(name, text, len, &root, diag);
+    if (rc == IHA_E_PARSE || rc == IHA_E_LIMIT)
+        return IHA_E_CONFIG;
+    if (rc != IHA_OK)
+        return rc;
+    rc = load_root(name, root, out, diag);
+    iha_ynode_free(root);
+    return rc;
+}
+
+enum iha_rc iha_config_load_file(const char *path, struct iha_config **out, struct iha_diag *diag)
+{
+    struct iha_ynode *root = NULL;
+    enum iha_rc rc;
+
+    *out = NULL;
+    rc = iha_ytree_parse_file(path, &root, diag);
+    if (rc == IHA_E_PARSE || rc == IHA_E_LIMIT)
+        return IHA_E_CONFIG;
+    if (rc != IHA_OK)
+        return rc;
+    rc = load_root(path, root, out, diag);
+    iha_ynode_free(root);
+    return rc;
+}
+
+/* ---- rule files -------------------------------------------------------- */
+
+/*
+ * Relative globs are taken relative to the config file's directory, as Prometheus
+ * does for rule_files, so a config works whatever the daemon's working directory.
+ * @return a new string, or NULL when out of memory.
+ */
+static char *resolve_glob(const struct iha_config *cfg, const char *pattern)
+{
+    const char *slash = cfg->source ? strrchr(cfg->source, '/') : NULL;
+    size_t dl, pl = strlen(pattern);
+    char *s;
+
+    if (pattern[0] == '/' || !slash || cfg->source[0] == '<')
+        return strdup(pattern);
+    dl = (size_t)(slash - cfg->source);
+    s = malloc(dl + 1 + pl + 1);
+    if (!s)
+        return NULL;
+    memcpy(s, cfg->source, dl);
+    s[dl] = '/';
+    memcpy(s + dl + 1, pattern, pl + 1);
+    return s;
+}
+
+static enum iha_rc load_embedded(struct iha_ruleset *rs, struct iha_diag *diag, bool *failed)
+{
+    char name[256];
+
+    for (const struct iha_embedded_file *e = iha_embedded_rules; e->name; e++) {
+        enum iha_rc rc;
+
+        snprintf(name, sizeof(name), "<embedded>/%s", e->name);
+        rc = iha_ruleset_load(rs, name, e->text, e->len, diag);
+        if (rc == IHA_E_NOMEM)
+            return rc;
+        if (rc != IHA_OK)
+            *failed = true;
+    }
+    return IHA_OK;
+}
+
+enum iha_rc iha_config_load_rules(const struct iha_config *cfg, struct iha_ruleset *rs,
+                                  struct iha_diag *diag)
+{
+    bool failed = false;
+    enum iha_rc rc = IHA_OK;
+
+    if (cfg->n_rule_files == 0) {
+        rc = load_embedded(rs, diag, &failed);
+        goto done;
+    }
+    for (size_t i = 0; i < cfg->n_rule_files; i++) {
+        char *pattern = resolve_glob(cfg, cfg->rule_files[i]);
+        glob_t g;
+        int grc;
+
+        if (!pattern)
+            return IHA_E_NOMEM;
+        memset(&g, 0, sizeof(g));
+        grc = glob(pattern, 0, NULL, &g);
+        if (grc == GLOB_NOSPACE) {
+            globfree(&g);
+            free(pattern);
+            return IHA_E_NOMEM;
+        }
+        if (grc == GLOB_NOMATCH) {
+            iha_diag_add(diag, IHA_DIAG_ERROR, cfg->source, 0, 0,
+                         "mapping.rule_files: '%s' matches no file", pattern);
+            failed = true;
+        } else if (grc != 0) {
+            iha_diag_add(diag, IHA_DIAG_ERROR, cfg->source, 0, 0,
+                         "mapping.rule_files: cannot read '%s'", pattern);
+            failed = true;
+        }
+        for (size_t j = 0; grc == 0 && j < g.gl_pathc; j++) {
+            rc = iha_ruleset_load_file(rs, g.gl_pathv[j], diag);
+            if (rc == IHA_E_NOMEM)
+                break;
+            if (rc != IHA_OK)
+                failed = true;
+            rc = IHA_OK;
+        }
+        globfree(&g);
+        free(pattern);
+        if (rc == IHA_E_NOMEM)
+            return rc;
+    }
+
+done:
+    if (rc != IHA_OK)
+        return rc;
+    return failed ? IHA_E_CONFIG : IHA_OK;
+}
