@@ -126,8 +126,13 @@ enum iha_rc iha_native_parse(const json_t *body, struct iha_notification *out, s
     if (iha_notification_validate(out, err) != IHA_OK) {
         if (*prefix && err) {
             char tmp[sizeof(err->field)];
-            snprintf(tmp, sizeof(tmp), "%s", err->field);
-            snprintf(err->field, sizeof(err->field), "%s%s", prefix, tmp);
+            size_t plen = strlen(prefix), flen = strlen(err->field);
+            /* Field names are short; one that would not fit keeps its unprefixed form. */
+            if (plen + flen < sizeof(err->field)) {
+                memcpy(tmp, err->field, flen + 1);
+                memcpy(err->field, prefix, plen);
+                memcpy(err->field + plen, tmp, flen + 1);
+            }
         }
         goto invalid;
     }

@@ -116,7 +116,7 @@ static bool result_is_final_failure(const char *result)
  */
 static void answer_alertmanager(struct request *r)
 {
-    size_t i, n_transient = 0, n_final = 0, n_sent = 0, n_dropped = 0, n_dup = 0;
+    size_t i, n_transient = 0, n_final = 0, n_sent = 0, n_dropped = 0, n_dup = 0, n_maint = 0;
     json_t *item;
     unsigned status = 200;
     const char *summary = "success";
@@ -135,6 +135,8 @@ static void answer_alertmanager(struct request *r)
             n_dropped++;
         else if (strcmp(res, "deduplicated") == 0 || strcmp(res, "duplicate") == 0)
             n_dup++;
+        else if (strcmp(res, "maintenance") == 0)
+            n_maint++;
         else
             n_sent++;
     }
@@ -145,10 +147,11 @@ static void answer_alertmanager(struct request *r)
         status = 422;
         summary = "rejected";
     }
-    body = json_pack("{s:s,s:{s:I,s:I,s:I,s:I,s:I},s:O}", "status", summary, "counts", "delivered",
-                     (json_int_t)n_sent, "deduplicated", (json_int_t)n_dup, "dropped",
-                     (json_int_t)n_dropped, "rejected", (json_int_t)n_final, "retry",
-                     (json_int_t)n_transient, "results", r->results);
+    body = json_pack("{s:s,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:O}", "status", summary, "counts",
+                     "delivered", (json_int_t)n_sent, "deduplicated", (json_int_t)n_dup,
+                     "maintenance", (json_int_t)n_maint, "dropped", (json_int_t)n_dropped,
+                     "rejected", (json_int_t)n_final, "retry", (json_int_t)n_transient, "results",
+                     r->results);
     r->reply(r->reply_cls, body ? status : 503, body ? body : json_object());
 }
 

@@ -1,0 +1,726 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/** @file delivery.c @brief One thread with a libcurl multi handle POSTs notifications and retries.
+ */
+#include "delivery.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "log.h"
+
+#ifndef IHA_VERSION
+#define IHA_VERSION "0"
+#endif
+
+#define RESP_MAX (64u * 1024u)            /* response bytes kept; more aborts the transfer */
+#define TOKEN_HDR_MAX (64u * 1024u + 64u) /* a 64 KiB token file plus the header name */
+#define POLL_MAX_MS 100
+#define BACKOFF_FIRST_MS 500u
+#define BACKOFF_MAX_MS 5000u
+#define MAX_RUNNING 64 /* easy handles in flight; further due jobs wait their turn */
+#define START_BATCH 16 /* jobs started per loop turn */
+#define IDLE_MAX 16    /* easy handles kept for reuse */
+#define DEFAULT_CONNECT_TIMEOUT_MS 3000u
+#define DEFAULT_TIMEOUT_MS 10000u
+#define DEFAULT_MAX_JOBS 1024u
+
+struct waiter {
+    struct waiter *next;
+    iha_delivery_cb cb;
+    void *cls;
+};
+
+enum job_state { JOB_DUE, JOB_RUNNING };
+
+struct job {
+    /* Guarded by iha_delivery.lock. */
+    struct job *prev, *next;
+    struct waiter *waiters, **waiters_tail;
+    char *key;
+    /* Immutable after submit. */
+    struct iha_notification n;
+    char *body; /* identical on every attempt, so generated_time is too */
+    size_t body_len;
+    /* Owned by the delivery thread (or by iha_delivery_free() after the join). */
+    enum job_state state;
+    uint64_t due_ms;
+    uint64_t first_ms;
+    unsigned attempts;
+    bool auth_retried;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *resp; /* RESP_MAX + 1 bytes once allocated */
+    size_t resp_len;
+    bool resp_over;
+    char request_id[128];
+    char errbuf[CURL_ERROR_SIZE];
+    long http_code;
+    enum iha_outcome outcome;
+    char detail[512];
+};
+
+struct iha_delivery {
+    pthread_mutex_t lock;
+    struct job *head, *tail; /* submission order; guarded by lock */
+    size_t njobs;            /* guarded by lock */
+    bool stop;               /* guarded by lock */
+
+    /* Fixed at creation. */
+    char *url;
+    enum iha_dialect dialect;
+    struct iha_token_source *token;
+    const char *auth_header;
+    long connect_timeout_ms;
+    long timeout_ms;
+    uint64_t retry_for_ms;
+    size_t max_jobs;
+
+    /* Owned by the delivery thread. */
+    CURLM *multi;
+    pthread_t thread;
+    bool thread_started;
+    size_t running;
+    CURL *idle[IDLE_MAX];
+    size_t nidle;
+    char *hdrbuf;
+    bool token_warned;
+    uint64_t rng;
+    uint64_t soonest_ms;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* 0.5 s doubling to 5 s, each +-20 %. */
+static uint64_t backoff_ms(struct iha_delivery *d, unsigned attempts)
+{
+    uint64_t base = BACKOFF_FIRST_MS;
+
+    for (unsigned i = 1; i < attempts && base < BACKOFF_MAX_MS; i++)
+        base *= 2;
+    if (base > BACKOFF_MAX_MS)
+        base = BACKOFF_MAX_MS;
+    /* base * [0.8, 1.2] */
+    return base * 8 / 10 + rng_next(&d->rng) % (base * 4 / 10 + 1);
+}
+
+/* ---- jobs ---- */
+
+static void job_free(struct job *j)
+{
+    struct waiter *w;
+
+    if (!j)
+        return;
+    while ((w = j->waiters)) {
+        j->waiters = w->next;
+        free(w);
+    }
+    iha_notification_clear(&j->n);
+    free(j->body);
+    free(j->key);
+    free(j->resp);
+    free(j);
+}
+
+static struct job *find_job(struct iha_delivery *d, const char *key)
+{
+    for (struct job *j = d->head; j; j = j->next)
+        if (strcmp(j->key, key) == 0)
+            return j;
+    return NULL;
+}
+
+static void unlink_job(struct iha_delivery *d, struct job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        d->head = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    else
+        d->tail = j->prev;
+    j->prev = j->next = NULL;
+    d->njobs--;
+}
+
+static void wipe_headers(struct curl_slist *h)
+{
+    for (; h; h = h->next)
+        iha_secret_wipe(h->data, strlen(h->data));
+}
+
+/* Takes the easy handle off the multi handle and keeps it for reuse (connection reuse). */
+static void release_easy(struct iha_delivery *d, struct job *j)
+{
+    if (j->easy) {
+        curl_multi_remove_handle(d->multi, j->easy);
+        if (d->nidle < IDLE_MAX)
+            d->idle[d->nidle++] = j->easy;
+        else
+            curl_easy_cleanup(j->easy);
+        j->easy = NULL;
+        d->running--;
+    }
+    wipe_headers(j->headers);
+    curl_slist_free_all(j->headers);
+    j->headers = NULL;
+}
+
+static void copy_uuid(const struct job *j, char *out, size_t size)
+{
+    json_t *root, *n, *u;
+
+    out[0] = '\0';
+    if (!j->resp || j->resp_len == 0)
+        return;
+    root = json_loadb(j->resp, j->resp_len, 0, NULL);
+    n = json_object_get(root, "notification");
+    u = json_object_get(json_is_object(n) ? n : root, "notification_uuid");
+    if (json_is_string(u))
+        snprintf(out, size, "%s", json_string_value(u));
+    json_decref(root);
+}
+
+/*
+ * Removes @p j from the queue and calls every waiter with the job's last result.
+ * Callbacks run without the lock, so they may submit again.
+ */
+static void complete_job(struct iha_delivery *d, struct job *j)
+{
+    struct iha_delivery_result res;
+    struct waiter *w;
+
+    memset(&res, 0, sizeof(res));
+    res.outcome = j->outcome;
+    res.http_code = j->http_code;
+    res.attempts = j->attempts;
+    snprintf(res.detail, sizeof(res.detail), "%s", j->detail);
+    if (j->http_code >= 200 && j->http_code < 300)
+        copy_uuid(j, res.notification_uuid, sizeof(res.notification_uuid));
+    res.response_body = j->resp ? j->resp : "";
+
+    pthread_mutex_lock(&d->lock);
+    unlink_job(d, j);
+    w = j->waiters;
+    j->waiters = NULL;
+    pthread_mutex_unlock(&d->lock);
+
+    while (w) {
+        struct waiter *next = w->next;
+        w->cb(w->cls, &res);
+        free(w);
+        w = next;
+    }
+    job_free(j);
+}
+
+/* ---- curl callbacks ---- */
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct job *j = ud;
+    size_t n = size * nmemb;
+
+    if (n > RESP_MAX - j->resp_len) {
+        j->resp_over = true;
+        return 0; /* abort: no Instance HA answer is this large */
+    }
+    if (!j->resp && !(j->resp = malloc(RESP_MAX + 1)))
+        return 0;
+    memcpy(j->resp + j->resp_len, ptr, n);
+    j->resp_len += n;
+    j->resp[j->resp_len] = '\0';
+    return n;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    static const char name[] = "x-openstack-request-id:";
+    struct job *j = ud;
+    size_t n = size * nmemb, a = sizeof(name) - 1, b = n, o = 0;
+
+    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+        j->request_id[0] = '\0'; /* a new response (after 100 Continue) */
+        return n;
+    }
+    if (n <= a || strncasecmp(ptr, name, a) != 0)
+        return n;
+    while (a < b && (ptr[a] == ' ' || ptr[a] == '\t'))
+        a++;
+    while (b > a && (ptr[b - 1] == '\r' || ptr[b - 1] == '\n' || ptr[b - 1] == ' '))
+        b--;
+    for (size_t i = a; i < b && o + 1 < sizeof(j->request_id); i++) {
+        unsigned char c = (unsigned char)ptr[i];
+        j->request_id[o++] = (c < 0x20 || c >= 0x7F) ? '?' : (char)c;
+    }
+    j->request_id[o] = '\0';
+    return n;
+}
+
+/* ---- attempts ---- */
+
+/* @p again: the attempt will be repeated, so a failure is only a warning. */
+static void log_attempt(const struct iha_delivery *d, const struct job *j, bool again)
+{
+    char attempt[16], code[16];
+    enum iha_log_level lvl;
+
+    switch (j->outcome) {
+    case IHA_OUTCOME_DELIVERED:
+    case IHA_OUTCOME_DUPLICATE:
+    case IHA_OUTCOME_MAINTENANCE:
+        lvl = IHA_LOG_INFO;
+        break;
+    case IHA_OUTCOME_RETRY:
+        lvl = IHA_LOG_WARN;
+        break;
+    case IHA_OUTCOME_REJECTED:
+    case IHA_OUTCOME_AUTH_ERROR:
+    default:
+        lvl = IHA_LOG_ERROR;
+        break;
+    }
+    if (!iha_log_enabled(lvl))
+        return;
+    snprintf(attempt, sizeof(attempt), "%u", j->attempts);
+    snprintf(code, sizeof(code), "%ld", j->http_code);
+    IHA_LOG(lvl, "delivery attempt", "id", j->n.id, "host", j->n.hostname, "type",
+            iha_ntype_name(j->n.type, d->dialect), "attempt", attempt, "http_code", code, "outcome",
+            iha_outcome_name(j->outcome), "detail", j->detail, "request_id",
+            j->request_id[0] ? j->request_id : NULL);
+}
+
+static void add_token(struct iha_delivery *d, struct curl_slist **h, bool *ok)
+{
+    enum iha_rc rc;
+    struct curl_slist *n;
+
+    if (!d->token) {
+        rc = IHA_E_NOTFOUND;
+    } else {
+        rc = iha_token_source_header(d->token, d->auth_header, d->hdrbuf, TOKEN_HDR_MAX);
+    }
+    if (rc == IHA_OK) {
+        n = curl_slist_append(*h, d->hdrbuf);
+        iha_secret_wipe(d->hdrbuf, strlen(d->hdrbuf));
+        if (!n) {
+            *ok = false;
+            return;
+        }
+        *h = n;
+        d->token_warned = false;
+        return;
+    }
+    if (!d->token_warned) {
+        char desc[300];
+        iha_token_source_describe(d->token, desc, sizeof(desc));
+        IHA_LOG(IHA_LOG_WARN, "no service token available; sending without one", "source", desc,
+                "reason", iha_rc_str(rc));
+        d->token_warned = true;
+    }
+}
+
+#define SETOPT(opt, val)                                                                           \
+    do {                                                                                           \
+        if (cc == CURLE_OK)                                                                        \
+            cc = curl_easy_setopt(e, opt, val);                                                    \
+    } while (0)
+
+/* Starts one POST for @p j. @return false when it could not be started (detail set). */
+static bool start_attempt(struct iha_delivery *d, struct job *j)
+{
+    struct curl_slist *h = NULL, *n;
+    bool ok = true;
+    CURLcode cc = CURLE_OK;
+    CURL *e;
+
+    j->resp_len = 0;
+    j->resp_over = false;
+    j->request_id[0] = '\0';
+    j->errbuf[0] = '\0';
+    if (j->resp)
+        j->resp[0] = '\0';
+    j->attempts++;
+    if (j->attempts == 1)
+        j->first_ms = now_ms();
+
+    if (d->nidle > 0) {
+        e = d->idle[--d->nidle];
+        curl_easy_reset(e);
+    } else {
+        e = curl_easy_init();
+    }
+    if (!e) {
+        snprintf(j->detail, sizeof(j->detail), "cannot create a curl handle");
+        return false;
+    }
+
+    static const char *const fixed[] = {"Content-Type: application/json",
+                                        "Accept: application/json", "Expect:"};
+    for (size_t i = 0; ok && i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        n = curl_slist_append(h, fixed[i]);
+        if (n)
+            h = n;
+        else
+            ok = false;
+    }
+    if (ok)
+        add_token(d, &h, &ok);
+    if (!ok) {
+        snprintf(j->detail, sizeof(j->detail), "out of memory building headers");
+        goto fail;
+    }
+
+    SETOPT(CURLOPT_URL, d->url);
+    SETOPT(CURLOPT_PRIVATE, (void *)j);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, d->connect_timeout_ms);
+    SETOPT(CURLOPT_TIMEOUT_MS, d->timeout_ms);
+    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(CURLOPT_MAXAGE_CONN, 60L);
+    SETOPT(CURLOPT_USERAGENT, "iha-gateway/" IHA_VERSION);
+    SETOPT(CURLOPT_HTTPHEADER, h);
+    SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body_len);
+    SETOPT(CURLOPT_POSTFIELDS, j->body);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(CURLOPT_WRITEDATA, (void *)j);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_HEADERDATA, (void *)j);
+    SETOPT(CURLOPT_ERRORBUFFER, j->errbuf);
+    if (cc != CURLE_OK) {
+        snprintf(j->detail, sizeof(j->detail), "curl option: %s", curl_easy_strerror(cc));
+        goto fail;
+    }
+    if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
+        snprintf(j->detail, sizeof(j->detail), "cannot add the curl handle");
+        goto fail;
+    }
+    j->easy = e;
+    j->headers = h;
+    d->running++;
+    return true;
+fail:
+    wipe_headers(h);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(e);
+    return false;
+}
+
+/* Decides what follows an attempt whose outcome, code and detail are set in @p j. */
+static void after_attempt(struct iha_delivery *d, struct job *j)
+{
+    uint64_t now = now_ms();
+
+    if (j->outcome == IHA_OUTCOME_RETRY) {
+        uint64_t delay = backoff_ms(d, j->attempts);
+        if (now + delay - j->first_ms <= d->retry_for_ms) {
+            log_attempt(d, j, true);
+            j->state = JOB_DUE;
+            j->due_ms = now + delay;
+            if (j->due_ms < d->soonest_ms)
+                d->soonest_ms = j->due_ms;
+            return;
+        }
+        log_attempt(d, j, false);
+        IHA_LOG(IHA_LOG_ERROR, "delivery retry budget exhausted", "id", j->n.id, "host",
+                j->n.hostname, "detail", j->detail);
+    } else if (j->outcome == IHA_OUTCOME_AUTH_ERROR && j->http_code == 401 && !j->auth_retried) {
+        /* The token file may have been renewed since this attempt started. */
+        log_attempt(d, j, true);
+        j->auth_retried = true;
+        j->state = JOB_DUE;
+        j->due_ms = now;
+        d->soonest_ms = now;
+        return;
+    } else {
+        log_attempt(d, j, false);
+    }
+    complete_job(d, j);
+}
+
+static void finish_attempt(struct iha_delivery *d, struct job *j, CURLcode res)
+{
+    long code = 0;
+
+    curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+    /* An answer too large to keep is still an answer; any other failure is transport. */
+    if (res != CURLE_OK && !(res == CURLE_WRITE_ERROR && j->resp_over))
+        code = 0;
+    release_easy(d, j);
+    j->http_code = code;
+    j->outcome = iha_classify(code, j->resp, j->resp_len, j->detail, sizeof(j->detail));
+    if (code == 0)
+        snprintf(j->detail, sizeof(j->detail), "%s",
+                 j->errbuf[0] ? j->errbuf : curl_easy_strerror(res));
+    after_attempt(d, j);
+}
+
+static void drain(struct iha_delivery *d)
+{
+    CURLMsg *m;
+    int left;
+
+    while ((m = curl_multi_info_read(d->multi, &left))) {
+        char *priv = NULL;
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+        if (priv)
+            finish_attempt(d, (struct job *)(void *)priv, m->data.result);
+    }
+}
+
+static void *thread_main(void *arg)
+{
+    struct iha_delivery *d = arg;
+
+    for (;;) {
+        struct job *start[START_BATCH];
+        size_t nstart = 0;
+        uint64_t now = now_ms(), next = UINT64_MAX;
+        int running = 0, timeout = POLL_MAX_MS;
+
+        pthread_mutex_lock(&d->lock);
+        if (d->stop) {
+            pthread_mutex_unlock(&d->lock);
+            break;
+        }
+        for (struct job *j = d->head; j; j = j->next) {
+            if (j->state != JOB_DUE)
+                continue;
+            if (j->due_ms <= now && nstart < START_BATCH && d->running + nstart < MAX_RUNNING) {
+                j->state = JOB_RUNNING;
+                start[nstart++] = j;
+            } else if (j->due_ms > now && j->due_ms < next) {
+                next = j->due_ms;
+            }
+        }
+        pthread_mutex_unlock(&d->lock);
+
+        d->soonest_ms = next;
+        for (size_t i = 0; i < nstart; i++) {
+            if (!start_attempt(d, start[i])) {
+                start[i]->http_code = 0;
+                start[i]->outcome = IHA_OUTCOME_RETRY;
+                after_attempt(d, start[i]);
+            }
+        }
+        curl_multi_perform(d->multi, &running);
+        drain(d);
+
+        now = now_ms();
+        if (d->soonest_ms != UINT64_MAX) {
+            uint64_t wait = d->soonest_ms > now ? d->soonest_ms - now : 0;
+            if (wait < (uint64_t)timeout)
+                timeout = (int)wait;
+        }
+        if (nstart == START_BATCH)
+            timeout = 0; /* more may be due right now */
+        curl_multi_poll(d->multi, NULL, 0, timeout, NULL);
+    }
+    return NULL;
+}
+
+/* ---- public ---- */
+
+static void delivery_destroy(struct iha_delivery *d)
+{
+    for (size_t i = 0; i < d->nidle; i++)
+        curl_easy_cleanup(d->idle[i]);
+    if (d->multi)
+        curl_multi_cleanup(d->multi);
+    if (d->hdrbuf) {
+        iha_secret_wipe(d->hdrbuf, TOKEN_HDR_MAX);
+        free(d->hdrbuf);
+    }
+    free(d->url);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+static char *make_url(const char *base)
+{
+    static const char path[] = "/v1/notifications";
+    size_t len = strlen(base);
+    char *url;
+
+    while (len > 0 && base[len - 1] == '/')
+        len--;
+    url = malloc(len + sizeof(path));
+    if (!url)
+        return NULL;
+    memcpy(url, base, len);
+    memcpy(url + len, path, sizeof(path));
+    return url;
+}
+
+enum iha_rc iha_delivery_new(const struct iha_delivery_config *cfg, struct iha_delivery **out)
+{
+    struct iha_delivery *d;
+    uint64_t seed = 0;
+
+    *out = NULL;
+    if (!cfg || !cfg->url)
+        return IHA_E_INVAL;
+    d = calloc(1, sizeof(*d));
+    if (!d)
+        return IHA_E_NOMEM;
+    if (pthread_mutex_init(&d->lock, NULL) != 0) {
+        free(d);
+        return IHA_E_NOMEM;
+    }
+    d->dialect = cfg->dialect;
+    d->token = cfg->token;
+    d->auth_header = cfg->dialect == IHA_DIALECT_XLOUD ? "Authorization" : "X-Auth-Token";
+    d->connect_timeout_ms =
+        (long)(cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS);
+    d->timeout_ms = (long)(cfg->timeout_ms ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS);
+    d->retry_for_ms = cfg->retry_for_ms;
+    d->max_jobs = cfg->max_jobs ? cfg->max_jobs : DEFAULT_MAX_JOBS;
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed) || seed == 0)
+        seed = now_ms() ^ (uint64_t)(uintptr_t)d ^ 0x9E3779B97F4A7C15ULL;
+    d->rng = seed;
+
+    d->url = make_url(cfg->url);
+    d->hdrbuf = malloc(TOKEN_HDR_MAX);
+    if (!d->url || !d->hdrbuf) {
+        delivery_destroy(d);
+        return IHA_E_NOMEM;
+    }
+    d->multi = curl_multi_init();
+    if (!d->multi) {
+        delivery_destroy(d);
+        return IHA_E_IO;
+    }
+    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+    if (pthread_create(&d->thread, NULL, thread_main, d) != 0) {
+        delivery_destroy(d);
+        return IHA_E_IO;
+    }
+    d->thread_started = true;
+    *out = d;
+    return IHA_OK;
+}
+
+enum iha_rc iha_delivery_submit(struct iha_delivery *d, const struct iha_notification *n,
+                                const char *key, iha_delivery_cb cb, void *cls)
+{
+    enum iha_rc rc = IHA_E_NOMEM;
+    struct waiter *w = calloc(1, sizeof(*w));
+    struct job *j = calloc(1, sizeof(*j)), *existing;
+    json_t *body = NULL;
+
+    if (!d || !n || !key || !cb) {
+        rc = IHA_E_INVAL;
+        goto cleanup;
+    }
+    if (!w || !j)
+        goto cleanup;
+    w->cb = cb;
+    w->cls = cls;
+    iha_notification_init(&j->n);
+    if (!(j->key = strdup(key)))
+        goto cleanup;
+    rc = iha_notification_copy(&j->n, n);
+    if (rc != IHA_OK)
+        goto cleanup;
+    rc = IHA_E_NOMEM;
+    body = iha_notification_body(n, d->dialect);
+    if (!body || !(j->body = json_dumps(body, JSON_COMPACT)))
+        goto cleanup;
+    j->body_len = strlen(j->body);
+    j->state = JOB_DUE;
+    j->outcome = IHA_OUTCOME_RETRY;
+
+    pthread_mutex_lock(&d->lock);
+    existing = find_job(d, key);
+    if (existing) {
+        *existing->waiters_tail = w;
+        existing->waiters_tail = &w->next;
+        w = NULL;
+        rc = IHA_OK;
+    } else if (d->njobs >= d->max_jobs) {
+        rc = IHA_E_LIMIT;
+    } else {
+        j->waiters = w;
+        j->waiters_tail = &w->next;
+        w = NULL;
+        j->prev = d->tail;
+        if (d->tail)
+            d->tail->next = j;
+        else
+            d->head = j;
+        d->tail = j;
+        d->njobs++;
+        j = NULL;
+        rc = IHA_OK;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (rc == IHA_OK)
+        curl_multi_wakeup(d->multi);
+cleanup:
+    json_decref(body);
+    job_free(j);
+    free(w);
+    return rc;
+}
+
+size_t iha_delivery_pending(struct iha_delivery *d)
+{
+    size_t n;
+
+    pthread_mutex_lock(&d->lock);
+    n = d->njobs;
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}
+
+void iha_delivery_free(struct iha_delivery *d)
+{
+    if (!d)
+        return;
+    if (d->thread_started) {
+        pthread_mutex_lock(&d->lock);
+        d->stop = true;
+        pthread_mutex_unlock(&d->lock);
+        curl_multi_wakeup(d->multi);
+        pthread_join(d->thread, NULL);
+    }
+    /* The thread is gone: everything it owned is ours now. */
+    while (d->head) {
+        struct job *j = d->head;
+        release_easy(d, j);
+        j->outcome = IHA_OUTCOME_RETRY;
+        snprintf(j->detail, sizeof(j->detail), "shutting down");
+        complete_job(d, j);
+    }
+    delivery_destroy(d);
+}

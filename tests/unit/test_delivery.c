@@ -1,0 +1,816 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file test_delivery.c
+ * @brief Delivery against a scripted libmicrohttpd peer on 127.0.0.1: outcomes,
+ *        retries, 401 handling, timeouts, joins, headers and bodies per dialect.
+ */
+#include "delivery.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#include "cmocka_includes.h"
+
+#define MAX_SCRIPT 8
+#define MAX_REQS 16
+#define BODY_MAX 8192
+
+#define UUID "6b594c62-73c2-4fd5-af8a-185e1ffe7a8b"
+#define BODY_202                                                                                   \
+    "{\"notification\": {\"id\": 1, \"notification_uuid\": \"" UUID "\", \"generated_time\": "     \
+    "\"2026-11-25T14:40:13.000000\", \"source_host_uuid\": "                                       \
+    "\"5cd9fca9-7473-4ba7-882a-25cc757de7d4\", \"type\": \"COMPUTE_HOST\", \"payload\": "          \
+    "{\"event\": \"STOPPED\", \"host_status\": \"NORMAL\", \"cluster_status\": \"OFFLINE\"}, "     \
+    "\"status\": \"new\", \"created_at\": \"2026-11-25T14:40:13.000000\", \"updated_at\": null, "  \
+    "\"deleted_at\": null, \"deleted\": false}}"
+#define MSG_DUP "Notification received from host compute-1 of type COMPUTE_HOST is duplicate."
+#define BODY_409_DUP "{\"conflictingRequest\": {\"code\": 409, \"message\": \"" MSG_DUP "\"}}"
+#define MSG_MAINT                                                                                  \
+    "Notification received from host compute-1 of type 'COMPUTE_HOST' is ignored as the host "     \
+    "is already under maintenance."
+#define BODY_409_MAINT "{\"conflictingRequest\": {\"code\": 409, \"message\": \"" MSG_MAINT "\"}}"
+#define MSG_NOHOST "Host with name compute-1 could not be found."
+#define BODY_400 "{\"badRequest\": {\"code\": 400, \"message\": \"" MSG_NOHOST "\"}}"
+#define MSG_401 "The request you have made requires authentication."
+#define BODY_401                                                                                   \
+    "{\"error\": {\"code\": 401, \"title\": \"Unauthorized\", \"message\": \"" MSG_401 "\"}}"
+#define BODY_403                                                                                   \
+    "{\"forbidden\": {\"code\": 403, \"message\": \"Policy doesn't allow "                         \
+    "os_masakari_api:notifications:create to be performed.\"}}"
+#define BODY_500                                                                                   \
+    "{\"masakariFault\": {\"code\": 500, \"message\": \"Unexpected API Error. Please report "      \
+    "this at https://bugs.launchpad.net/masakari/ and attach the Masakari API log if "             \
+    "possible.\\n<class 'ValueError'>\"}}"
+#define BODY_503                                                                                   \
+    "<html>\n <head>\n  <title>503 Service Unavailable</title>\n </head>\n <body>\n  <h1>503 "     \
+    "Service Unavailable</h1>\n  The Keystone service is temporarily unavailable.<br /><br />\n"   \
+    " </body>\n</html>"
+
+/* ---- the scripted peer ---- */
+
+struct step {
+    unsigned code;
+    const char *body;
+    unsigned delay_ms;
+    const char *content_type;
+};
+
+struct req {
+    char url[256];
+    char method[16];
+    char body[BODY_MAX];
+    char x_auth[256];
+    char authz[256];
+    char ctype[64];
+    char accept[64];
+    char ua[64];
+};
+
+struct peer {
+    struct MHD_Daemon *mhd;
+    unsigned port;
+    pthread_mutex_t lock;
+    struct step script[MAX_SCRIPT];
+    size_t nscript, next;
+    struct req reqs[MAX_REQS];
+    size_t nreqs;
+    char *big; /* an oversized body for the response cap test */
+};
+
+struct upload {
+    char body[BODY_MAX];
+    size_t len;
+};
+
+static void copy_hdr(struct MHD_Connection *c, const char *name, char *out, size_t size)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+
+    snprintf(out, size, "%s", v ? v : "");
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct peer *p = cls;
+    struct upload *u = *con_cls;
+    struct step st = {.code = 202, .body = BODY_202, .delay_ms = 0, .content_type = NULL};
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    (void)version;
+    if (!u) {
+        u = calloc(1, sizeof(*u));
+        if (!u)
+            return MHD_NO;
+        *con_cls = u;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        if (n > sizeof(u->body) - 1 - u->len)
+            n = sizeof(u->body) - 1 - u->len;
+        memcpy(u->body + u->len, upload_data, n);
+        u->len += n;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    pthread_mutex_lock(&p->lock);
+    if (p->nreqs < MAX_REQS) {
+        struct req *q = &p->reqs[p->nreqs++];
+        snprintf(q->url, sizeof(q->url), "%s", url);
+        snprintf(q->method, sizeof(q->method), "%s", method);
+        memcpy(q->body, u->body, u->len + 1);
+        copy_hdr(c, "X-Auth-Token", q->x_auth, sizeof(q->x_auth));
+        copy_hdr(c, "Authorization", q->authz, sizeof(q->authz));
+        copy_hdr(c, "Content-Type", q->ctype, sizeof(q->ctype));
+        copy_hdr(c, "Accept", q->accept, sizeof(q->accept));
+        copy_hdr(c, "User-Agent", q->ua, sizeof(q->ua));
+    }
+    if (p->next < p->nscript)
+        st = p->script[p->next++];
+    pthread_mutex_unlock(&p->lock);
+
+    if (st.delay_ms)
+        sleep_ms(st.delay_ms);
+    r = MHD_create_response_from_buffer(strlen(st.body), (void *)(uintptr_t)st.body,
+                                        MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type",
+                            st.content_type ? st.content_type : "application/json");
+    MHD_add_response_header(r, "X-Openstack-Request-Id",
+                            "req-11111111-2222-3333-4444-555555555555");
+    ret = MHD_queue_response(c, st.code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+static struct peer *peer_start(void)
+{
+    struct peer *p = calloc(1, sizeof(*p));
+    const union MHD_DaemonInfo *info;
+    struct sockaddr_in sa;
+
+    assert_non_null(p);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = 0;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    pthread_mutex_init(&p->lock, NULL);
+    p->mhd = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
+        NULL, NULL, on_request, p, MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
+    assert_non_null(p->mhd);
+    info = MHD_get_daemon_info(p->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    assert_non_null(info);
+    p->port = info->port;
+    assert_true(p->port > 0);
+    return p;
+}
+
+static void peer_stop(struct peer *p)
+{
+    MHD_stop_daemon(p->mhd);
+    pthread_mutex_destroy(&p->lock);
+    free(p->big);
+    free(p);
+}
+
+static void peer_script(struct peer *p, unsigned code, const char *body, unsigned delay_ms)
+{
+    pthread_mutex_lock(&p->lock);
+    assert_true(p->nscript < MAX_SCRIPT);
+    p->script[p->nscript++] = (struct step){code, body, delay_ms, NULL};
+    pthread_mutex_unlock(&p->lock);
+}
+
+static size_t peer_nreqs(struct peer *p)
+{
+    size_t n;
+
+    pthread_mutex_lock(&p->lock);
+    n = p->nreqs;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+/* ---- completions ---- */
+
+struct capture {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int calls;
+    struct iha_delivery_result res;
+    char body[BODY_MAX];
+    size_t body_len;
+};
+
+static void capture_init(struct capture *c)
+{
+    memset(c, 0, sizeof(*c));
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+}
+
+static void capture_destroy(struct capture *c)
+{
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->cond);
+}
+
+static void on_done(void *cls, const struct iha_delivery_result *res)
+{
+    struct capture *c = cls;
+
+    pthread_mutex_lock(&c->lock);
+    c->calls++;
+    c->res = *res;
+    c->body_len = strlen(res->response_body);
+    snprintf(c->body, sizeof(c->body), "%s", res->response_body);
+    c->res.response_body = c->body;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static int wait_calls(struct capture *c, int n, unsigned timeout_ms)
+{
+    struct timespec until;
+    int calls;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->lock);
+    while (c->calls < n && pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
+        ;
+    calls = c->calls;
+    pthread_mutex_unlock(&c->lock);
+    return calls;
+}
+
+/* ---- fixtures ---- */
+
+struct fx {
+    struct peer *peer;
+    struct iha_token_source *token;
+    char dir[64];
+    char token_path[128];
+    struct iha_delivery_config cfg;
+    char url[64];
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    FILE *fp;
+
+    if (!f)
+        return -1;
+    f->peer = peer_start();
+    snprintf(f->dir, sizeof(f->dir), "/tmp/iha-delivery-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->token_path, sizeof(f->token_path), "%s/token", f->dir);
+    fp = fopen(f->token_path, "w");
+    if (!fp)
+        return -1;
+    fputs("gAAAAAB-test-token\n", fp);
+    fclose(fp);
+    if (iha_token_source_new(f->token_path, NULL, &f->token) != IHA_OK)
+        return -1;
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u", f->peer->port);
+    f->cfg = (struct iha_delivery_config){
+        .url = f->url,
+        .dialect = IHA_DIALECT_MASAKARI,
+        .token = f->token,
+        .connect_timeout_ms = 1000,
+        .timeout_ms = 2000,
+        .retry_for_ms = 3000,
+        .max_jobs = 16,
+    };
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+
+    peer_stop(f->peer);
+    iha_token_source_free(f->token);
+    unlink(f->token_path);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void make_host_down(struct iha_notification *n)
+{
+    iha_notification_init(n);
+    n->type = IHA_NTYPE_COMPUTE_HOST;
+    snprintf(n->hostname, sizeof(n->hostname), "compute-1");
+    n->payload = json_pack("{s:s, s:s, s:s}", "event", "STOPPED", "host_status", "NORMAL",
+                           "cluster_status", "OFFLINE");
+    assert_non_null(n->payload);
+    snprintf(n->generated_time, sizeof(n->generated_time), "2026-11-25T14:40:13Z");
+    snprintf(n->id, sizeof(n->id), "0123456789abcdef");
+}
+
+/* Submits one host-down notification and waits for its single callback. */
+static void deliver_one(struct fx *f, struct capture *cap)
+{
+    struct iha_delivery *d = NULL;
+    struct iha_notification n;
+
+    make_host_down(&n);
+    capture_init(cap);
+    assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
+    assert_int_equal(iha_delivery_submit(d, &n, "key-1", on_done, cap), IHA_OK);
+    iha_notification_clear(&n); /* the delivery holds its own copy */
+    assert_int_equal(wait_calls(cap, 1, 15000), 1);
+    assert_int_equal(iha_delivery_pending(d), 0);
+    iha_delivery_free(d);
+    assert_int_equal(cap->calls, 1); /* never twice */
+}
+
+static void assert_masakari_request(const struct req *q)
+{
+    json_t *root = json_loads(q->body, 0, NULL), *inner;
+
+    assert_string_equal(q->method, "POST");
+    assert_string_equal(q->url, "/v1/notifications");
+    assert_string_equal(q->x_auth, "gAAAAAB-test-token");
+    assert_string_equal(q->authz, "");
+    assert_string_equal(q->ctype, "application/json");
+    assert_string_equal(q->accept, "application/json");
+    assert_string_equal(q->ua, "iha-gateway/" IHA_VERSION);
+    assert_non_null(root);
+    inner = json_object_get(root, "notification");
+    assert_true(json_is_object(inner));
+    assert_int_equal(json_object_size(root), 1);
+    assert_string_equal(json_string_value(json_object_get(inner, "type")), "COMPUTE_HOST");
+    assert_string_equal(json_string_value(json_object_get(inner, "hostname")), "compute-1");
+    assert_string_equal(json_string_value(json_object_get(inner, "generated_time")),
+                        "2026-11-25T14:40:13Z");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(inner, "payload"), "event")), "STOPPED");
+    json_decref(root);
+}
+
+/* ---- tests ---- */
+
+static void test_500_then_202(void **state)
+{
+    struct fx *f = *state;
+    struct capture cap;
+
+    peer_script(f->peer, 500, BODY_500, 0);
+    peer_script(f->peer, 202, BODY_202, 0);
+    deliver_one(f, &cap);
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_DELIVERED);
+    assert_int_equal(cap.res.http_code, 202);
+    assert_int_equal(cap.res.attempts, 2);
+    assert_string_equal(cap.res.notification_uuid, UUID);
+    assert_string_equal(cap.res.response_body, BODY_202);
+    assert_int_equal(peer_nreqs(f->peer), 2);
+    assert_masakari_request(&f->peer->reqs[0]);
+    assert_masakari_request(&f->peer->reqs[1]);
+    /* Byte-identical on retry: same generated_time, so Masakari can spot a duplicate. */
+    assert_string_equal(f->peer->reqs[0].body, f->peer->reqs[1].body);
+    capture_destroy(&cap);
+}
+
+static void test_409_duplicate(void **state)
+{
+    struct fx *f = *state;
+    struct capture cap;
+
+    peer_script(f->peer, 409, BODY_409_DUP, 0);
+    deliver_one(f, &cap);
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_DUPLICATE);
+    assert_true(iha_outcome_is_delivered(cap.res.outcome));
+    assert_int_equal(cap.res.http_code, 409);
+    assert_int_equal(cap.res.attempts, 1);
+    assert_string_equal(cap.res.detail, MSG_DUP);
+    assert_string_equal(cap.res.notification_uuid, "");
+    assert_int_equal(peer_nreqs(f->peer), 1);
+    capture_destroy(&cap);
+}
+
+static void test_409_maintenance(void **state)
+{
+    struct fx *f = *state;
+    struct capture cap;
+
+    peer_script(f->peer, 409, BODY_409_MAINT, 0);
+    deliver_one(f, &cap);
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_MAINTENANCE);
+    assert_int_equal(cap.res.http_code, 409);
+    assert_int_equal(cap.res.attempts, 1);
+    assert_string_equal(cap.res.detail, MSG_MAINT);
+    capture_destroy(&cap);
+}
+
+static void test_400_unknown_host(void **state)
+{
+    struct fx *f = *state;
+    struct capture cap;
+
+    peer_script(f->peer, 400, BODY_400, 0);
+    deliver_one(f, &cap);
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_REJECTED);
+    assert_int_equal(cap.res.http_code, 400);
+    assert_int_equal(cap.res.attempts, 1);
+    assert_string_equal(cap.res.detail, MSG_NOHOST);
+    assert_string_equal(cap.res.response_body, BODY_400);
+    capture_destroy(&cap);
+}
+
+static void test_401_then_202(void **state)
+{
+    struct fx *f = *state;
+    struct capture cap;
+
+    peer_script(f->peer, 401, BODY_401, 0);
+    peer_script(f->peer, 202, BODY_202, 0);
+    f->cfg.retry_for_ms = 0; /* the 401 retry does not depend on the retry budget */
+    deliver_one(f, &cap);
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_DELIVERED);
+    assert_int_equal(cap.res.attempts, 2);
+    assert_string_equal(cap.res.notification_uuid, UUID);
+    assert_int_equal(peer_nreqs(f->peer), 2);
+    capture_destroy(&cap);
+}
+
+static void test_401_twice(void **state)
+{
+    struct fx *f = *state;
+    struct capture cap;
+
+    peer_script(f->peer, 401, BODY_401, 0);
+    peer_script(f->peer, 401, BODY_401, 0);
+    peer_script(f->peer, 202, BODY_202, 0);
+    deliver_one(f, &cap);
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_AUTH_ERROR);
+    assert_int_equal(cap.res.http_code, 401);
+    assert_int_equal(cap.res.attempts, 2);
+    assert_string_equal(cap.res.detail, MSG_401);
+    assert_int_equal(peer_nreqs(f->peer), 2);
+    capture_destroy(&cap);
+}
+
+static void test_403(void **state)
+{
+    struct fx *f = *state;
+    struct capture cap;
+
+    peer_script(f->peer, 403, BODY_403, 0);
+    deliver_one(f, &cap);
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_AUTH_ERROR);
+    assert_int_equal(cap.res.http_code, 403);
+    assert_int_equal(cap.res.attempts, 1);
+    assert_non_null(strstr(cap.res.detail, "os_masakari_api:notifications:create"));
+    capture_destroy(&cap);
+}
+
+static void test_503_until_budget(void **state)
+{
+    struct fx *f = *state;
+    struct capture cap;
+
+    for (int i = 0; i < MAX_SCRIPT; i++)
+        peer_script(f->peer, 503, BODY_503, 0);
+    f->peer->script[0].content_type = "text/html";
+    f->cfg.retry_for_ms = 900; /* room for one or two backoffs of 0.4-0.6 s and 0.8-1.2 s */
+    deliver_one(f, &cap);
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_RETRY);
+    assert_int_equal(cap.res.http_code, 503);
+    assert_string_equal(cap.res.detail, "HTTP 503");
+    assert_true(cap.res.attempts >= 2 && cap.res.attempts <= 3);
+    assert_int_equal(peer_nreqs(f->peer), cap.res.attempts);
+    capture_destroy(&cap);
+}
+
+static void test_timeout(void **state)
+{
+    struct fx *f = *state;
+    struct capture cap;
+
+    peer_script(f->peer, 202, BODY_202, 700);
+    f->cfg.timeout_ms = 200;
+    f->cfg.retry_for_ms = 0;
+    deliver_one(f, &cap);
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_RETRY);
+    assert_int_equal(cap.res.http_code, 0);
+    assert_int_equal(cap.res.attempts, 1);
+    assert_non_null(strstr(cap.res.detail, "timed out"));
+    capture_destroy(&cap);
+}
+
+/* The ambiguous case of masakari-api.md §4: stored but unanswered, then 409 duplicate. */
+static void test_timeout_then_duplicate(void **state)
+{
+    struct fx *f = *state;
+    struct capture cap;
+
+    peer_script(f->peer, 202, BODY_202, 700);
+    peer_script(f->peer, 409, BODY_409_DUP, 0);
+    f->cfg.timeout_ms = 200;
+    f->cfg.retry_for_ms = 2000;
+    deliver_one(f, &cap);
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_DUPLICATE);
+    assert_int_equal(cap.res.attempts, 2);
+    assert_int_equal(peer_nreqs(f->peer), 2);
+    assert_string_equal(f->peer->reqs[0].body, f->peer->reqs[1].body);
+    capture_destroy(&cap);
+}
+
+static void test_connection_refused(void **state)
+{
+    struct fx *f = *state;
+    struct capture cap;
+    struct peer *gone = peer_start();
+
+    /* A port that was just free and is closed again. */
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u", gone->port);
+    peer_stop(gone);
+    f->cfg.retry_for_ms = 0;
+    deliver_one(f, &cap);
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_RETRY);
+    assert_int_equal(cap.res.http_code, 0);
+    assert_int_equal(cap.res.attempts, 1);
+    assert_true(strlen(cap.res.detail) > 0);
+    capture_destroy(&cap);
+}
+
+static void test_join_inflight(void **state)
+{
+    struct fx *f = *state;
+    struct iha_delivery *d = NULL;
+    struct iha_notification n;
+    struct capture a, b, c;
+
+    peer_script(f->peer, 202, BODY_202, 400);
+    peer_script(f->peer, 409, BODY_409_DUP, 0);
+    make_host_down(&n);
+    capture_init(&a);
+    capture_init(&b);
+    capture_init(&c);
+    assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
+    assert_int_equal(iha_delivery_submit(d, &n, "same-key", on_done, &a), IHA_OK);
+    sleep_ms(100); /* the POST is on the wire now */
+    assert_int_equal(iha_delivery_submit(d, &n, "same-key", on_done, &b), IHA_OK);
+    assert_int_equal(iha_delivery_pending(d), 1);
+    assert_int_equal(wait_calls(&a, 1, 5000), 1);
+    assert_int_equal(wait_calls(&b, 1, 5000), 1);
+    assert_int_equal(a.res.outcome, IHA_OUTCOME_DELIVERED);
+    assert_int_equal(b.res.outcome, IHA_OUTCOME_DELIVERED);
+    assert_string_equal(b.res.notification_uuid, UUID);
+    assert_int_equal(peer_nreqs(f->peer), 1);
+
+    /* Once complete, the same key is a new job again. */
+    assert_int_equal(iha_delivery_submit(d, &n, "same-key", on_done, &c), IHA_OK);
+    assert_int_equal(wait_calls(&c, 1, 5000), 1);
+    assert_int_equal(c.res.outcome, IHA_OUTCOME_DUPLICATE);
+    assert_int_equal(peer_nreqs(f->peer), 2);
+    iha_delivery_free(d);
+    assert_int_equal(a.calls + b.calls + c.calls, 3);
+    iha_notification_clear(&n);
+    capture_destroy(&a);
+    capture_destroy(&b);
+    capture_destroy(&c);
+}
+
+static void test_xloud_dialect(void **state)
+{
+    struct fx *f = *state;
+    struct iha_delivery *d = NULL;
+    struct iha_notification n;
+    struct capture cap;
+    json_t *root;
+    const struct req *q;
+
+    iha_notification_init(&n);
+    n.type = IHA_NTYPE_VM;
+    snprintf(n.hostname, sizeof(n.hostname), "compute-2");
+    n.payload =
+        json_pack("{s:s, s:s, s:s}", "event", "LIFECYCLE", "instance_uuid",
+                  "0d4b2ba5-1f44-4a28-b3ad-18d3c2a2c9a2", "vir_domain_event", "STOPPED_FAILED");
+    snprintf(n.generated_time, sizeof(n.generated_time), "2026-11-25T14:40:13Z");
+    snprintf(n.id, sizeof(n.id), "fedcba9876543210");
+    peer_script(f->peer, 202, "{\"notification_uuid\": \"flat-uuid\"}", 0);
+    f->cfg.dialect = IHA_DIALECT_XLOUD;
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u/", f->peer->port);
+    capture_init(&cap);
+    assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
+    assert_int_equal(iha_delivery_submit(d, &n, "vm-key", on_done, &cap), IHA_OK);
+    assert_int_equal(wait_calls(&cap, 1, 5000), 1);
+    iha_delivery_free(d);
+
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_DELIVERED);
+    assert_string_equal(cap.res.notification_uuid, "flat-uuid");
+    assert_int_equal(peer_nreqs(f->peer), 1);
+    q = &f->peer->reqs[0];
+    assert_string_equal(q->url, "/v1/notifications"); /* no double slash */
+    assert_string_equal(q->authz, "Bearer gAAAAAB-test-token");
+    assert_string_equal(q->x_auth, "");
+    root = json_loads(q->body, 0, NULL);
+    assert_non_null(root);
+    assert_null(json_object_get(root, "notification"));
+    assert_string_equal(json_string_value(json_object_get(root, "type")), "COMPUTE_INSTANCE");
+    assert_string_equal(json_string_value(json_object_get(root, "hostname")), "compute-2");
+    assert_string_equal(json_string_value(json_object_get(root, "generated_time")),
+                        "2026-11-25T14:40:13Z");
+    json_decref(root);
+    iha_notification_clear(&n);
+    capture_destroy(&cap);
+}
+
+static void test_no_token(void **state)
+{
+    struct fx *f = *state;
+    struct capture cap;
+
+    peer_script(f->peer, 202, BODY_202, 0);
+    f->cfg.token = NULL;
+    deliver_one(f, &cap);
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_DELIVERED);
+    assert_string_equal(f->peer->reqs[0].x_auth, "");
+    assert_string_equal(f->peer->reqs[0].authz, "");
+    capture_destroy(&cap);
+}
+
+/* A renewed token file is picked up on the next attempt. */
+static void test_token_renewed(void **state)
+{
+    struct fx *f = *state;
+    struct capture cap;
+    FILE *fp;
+
+    peer_script(f->peer, 202, BODY_202, 0);
+    fp = fopen(f->token_path, "w");
+    assert_non_null(fp);
+    fputs("renewed-token-value\n", fp);
+    fclose(fp);
+    deliver_one(f, &cap);
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_DELIVERED);
+    assert_string_equal(f->peer->reqs[0].x_auth, "renewed-token-value");
+    capture_destroy(&cap);
+}
+
+static void test_capacity(void **state)
+{
+    struct fx *f = *state;
+    struct iha_delivery *d = NULL;
+    struct iha_notification n;
+    struct capture a, b;
+
+    peer_script(f->peer, 202, BODY_202, 300);
+    make_host_down(&n);
+    capture_init(&a);
+    capture_init(&b);
+    f->cfg.max_jobs = 1;
+    assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
+    assert_int_equal(iha_delivery_submit(d, &n, "k1", on_done, &a), IHA_OK);
+    assert_int_equal(iha_delivery_submit(d, &n, "k2", on_done, &b), IHA_E_LIMIT);
+    /* Joining needs no new job. */
+    assert_int_equal(iha_delivery_submit(d, &n, "k1", on_done, &b), IHA_OK);
+    assert_int_equal(iha_delivery_pending(d), 1);
+    assert_int_equal(wait_calls(&a, 1, 5000), 1);
+    assert_int_equal(wait_calls(&b, 1, 5000), 1);
+    assert_int_equal(iha_delivery_pending(d), 0);
+    iha_delivery_free(d);
+    iha_notification_clear(&n);
+    capture_destroy(&a);
+    capture_destroy(&b);
+}
+
+static void test_shutdown_completes(void **state)
+{
+    struct fx *f = *state;
+    struct iha_delivery *d = NULL;
+    struct iha_notification n;
+    struct capture a, b;
+
+    peer_script(f->peer, 202, BODY_202, 600);
+    peer_script(f->peer, 500, BODY_500, 0);
+    make_host_down(&n);
+    capture_init(&a);
+    capture_init(&b);
+    assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
+    assert_int_equal(iha_delivery_submit(d, &n, "slow", on_done, &a), IHA_OK);
+    sleep_ms(50); /* the slow one takes the first script step */
+    assert_int_equal(iha_delivery_submit(d, &n, "backoff", on_done, &b), IHA_OK);
+    sleep_ms(150); /* "slow" is waiting for its answer, "backoff" got a 500 */
+    iha_delivery_free(d);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(a.res.outcome, IHA_OUTCOME_RETRY);
+    assert_string_equal(a.res.detail, "shutting down");
+    assert_int_equal(b.res.outcome, IHA_OUTCOME_RETRY);
+    assert_string_equal(b.res.detail, "shutting down");
+    assert_int_equal(b.res.http_code, 500);
+    assert_int_equal(b.res.attempts, 1);
+    iha_notification_clear(&n);
+    capture_destroy(&a);
+    capture_destroy(&b);
+}
+
+static void test_response_cap(void **state)
+{
+    struct fx *f = *state;
+    struct capture cap;
+    size_t big = 200 * 1024;
+
+    f->peer->big = malloc(big + 1);
+    assert_non_null(f->peer->big);
+    memset(f->peer->big, ' ', big);
+    f->peer->big[big] = '\0';
+    peer_script(f->peer, 202, f->peer->big, 0);
+    deliver_one(f, &cap);
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_DELIVERED);
+    assert_int_equal(cap.res.http_code, 202);
+    assert_int_equal(cap.res.attempts, 1);
+    assert_true(cap.body_len <= 64 * 1024);
+    capture_destroy(&cap);
+}
+
+static void test_bad_config(void **state)
+{
+    struct iha_delivery_config cfg = {.url = NULL};
+    struct iha_delivery *d = (struct iha_delivery *)&cfg;
+
+    (void)state;
+    assert_int_equal(iha_delivery_new(&cfg, &d), IHA_E_INVAL);
+    assert_null(d);
+    iha_delivery_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_500_then_202, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_409_duplicate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_409_maintenance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_400_unknown_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_401_then_202, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_401_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_403, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_503_until_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_then_duplicate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_join_inflight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_xloud_dialect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_renewed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capacity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_completes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_response_cap, setup, teardown),
+        cmocka_unit_test(test_bad_config),
+    };
+    int rc;
+
+    iha_log_setup(IHA_LOG_WARN, IHA_LOG_LOGFMT);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return 1;
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
