@@ -1,0 +1,1132 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/** @file http_server.c @brief libmicrohttpd daemon: routes, bounded uploads, auth, replies. */
+#include "http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define URL_MAX 512
+#define PROJECT_ID_MAX 64
+#define CONNECTION_LIMIT 256
+#define PER_IP_CONNECTION_LIMIT 64
+#define CONNECTION_MEMORY_LIMIT (32 * 1024)
+#define INITIAL_BUFFER 4096
+/* How long iha_http_stop() waits for outstanding replies, then for their delivery. */
+#define STOP_WAIT_REPLIES_MS 5000
+#define STOP_WAIT_DRAIN_MS 1000
+/* Rejected requests logged at info per second; the rest are counted. */
+#define REJECT_LOG_PER_S 10
+#define REALM_HEADER "Bearer realm=\"iha-gateway\""
+
+enum method { M_GET = 1, M_HEAD = 2, M_POST = 4 };
+
+/* The error body shape a route's clients understand. */
+enum err_format {
+    FMT_GATEWAY,  /* {"code", "error", "detail", "field"} */
+    FMT_OPENSTACK /* {"<faultName>": {"code", "message"}}, Keystone's shape for 401 */
+};
+
+enum route_kind { R_INGEST, R_HEALTHY, R_READY };
+
+struct route {
+    const char *path; /* '*' stands for one project_id segment */
+    unsigned methods;
+    enum route_kind kind;
+    enum iha_source source;
+    enum err_format format;
+    bool auth;
+};
+
+static const struct route routes[] = {
+    {"/api/v1/alertmanager", M_POST, R_INGEST, IHA_SOURCE_ALERTMANAGER, FMT_GATEWAY, true},
+    {"/v1/notifications", M_POST, R_INGEST, IHA_SOURCE_NATIVE, FMT_OPENSTACK, true},
+    {"/v1/*/notifications", M_POST, R_INGEST, IHA_SOURCE_NATIVE, FMT_OPENSTACK, true},
+    {"/-/healthy", M_GET | M_HEAD, R_HEALTHY, IHA_SOURCE_NATIVE, FMT_GATEWAY, false},
+    {"/-/ready", M_GET | M_HEAD, R_READY, IHA_SOURCE_NATIVE, FMT_GATEWAY, false},
+    {NULL, 0, R_HEALTHY, IHA_SOURCE_NATIVE, FMT_GATEWAY, false},
+};
+
+struct req;
+
+struct iha_http {
+    struct MHD_Daemon *daemon;
+    unsigned port;
+    size_t max_body;
+    struct iha_auth *auth;
+    iha_ingest_fn ingest;
+    void *ingest_cls;
+    struct MHD_Response *ok_response; /* persistent "OK" */
+    struct MHD_Response *not_ready;   /* rebuilt by iha_http_set_ready() */
+    bool ready;
+    pthread_mutex_t ready_lock; /* ready and not_ready */
+    pthread_mutex_t lock;       /* the pending list */
+    pthread_cond_t cond;        /* signalled when the pending list shrinks */
+    struct req *pending;        /* requests waiting for their reply */
+    size_t n_pending;
+    atomic_size_t n_inflight; /* request contexts not yet completed */
+    /* MHD thread only */
+    long long reject_window_s;
+    unsigned reject_logged;
+    unsigned long reject_suppressed;
+    /* start only: MHD's last message, for the bind error */
+    char start_msg[512];
+    atomic_bool starting;
+};
+
+/*
+ * One POST request. Owned jointly by MHD (until NOTIFY_COMPLETED) and by the
+ * outstanding reply (from a successful ingest until the reply callback); freed
+ * when both are done. @c lock guards the fields below it.
+ */
+struct req {
+    struct iha_http *h; /* valid while the request is in h's pending list or owned by MHD */
+    struct MHD_Connection *conn;
+    const struct route *route;
+    long long t0_ms;
+    char *buf;
+    size_t len;
+    size_t cap;
+    bool too_large;
+    bool ingested;
+    json_t *json;
+    pthread_mutex_t lock;
+    unsigned refs;
+    bool suspended;
+    bool abandoned; /* iha_http_stop() answered for it; a late reply is dropped */
+    bool replied;   /* the reply callback ran (it holds a reference until then) */
+    bool reply_ready;
+    unsigned reply_status;
+    json_t *reply_body;
+    struct req *prev, *next; /* h->pending, under h->lock */
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- replies ----------------------------------------------------------------------------- */
+
+static const char *status_title(unsigned status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Error";
+    }
+}
+
+/* Instance HA's fault names (Masakari's wsgi fault map). */
+static const char *fault_name(unsigned status)
+{
+    switch (status) {
+    case 400:
+        return "badRequest";
+    case 401:
+        return "unauthorized";
+    case 403:
+        return "forbidden";
+    case 404:
+        return "itemNotFound";
+    case 405:
+        return "badMethod";
+    case 409:
+        return "conflictingRequest";
+    case 413:
+        return "overLimit";
+    case 415:
+        return "badMediaType";
+    case 503:
+        return "serviceUnavailable";
+    default:
+        return "masakariFault";
+    }
+}
+
+/* @return a new error body, NULL only when out of memory. */
+static json_t *error_body(enum err_format fmt, unsigned status, const char *detail,
+                          const char *field)
+{
+    char msg[sizeof(((struct iha_err *)0)->msg) + sizeof(((struct iha_err *)0)->field) + 16];
+
+    if (fmt == FMT_GATEWAY)
+        return json_pack("{s:i, s:s, s:s, s:s}", "code", (int)status, "error", status_title(status),
+                         "detail", detail ? detail : "", "field", field ? field : "");
+    if (field && *field)
+        snprintf(msg, sizeof(msg), "%s (field %s)", detail ? detail : "", field);
+    else
+        snprintf(msg, sizeof(msg), "%s", detail ? detail : "");
+    if (status == 401)
+        return json_pack("{s:{s:i, s:s, s:s}}", "error", "code", 401, "title", "Unauthorized",
+                         "message", msg);
+    return json_pack("{s:{s:i, s:s}}", fault_name(status), "code", (int)status, "message", msg);
+}
+
+/* The peer's address for logs ("" when unknown). */
+static void peer_name(struct MHD_Connection *c, char *out, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    out[0] = '\0';
+    if (!sa)
+        return;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)size);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)size);
+}
+
+/* One debug line per answered request (refused ones get their info line instead). */
+static void log_request(struct MHD_Connection *c, const char *method, const char *url,
+                        unsigned status, long long t0_ms)
+{
+    char st[8];
+    char ms[24];
+    char peer[INET6_ADDRSTRLEN];
+
+    if (!iha_log_enabled(IHA_LOG_DEBUG))
+        return;
+    snprintf(st, sizeof(st), "%u", status);
+    snprintf(ms, sizeof(ms), "%lld", t0_ms >= 0 ? now_ms() - t0_ms : 0);
+    peer_name(c, peer, sizeof(peer));
+    iha_log_write(IHA_LOG_DEBUG, "http request", "method", method, "path", url, "status", st,
+                  "duration_ms", ms, "remote", peer, (const char *)0);
+}
+
+/* Logs a refused request at info, at most REJECT_LOG_PER_S a second. MHD thread only. */
+static void log_reject(struct iha_http *h, struct MHD_Connection *c, const char *method,
+                       const char *url, unsigned status, const char *reason)
+{
+    long long now_s = now_ms() / 1000;
+    char st[8];
+    char sup[24];
+    char peer[INET6_ADDRSTRLEN];
+
+    if (!iha_log_enabled(IHA_LOG_INFO))
+        return;
+    if (now_s != h->reject_window_s) {
+        if (h->reject_suppressed) {
+            snprintf(sup, sizeof(sup), "%lu", h->reject_suppressed);
+            iha_log_write(IHA_LOG_INFO, "rejected requests not logged", "count", sup,
+                          (const char *)0);
+        }
+        h->reject_window_s = now_s;
+        h->reject_logged = 0;
+        h->reject_suppressed = 0;
+    }
+    if (h->reject_logged >= REJECT_LOG_PER_S) {
+        h->reject_suppressed++;
+        return;
+    }
+    h->reject_logged++;
+    snprintf(st, sizeof(st), "%u", status);
+    peer_name(c, peer, sizeof(peer));
+    iha_log_write(IHA_LOG_INFO, "request rejected", "method", method, "path", url, "status", st,
+                  "reason", reason, "remote", peer, (const char *)0);
+}
+
+/*
+ * Queues @p body (stolen) as JSON, with one optional extra header (@p hname may be
+ * NULL). A NULL body (out of memory) becomes a fixed 500.
+ */
+static enum MHD_Result queue_json(struct MHD_Connection *c, unsigned status, json_t *body,
+                                  const char *hname, const char *hvalue)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    char *text = NULL;
+
+    if (body)
+        text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text) {
+        static const char fallback[] = "{\"code\":500,\"error\":\"Internal Server Error\","
+                                       "\"detail\":\"out of memory\",\"field\":\"\"}";
+        status = 500;
+        resp = MHD_create_response_from_buffer(sizeof(fallback) - 1, (void *)fallback,
+                                               MHD_RESPMEM_PERSISTENT);
+    } else {
+        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            free(text);
+    }
+    if (!resp)
+        return MHD_NO;
+    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") !=
+            MHD_YES ||
+        (hname && MHD_add_response_header(resp, hname, hvalue) != MHD_YES)) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+    ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Answers a refused request: logs it (rate-limited) and queues the error body. */
+static enum MHD_Result reject(struct iha_http *h, struct MHD_Connection *c, const char *method,
+                              const char *url, enum err_format fmt, unsigned status,
+                              const char *detail, const char *field)
+{
+    log_reject(h, c, method, url, status, detail);
+    return queue_json(c, status, error_body(fmt, status, detail, field),
+                      status == 401 ? MHD_HTTP_HEADER_WWW_AUTHENTICATE : NULL, REALM_HEADER);
+}
+
+static enum err_format format_for_url(const char *url)
+{
+    return strncmp(url, "/v1/", 4) == 0 || strcmp(url, "/v1") == 0 ? FMT_OPENSTACK : FMT_GATEWAY;
+}
+
+/* ---- routing ----------------------------------------------------------------------------- */
+
+static bool project_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '-';
+}
+
+/* Matches @p url against @p pattern, where '*' is one project_id segment. */
+static bool path_match(const char *pattern, const char *url)
+{
+    while (*pattern) {
+        if (*pattern == '*') {
+            size_t n = 0;
+            while (project_char(url[n]))
+                n++;
+            if (n == 0 || n > PROJECT_ID_MAX)
+                return false;
+            url += n;
+            pattern++;
+            continue;
+        }
+        if (*pattern != *url)
+            return false;
+        pattern++;
+        url++;
+    }
+    return *url == '\0';
+}
+
+static const struct route *route_find(const char *url)
+{
+    for (const struct route *r = routes; r->path; r++)
+        if (path_match(r->path, url))
+            return r;
+    return NULL;
+}
+
+static unsigned method_bit(const char *method)
+{
+    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+        return M_GET;
+    if (strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)
+        return M_HEAD;
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+        return M_POST;
+    return 0;
+}
+
+static void allow_value(unsigned methods, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s%s%s%s", (methods & M_GET) ? "GET" : "",
+             (methods & M_GET) && (methods & ~M_GET) ? ", " : "", (methods & M_HEAD) ? "HEAD" : "",
+             (methods & M_HEAD) && (methods & M_POST) ? ", " : "",
+             (methods & M_POST) ? "POST" : "");
+}
+
+/* application/json, any case, optionally followed by parameters; missing is accepted. */
+static bool content_type_ok(const char *ct)
+{
+    static const char want[] = "application/json";
+    size_t n = sizeof(want) - 1;
+
+    if (!ct)
+        return true;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, want, n) != 0)
+        return false;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
+/* Strict decimal: digits only, at least one, no sign, no overflow. */
+static bool parse_content_length(const char *s, unsigned long long *out)
+{
+    unsigned long long v = 0;
+
+    if (!s || !*s)
+        return false;
+    for (; *s; s++) {
+        unsigned d;
+        if (*s < '0' || *s > '9')
+            return false;
+        d = (unsigned)(*s - '0');
+        if (v > (~0ULL - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* ---- request context --------------------------------------------------------------------- */
+
+static void req_destroy(struct req *r)
+{
+    free(r->buf);
+    json_decref(r->json);
+    json_decref(r->reply_body);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+/* Drops one reference; called with r->lock held, returns with it released. */
+static void req_unref_unlock(struct req *r)
+{
+    bool last = --r->refs == 0;
+
+    pthread_mutex_unlock(&r->lock);
+    if (last)
+        req_destroy(r);
+}
+
+/* Under h->lock. */
+static void pending_unlink(struct iha_http *h, struct req *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        h->pending = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+    h->n_pending--;
+    pthread_cond_broadcast(&h->cond);
+}
+
+/*
+ * The reply for one ingested request, from any thread. The request is in h's
+ * pending list unless iha_http_stop() has already answered it (abandoned); in the
+ * latter case the server may be gone, so only the request itself is touched.
+ */
+static void on_reply(void *cls, unsigned status, json_t *body)
+{
+    struct req *r = cls;
+    struct iha_http *h;
+
+    pthread_mutex_lock(&r->lock);
+    if (r->replied) {
+        /* A second reply breaks the ingest contract; its reference is already gone. */
+        pthread_mutex_unlock(&r->lock);
+        json_decref(body);
+        IHA_LOG(IHA_LOG_ERROR, "BUG: a request was answered twice; second answer dropped");
+        return;
+    }
+    r->replied = true;
+    if (r->abandoned) {
+        json_decref(body);
+        req_unref_unlock(r);
+        return;
+    }
+    r->reply_status = status;
+    r->reply_body = body;
+    r->reply_ready = true;
+    h = r->h;
+    pthread_mutex_lock(&h->lock);
+    pending_unlink(h, r);
+    if (r->suspended) {
+        r->suspended = false;
+        MHD_resume_connection(r->conn);
+    }
+    pthread_mutex_unlock(&h->lock);
+    req_unref_unlock(r);
+}
+
+static enum MHD_Result queue_reply(struct req *r, const char *method, const char *url)
+{
+    unsigned status;
+    json_t *body;
+
+    pthread_mutex_lock(&r->lock);
+    status = r->reply_status;
+    body = r->reply_body;
+    r->reply_body = NULL;
+    pthread_mutex_unlock(&r->lock);
+    if (!body)
+        body = json_object();
+    log_request(r->conn, method, url, status, r->t0_ms);
+    return queue_json(r->conn, status, body, NULL, NULL);
+}
+
+/* Either queues the reply that already arrived or suspends until on_reply() resumes us. */
+static enum MHD_Result answer_or_suspend(struct req *r, const char *method, const char *url)
+{
+    bool ready;
+
+    pthread_mutex_lock(&r->lock);
+    ready = r->reply_ready;
+    if (!ready && !r->suspended) {
+        MHD_suspend_connection(r->conn);
+        r->suspended = true;
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (ready)
+        return queue_reply(r, method, url);
+    return MHD_YES;
+}
+
+static enum MHD_Result run_ingest(struct iha_http *h, struct req *r, const char *method,
+                                  const char *url)
+{
+    const struct route *rt = r->route;
+    json_error_t jerr;
+    struct iha_err err;
+    char detail[sizeof(jerr.text) + 96];
+    enum iha_rc rc;
+    unsigned status;
+
+    if (r->too_large) {
+        snprintf(detail, sizeof(detail), "request body exceeds %zu bytes", h->max_body);
+        return reject(h, r->conn, method, url, rt->format, 413, detail, "");
+    }
+    r->json = json_loadb(r->buf ? r->buf : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!r->json) {
+        snprintf(detail, sizeof(detail), "invalid JSON at line %d column %d (position %d): %s",
+                 jerr.line, jerr.column, jerr.position, jerr.text);
+        return reject(h, r->conn, method, url, rt->format, 400, detail, "");
+    }
+    free(r->buf);
+    r->buf = NULL;
+
+    /* The pending list and the reply's reference exist before the reply can arrive. */
+    pthread_mutex_lock(&r->lock);
+    r->refs++;
+    r->ingested = true;
+    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_lock(&h->lock);
+    r->next = h->pending;
+    if (h->pending)
+        h->pending->prev = r;
+    h->pending = r;
+    h->n_pending++;
+    pthread_mutex_unlock(&h->lock);
+
+    iha_err_clear(&err);
+    rc = h->ingest(h->ingest_cls, rt->source, r->json, on_reply, r, &err);
+    if (rc == IHA_OK)
+        return answer_or_suspend(r, method, url);
+
+    pthread_mutex_lock(&r->lock);
+    if (!r->abandoned) {
+        pthread_mutex_lock(&h->lock);
+        pending_unlink(h, r);
+        pthread_mutex_unlock(&h->lock);
+    }
+    r->refs--; /* MHD still holds one */
+    pthread_mutex_unlock(&r->lock);
+    switch (rc) {
+    case IHA_E_PARSE:
+    case IHA_E_INVAL:
+        status = 400;
+        break;
+    case IHA_E_NOMEM:
+    case IHA_E_LIMIT:
+        status = 503;
+        break;
+    default:
+        status = 500;
+        break;
+    }
+    return reject(h, r->conn, method, url, rt->format, status,
+                  err.msg[0] ? err.msg : iha_rc_str(rc), err.field);
+}
+
+/* ---- MHD callbacks ----------------------------------------------------------------------- */
+
+static enum MHD_Result answer_fixed(struct iha_http *h, struct MHD_Connection *c,
+                                    const struct route *rt, const char *method, const char *url,
+                                    long long t0)
+{
+    struct MHD_Response *resp;
+    unsigned status = 200;
+    enum MHD_Result ret;
+
+    if (rt->kind == R_HEALTHY) {
+        log_request(c, method, url, 200, t0);
+        return MHD_queue_response(c, 200, h->ok_response);
+    }
+    pthread_mutex_lock(&h->ready_lock);
+    if (h->ready) {
+        resp = h->ok_response;
+    } else {
+        resp = h->not_ready;
+        status = 503;
+    }
+    ret = MHD_queue_response(c, status, resp);
+    pthread_mutex_unlock(&h->ready_lock);
+    log_request(c, method, url, status, t0);
+    return ret;
+}
+
+/* First call for a request: everything decided from the headers alone. */
+static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, const char *url,
+                                  const char *method, void **con_cls)
+{
+    long long t0 = now_ms();
+    const struct route *rt;
+    unsigned mbit = method_bit(method);
+    char allow[32];
+    char why[128];
+    char detail[160];
+    const char *value;
+    unsigned long long clen = 0;
+    bool have_clen = false;
+    struct req *r;
+
+    if (strlen(url) > URL_MAX)
+        return reject(h, c, method, "(long URL)", FMT_GATEWAY, 404, "no such route", "");
+    rt = route_find(url);
+    if (!rt)
+        return reject(h, c, method, url, format_for_url(url), 404, "no such route", "");
+    if (!(rt->methods & mbit)) {
+        allow_value(rt->methods, allow, sizeof(allow));
+        snprintf(detail, sizeof(detail), "method %s not allowed, use %s", method, allow);
+        log_reject(h, c, method, url, 405, detail);
+        return queue_json(c, 405, error_body(rt->format, 405, detail, ""), MHD_HTTP_HEADER_ALLOW,
+                          allow);
+    }
+    if (rt->kind != R_INGEST)
+        return answer_fixed(h, c, rt, method, url, t0);
+
+    if (rt->auth) {
+        value = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (iha_auth_check(h->auth, value, why, sizeof(why)) != IHA_AUTH_OK)
+            return reject(h, c, method, url, rt->format, 401,
+                          why[0] ? why : "authentication required", "");
+    }
+    value = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!content_type_ok(value))
+        return reject(h, c, method, url, rt->format, 415, "Content-Type must be application/json",
+                      "");
+    value = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (!value) {
+        value = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (value) {
+            if (!parse_content_length(value, &clen))
+                return reject(h, c, method, url, rt->format, 400, "malformed Content-Length", "");
+            have_clen = true;
+        }
+    }
+    if (have_clen && clen > h->max_body) {
+        snprintf(detail, sizeof(detail), "request body exceeds %zu bytes", h->max_body);
+        return reject(h, c, method, url, rt->format, 413, detail, "");
+    }
+
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return MHD_NO;
+    if (pthread_mutex_init(&r->lock, NULL) != 0) {
+        free(r);
+        return MHD_NO;
+    }
+    r->h = h;
+    r->conn = c;
+    r->route = rt;
+    r->t0_ms = t0;
+    r->refs = 1;
+    if (have_clen && clen > 0) {
+        r->cap = (size_t)clen;
+        r->buf = malloc(r->cap);
+        if (!r->buf) {
+            req_destroy(r);
+            return MHD_NO;
+        }
+    }
+    atomic_fetch_add(&h->n_inflight, 1);
+    *con_cls = r;
+    return MHD_YES;
+}
+
+/* Appends up to the cap; beyond it the request is only marked and the rest discarded. */
+static void upload(struct iha_http *h, struct req *r, const char *data, size_t size)
+{
+    size_t need;
+    size_t cap;
+    char *nb;
+
+    if (r->too_large)
+        return;
+    if (size > h->max_body - r->len) {
+        r->too_large = true;
+        free(r->buf);
+        r->buf = NULL;
+        r->len = r->cap = 0;
+        return;
+    }
+    need = r->len + size;
+    if (need > r->cap) {
+        cap = r->cap ? r->cap : INITIAL_BUFFER;
+        while (cap < need)
+            cap = cap > h->max_body / 2 ? h->max_body : cap * 2;
+        if (cap > h->max_body)
+            cap = h->max_body;
+        nb = realloc(r->buf, cap);
+        if (!nb) {
+            /* Answered as 413 too: the body cannot be held, retrying the same will not help. */
+            r->too_large = true;
+            free(r->buf);
+            r->buf = NULL;
+            r->len = r->cap = 0;
+            return;
+        }
+        r->buf = nb;
+        r->cap = cap;
+    }
+    memcpy(r->buf + r->len, data, size);
+    r->len += size;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    struct iha_http *h = cls;
+    struct req *r = *con_cls;
+
+    (void)version;
+    if (!r)
+        return first_call(h, c, url, method, con_cls);
+    if (*upload_data_size) {
+        if (!r->ingested)
+            upload(h, r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->ingested)
+        return answer_or_suspend(r, method, url);
+    return run_ingest(h, r, method, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct iha_http *h = cls;
+    struct req *r = *con_cls;
+
+    (void)c;
+    (void)toe;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    atomic_fetch_sub(&h->n_inflight, 1);
+    pthread_mutex_lock(&r->lock);
+    req_unref_unlock(r);
+}
+
+IHA_PRINTF(2, 0)
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct iha_http *h = cls;
+    char msg[512];
+    size_t n;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    if (atomic_load(&h->starting))
+        snprintf(h->start_msg, sizeof(h->start_msg), "%s", msg);
+    IHA_LOG(IHA_LOG_WARN, "libmicrohttpd", "detail", msg);
+}
+
+/* ---- addresses --------------------------------------------------------------------------- */
+
+struct listen_addr {
+    char host[256]; /* empty = all addresses */
+    char port[8];
+    unsigned port_num;
+    bool bracketed;
+};
+
+static bool parse_listen(const char *s, struct listen_addr *out)
+{
+    const char *colon;
+    const char *p;
+    size_t hlen;
+    unsigned long port = 0;
+    size_t plen;
+
+    memset(out, 0, sizeof(*out));
+    if (!s || !*s)
+        return false;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return false;
+        hlen = (size_t)(close - s - 1);
+        if (hlen == 0 || hlen >= sizeof(out->host))
+            return false;
+        memcpy(out->host, s + 1, hlen);
+        out->bracketed = true;
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return false;
+        hlen = (size_t)(colon - s);
+        if (hlen >= sizeof(out->host) || memchr(s, ':', hlen))
+            return false;
+        memcpy(out->host, s, hlen);
+    }
+    p = colon + 1;
+    plen = strlen(p);
+    if (plen == 0 || plen > 5)
+        return false;
+    for (size_t i = 0; i < plen; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        port = port * 10 + (unsigned long)(p[i] - '0');
+    }
+    if (port > 65535)
+        return false;
+    memcpy(out->port, p, plen);
+    out->port_num = (unsigned)port;
+    return true;
+}
+
+bool iha_http_is_loopback(const char *listen_address)
+{
+    struct listen_addr la;
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (!parse_listen(listen_address, &la) || !la.host[0])
+        return false;
+    if (strcasecmp(la.host, "localhost") == 0)
+        return true;
+    if (!la.bracketed && inet_pton(AF_INET, la.host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, la.host, &a6) == 1) {
+        if (IN6_IS_ADDR_LOOPBACK(&a6))
+            return true;
+        return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+static void free_http(struct iha_http *h)
+{
+    if (h->ok_response)
+        MHD_destroy_response(h->ok_response);
+    if (h->not_ready)
+        MHD_destroy_response(h->not_ready);
+    pthread_cond_destroy(&h->cond);
+    pthread_mutex_destroy(&h->lock);
+    pthread_mutex_destroy(&h->ready_lock);
+    free(h);
+}
+
+static struct MHD_Response *make_not_ready(const char *why)
+{
+    json_t *body = error_body(FMT_GATEWAY, 503, why && *why ? why : "not ready", "");
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct MHD_Response *resp;
+
+    json_decref(body);
+    if (!text)
+        return NULL;
+    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return NULL;
+    }
+    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") !=
+        MHD_YES) {
+        MHD_destroy_response(resp);
+        return NULL;
+    }
+    return resp;
+}
+
+/*
+ * Resolves the listen address into @p ss and the address-family flags for MHD.
+ * ":PORT" binds every address: IPv6 dual-stack when the host has IPv6, else IPv4.
+ */
+static enum iha_rc resolve_listen(const char *address, struct sockaddr_storage *ss, unsigned *flags,
+                                  struct iha_err *err)
+{
+    struct listen_addr la;
+    struct addrinfo hints, *res = NULL;
+    int gai;
+    int probe;
+
+    memset(ss, 0, sizeof(*ss));
+    if (!parse_listen(address, &la)) {
+        iha_err_set(err, "web.listen_address",
+                    "invalid listen address \"%s\" (want HOST:PORT, [IPv6]:PORT or :PORT)",
+                    address ? address : "");
+        return IHA_E_INVAL;
+    }
+    if (!la.host[0]) {
+        uint16_t port = (uint16_t)la.port_num;
+        probe = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0) {
+            struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+            close(probe);
+            a6->sin6_family = AF_INET6;
+            a6->sin6_addr = in6addr_any;
+            a6->sin6_port = htons(port);
+            *flags |= MHD_USE_DUAL_STACK;
+        } else {
+            struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+            a4->sin_family = AF_INET;
+            a4->sin_addr.s_addr = htonl(INADDR_ANY);
+            a4->sin_port = htons(port);
+        }
+        return IHA_OK;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | (la.bracketed ? AI_NUMERICHOST : 0);
+    gai = getaddrinfo(la.host, la.port, &hints, &res);
+    if (gai != 0 || !res) {
+        iha_err_set(err, "web.listen_address", "cannot resolve listen address \"%s\": %s", address,
+                    gai != 0 ? gai_strerror(gai) : "no address");
+        return IHA_E_INVAL;
+    }
+    if (res->ai_addrlen > sizeof(*ss) ||
+        (res->ai_family != AF_INET && res->ai_family != AF_INET6)) {
+        freeaddrinfo(res);
+        iha_err_set(err, "web.listen_address", "unsupported address family for \"%s\"", address);
+        return IHA_E_INVAL;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    if (res->ai_family == AF_INET6)
+        *flags |= MHD_USE_IPv6;
+    freeaddrinfo(res);
+    return IHA_OK;
+}
+
+enum iha_rc iha_http_start(const struct iha_http_config *cfg, struct iha_http **out,
+                           struct iha_err *err)
+{
+    static const char ok_text[] = "OK";
+    struct iha_http *h = NULL;
+    struct sockaddr_storage ss;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
+    const union MHD_DaemonInfo *info;
+    enum iha_rc rc;
+
+    *out = NULL;
+    if (!cfg || !cfg->ingest || !cfg->auth || cfg->max_body == 0) {
+        iha_err_set(err, "web", "incomplete HTTP server configuration");
+        return IHA_E_INVAL;
+    }
+    rc = resolve_listen(cfg->listen_address, &ss, &flags, err);
+    if (rc != IHA_OK)
+        return rc;
+
+    rc = IHA_E_NOMEM;
+    h = calloc(1, sizeof(*h));
+    if (!h)
+        goto fail_nomem;
+    if (pthread_mutex_init(&h->lock, NULL) != 0) {
+        free(h);
+        goto fail_nomem;
+    }
+    if (pthread_cond_init(&h->cond, NULL) != 0) {
+        pthread_mutex_destroy(&h->lock);
+        free(h);
+        goto fail_nomem;
+    }
+    if (pthread_mutex_init(&h->ready_lock, NULL) != 0) {
+        pthread_cond_destroy(&h->cond);
+        pthread_mutex_destroy(&h->lock);
+        free(h);
+        goto fail_nomem;
+    }
+    h->max_body = cfg->max_body;
+    h->auth = cfg->auth;
+    h->ingest = cfg->ingest;
+    h->ingest_cls = cfg->ingest_cls;
+    h->reject_window_s = -1;
+    atomic_init(&h->n_inflight, 0);
+    atomic_init(&h->starting, true);
+    h->ok_response = MHD_create_response_from_buffer(sizeof(ok_text) - 1, (void *)ok_text,
+                                                     MHD_RESPMEM_PERSISTENT);
+    h->not_ready = make_not_ready("starting");
+    if (!h->ok_response || !h->not_ready ||
+        MHD_add_response_header(h->ok_response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "text/plain; charset=utf-8") != MHD_YES)
+        goto fail;
+
+    h->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+                         h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PER_IP_CONNECTION_LIMIT,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->read_timeout_s,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+    atomic_store(&h->starting, false);
+    if (!h->daemon) {
+        iha_err_set(err, "web.listen_address", "cannot listen on %s: %s", cfg->listen_address,
+                    h->start_msg[0] ? h->start_msg : "libmicrohttpd failed to start");
+        rc = IHA_E_IO;
+        goto fail;
+    }
+    info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : 0;
+    *out = h;
+    return IHA_OK;
+
+fail_nomem:
+    iha_err_set(err, NULL, "out of memory");
+    return IHA_E_NOMEM;
+fail:
+    if (rc == IHA_E_NOMEM)
+        iha_err_set(err, NULL, "out of memory");
+    free_http(h);
+    return rc;
+}
+
+void iha_http_set_ready(struct iha_http *h, bool ready, const char *why)
+{
+    struct MHD_Response *resp = NULL;
+    struct MHD_Response *old = NULL;
+
+    if (!h)
+        return;
+    if (!ready)
+        resp = make_not_ready(why);
+    pthread_mutex_lock(&h->ready_lock);
+    h->ready = ready;
+    if (resp) {
+        old = h->not_ready;
+        h->not_ready = resp;
+    }
+    pthread_mutex_unlock(&h->ready_lock);
+    /* MHD holds its own reference to a response still being sent. */
+    if (old)
+        MHD_destroy_response(old);
+}
+
+unsigned iha_http_port(const struct iha_http *h)
+{
+    return h ? h->port : 0;
+}
+
+/* Answers every request still waiting for its reply with 503 and resumes it. */
+static void abandon_pending(struct iha_http *h)
+{
+    struct req *r;
+
+    for (;;) {
+        pthread_mutex_lock(&h->lock);
+        r = h->pending;
+        if (!r) {
+            pthread_mutex_unlock(&h->lock);
+            return;
+        }
+        /* Lock order elsewhere is r then h: only try, and back off on contention. */
+        if (pthread_mutex_trylock(&r->lock) != 0) {
+            pthread_mutex_unlock(&h->lock);
+            usleep(1000);
+            continue;
+        }
+        pending_unlink(h, r);
+        r->abandoned = true;
+        r->reply_ready = true;
+        r->reply_status = 503;
+        r->reply_body = error_body(r->route->format, 503, "the gateway is shutting down", "");
+        if (r->suspended) {
+            r->suspended = false;
+            MHD_resume_connection(r->conn);
+        }
+        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_unlock(&h->lock);
+    }
+}
+
+void iha_http_stop(struct iha_http *h)
+{
+    MHD_socket lsock;
+    struct timespec deadline;
+    long long end;
+
+    if (!h)
+        return;
+    lsock = MHD_quiesce_daemon(h->daemon);
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += STOP_WAIT_REPLIES_MS / 1000;
+    pthread_mutex_lock(&h->lock);
+    while (h->n_pending > 0)
+        if (pthread_cond_timedwait(&h->cond, &h->lock, &deadline) == ETIMEDOUT)
+            break;
+    if (h->n_pending > 0) {
+        char n[24];
+        snprintf(n, sizeof(n), "%zu", h->n_pending);
+        IHA_LOG(IHA_LOG_WARN, "answering requests still waiting for delivery with 503", "count", n);
+    }
+    pthread_mutex_unlock(&h->lock);
+    abandon_pending(h);
+
+    /* Give the answers just queued a moment to reach their senders. */
+    end = now_ms() + STOP_WAIT_DRAIN_MS;
+    while (atomic_load(&h->n_inflight) > 0 && now_ms() < end)
+        usleep(5000);
+
+    MHD_stop_daemon(h->daemon);
+    if (lsock != MHD_INVALID_SOCKET)
+        close(lsock);
+    free_http(h);
+}
