@@ -31,9 +31,8 @@ enum iha_auth_result {
  * @param tokens_file may be NULL; may not exist yet (then no token is valid until it does)
  * @param users basic auth users (copied)
  */
-enum iha_rc iha_auth_new(bool disabled, const char *tokens_file,
-                         const struct iha_basic_user *users, size_t n_users,
-                         struct iha_auth **out) IHA_MUST_CHECK;
+enum iha_rc iha_auth_new(bool disabled, const char *tokens_file, const struct iha_basic_user *users,
+                         size_t n_users, struct iha_auth **out) IHA_MUST_CHECK;
 
 /** Frees @p a, wiping cached secrets. NULL-safe. */
 void iha_auth_free(struct iha_auth *a);
@@ -42,8 +41,8 @@ void iha_auth_free(struct iha_auth *a);
  * Checks an Authorization header value (may be NULL). Called from the HTTP thread only.
  * @param[out] why a short reason for the 401 body, never containing the credential
  */
-enum iha_auth_result iha_auth_check(struct iha_auth *a, const char *authorization,
-                                    char *why, size_t why_size);
+enum iha_auth_result iha_auth_check(struct iha_auth *a, const char *authorization, char *why,
+                                    size_t why_size);
 
 /** Constant-time comparison of two byte strings (time depends only on the lengths). */
 bool iha_auth_equal(const char *a, size_t alen, const char *b, size_t blen);

@@ -92,8 +92,8 @@ enum iha_rc iha_config_load_file(const char *path, struct iha_config **out,
                                  struct iha_diag *diag) IHA_MUST_CHECK;
 
 /** Same as iha_config_load_file() from text, with @p name for messages. */
-enum iha_rc iha_config_load(const char *name, const char *text, size_t len,
-                            struct iha_config **out, struct iha_diag *diag) IHA_MUST_CHECK;
+enum iha_rc iha_config_load(const char *name, const char *text, size_t len, struct iha_config **out,
+                            struct iha_diag *diag) IHA_MUST_CHECK;
 
 /**
  * Loads the rule files of @p cfg (globs expanded in sorted order; none = the embedded

@@ -46,8 +46,8 @@ void iha_dedupe_free(struct iha_dedupe *d);
  * @return IHA_OK, or IHA_E_LIMIT when the table is full of in-flight entries.
  */
 enum iha_rc iha_dedupe_begin(struct iha_dedupe *d, const char *key, time_t now,
-                             char generated_time[IHA_TIME_LEN], enum iha_dedupe_verdict *verdict)
-    IHA_MUST_CHECK;
+                             char generated_time[IHA_TIME_LEN],
+                             enum iha_dedupe_verdict *verdict) IHA_MUST_CHECK;
 
 /**
  * Records the end of delivery of @p key: @p delivered true starts the duplicate

@@ -26,21 +26,21 @@
 struct iha_delivery;
 
 struct iha_delivery_config {
-    const char *url;                 /**< base URL, e.g. "http://127.0.0.1:15868" (copied) */
+    const char *url; /**< base URL, e.g. "http://127.0.0.1:15868" (copied) */
     enum iha_dialect dialect;
-    struct iha_token_source *token;  /**< borrowed; must outlive the delivery */
-    unsigned connect_timeout_ms;     /**< per attempt */
-    unsigned timeout_ms;             /**< per attempt, total */
-    unsigned retry_for_ms;           /**< retry budget from the first attempt */
-    size_t max_jobs;                 /**< in flight + waiting; beyond it submit fails */
+    struct iha_token_source *token; /**< borrowed; must outlive the delivery */
+    unsigned connect_timeout_ms;    /**< per attempt */
+    unsigned timeout_ms;            /**< per attempt, total */
+    unsigned retry_for_ms;          /**< retry budget from the first attempt */
+    size_t max_jobs;                /**< in flight + waiting; beyond it submit fails */
 };
 
 /** Passed to the completion callback; valid only during the call. */
 struct iha_delivery_result {
     enum iha_outcome outcome;
-    long http_code;          /**< last answer's status, 0 for a transport error */
+    long http_code; /**< last answer's status, 0 for a transport error */
     unsigned attempts;
-    char detail[512];        /**< Instance HA's message or the transport error */
+    char detail[512];           /**< Instance HA's message or the transport error */
     char notification_uuid[64]; /**< from a 202 body, else "" */
     const char *response_body;  /**< last response body (NUL-terminated, may be "") */
 };
@@ -52,8 +52,8 @@ struct iha_delivery_result {
 typedef void (*iha_delivery_cb)(void *cls, const struct iha_delivery_result *res);
 
 /** Starts the delivery thread. @return IHA_OK, IHA_E_NOMEM, IHA_E_IO (thread or curl). */
-enum iha_rc iha_delivery_new(const struct iha_delivery_config *cfg, struct iha_delivery **out)
-    IHA_MUST_CHECK;
+enum iha_rc iha_delivery_new(const struct iha_delivery_config *cfg,
+                             struct iha_delivery **out) IHA_MUST_CHECK;
 
 /**
  * Queues @p n (deep-copied) for delivery. @p key is the dedupe key (copied).

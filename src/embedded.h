@@ -11,7 +11,8 @@ struct iha_embedded_file {
     size_t len;       /**< length without the NUL */
 };
 
-/** The shipped rule files (mappings directory), in file-name order, ended by an entry with name NULL. */
+/** The shipped rule files (mappings directory), in file-name order, ended by an entry with name
+ * NULL. */
 extern const struct iha_embedded_file iha_embedded_rules[];
 
 #endif

@@ -11,15 +11,10 @@
  *         matchers:                       # Alertmanager syntax, a list means AND
  *           - alertname =~ "NodeDown|HostDown"
  *           - severity = "critical"
- *         type: COMPUTE_HOST              # COMPUTE_HOST | VM | PROCESS (or COMPUTE_INSTANCE/COMPUTE_PROCESS)
- *         hostname:                       # relabel-style extraction, or a literal string
- *           source_labels: [instance]
- *           regex: '([^:]+)(?::\d+)?'
- *           replacement: '$1'
- *         firing:                         # what a firing alert sends; omit or null = nothing
- *           payload:
- *             event: STOPPED
- *             host_status: NORMAL
+ *         type: COMPUTE_HOST              # COMPUTE_HOST | VM | PROCESS (or
+ * COMPUTE_INSTANCE/COMPUTE_PROCESS) hostname:                       # relabel-style extraction, or
+ * a literal string source_labels: [instance] regex: '([^:]+)(?::\d+)?' replacement: '$1' firing: #
+ * what a firing alert sends; omit or null = nothing payload: event: STOPPED host_status: NORMAL
  *             cluster_status: OFFLINE
  *         resolved: null                  # default: nothing (Instance HA has no "resolve")
  *         continue: false                 # default false: first match wins
@@ -57,8 +52,8 @@ void iha_ruleset_free(struct iha_ruleset *rs);
  * @return IHA_OK when the file had no error; IHA_E_CONFIG otherwise (rules from a file
  *         with errors are not added); IHA_E_NOMEM.
  */
-enum iha_rc iha_ruleset_load(struct iha_ruleset *rs, const char *name, const char *text,
-                             size_t len, struct iha_diag *diag) IHA_MUST_CHECK;
+enum iha_rc iha_ruleset_load(struct iha_ruleset *rs, const char *name, const char *text, size_t len,
+                             struct iha_diag *diag) IHA_MUST_CHECK;
 
 /** Reads @p path and calls iha_ruleset_load(). Unreadable file: IHA_E_IO reported in @p diag. */
 enum iha_rc iha_ruleset_load_file(struct iha_ruleset *rs, const char *path,
@@ -73,8 +68,8 @@ const char *iha_ruleset_rule_name(const struct iha_ruleset *rs, size_t i);
 /** One result of mapping an alert: a notification, or a drop with its reason. */
 struct iha_map_outcome {
     bool dropped;
-    char rule[128];    /**< the rule that decided ("" when no rule matched) */
-    char reason[384];  /**< dropped only: why, naming the rule and field */
+    char rule[128];                /**< the rule that decided ("" when no rule matched) */
+    char reason[384];              /**< dropped only: why, naming the rule and field */
     struct iha_notification notif; /**< !dropped only; owned by the outcome */
 };
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /**
  * @file matcher.h
- * @brief Label matchers in Alertmanager syntax: `name="v"`, `name!="v"`, `name=~"re"`, `name!~"re"`.
+ * @brief Label matchers in Alertmanager syntax: `name="v"`, `name!="v"`, `name=~"re"`,
+ * `name!~"re"`.
  *
  * A set of matchers is a conjunction. Regexes are fully anchored (compiled as
  * `^(?:re)$`) with PCRE2 and JIT-compiled once when added. A missing label
@@ -33,8 +34,8 @@ void iha_matchers_free(struct iha_matchers *m);
  *         a regex PCRE2 refuses, using PCRE2's offset); IHA_E_NOMEM; IHA_E_LIMIT
  *         past 64 matchers per set.
  */
-enum iha_rc iha_matchers_add(struct iha_matchers *m, const char *text, struct iha_err *err)
-    IHA_MUST_CHECK;
+enum iha_rc iha_matchers_add(struct iha_matchers *m, const char *text,
+                             struct iha_err *err) IHA_MUST_CHECK;
 
 /** @return true when every matcher of @p m matches @p a. Thread-safe for concurrent readers. */
 bool iha_matchers_match(const struct iha_matchers *m, const struct iha_alert *a);

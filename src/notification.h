@@ -30,13 +30,14 @@ enum iha_dialect { IHA_DIALECT_MASAKARI, IHA_DIALECT_XLOUD };
 struct iha_notification {
     enum iha_ntype type;
     char hostname[IHA_HOSTNAME_MAX + 1];
-    json_t *payload;                     /**< owned; object whose values are strings */
-    char generated_time[IHA_TIME_LEN];   /**< RFC 3339 UTC ("2026-11-25T14:40:13Z") */
-    char id[IHA_ID_LEN];                 /**< the gateway's id, in every log line about it */
-    char rule[128];                      /**< the rule that produced it ("" for native input) */
+    json_t *payload;                   /**< owned; object whose values are strings */
+    char generated_time[IHA_TIME_LEN]; /**< RFC 3339 UTC ("2026-11-25T14:40:13Z") */
+    char id[IHA_ID_LEN];               /**< the gateway's id, in every log line about it */
+    char rule[128];                    /**< the rule that produced it ("" for native input) */
 };
 
-/** @return 0 and sets @p out for any spelling: COMPUTE_HOST, VM, COMPUTE_INSTANCE, PROCESS, COMPUTE_PROCESS. */
+/** @return 0 and sets @p out for any spelling: COMPUTE_HOST, VM, COMPUTE_INSTANCE, PROCESS,
+ * COMPUTE_PROCESS. */
 int iha_ntype_parse(const char *s, enum iha_ntype *out);
 
 /** @return the type's name in @p dialect. */
@@ -55,8 +56,8 @@ void iha_notification_init(struct iha_notification *n);
 void iha_notification_clear(struct iha_notification *n);
 
 /** Deep copy of @p src into @p dst (which must be cleared or initialised). */
-enum iha_rc iha_notification_copy(struct iha_notification *dst, const struct iha_notification *src)
-    IHA_MUST_CHECK;
+enum iha_rc iha_notification_copy(struct iha_notification *dst,
+                                  const struct iha_notification *src) IHA_MUST_CHECK;
 
 /**
  * Checks @p n against the Instance HA schema: hostname `^[a-zA-Z0-9-._]*$` 1..255,
@@ -67,8 +68,8 @@ enum iha_rc iha_notification_copy(struct iha_notification *dst, const struct iha
  * vir_domain_event and event required).
  * @return IHA_OK, or IHA_E_INVAL with @p err naming the field.
  */
-enum iha_rc iha_notification_validate(const struct iha_notification *n, struct iha_err *err)
-    IHA_MUST_CHECK;
+enum iha_rc iha_notification_validate(const struct iha_notification *n,
+                                      struct iha_err *err) IHA_MUST_CHECK;
 
 /** Formats @p t as RFC 3339 UTC with a Z suffix into @p out (IHA_TIME_LEN bytes). */
 void iha_time_format(time_t t, char out[IHA_TIME_LEN]);
@@ -94,7 +95,7 @@ json_t *iha_notification_to_json(const struct iha_notification *n);
  * Two notifications are equal for dedupe exactly when their keys are equal (the rule
  * Masakari applies). @return IHA_OK or IHA_E_LIMIT when @p size is too small.
  */
-enum iha_rc iha_notification_key(const struct iha_notification *n, char *out, size_t size)
-    IHA_MUST_CHECK;
+enum iha_rc iha_notification_key(const struct iha_notification *n, char *out,
+                                 size_t size) IHA_MUST_CHECK;
 
 #endif

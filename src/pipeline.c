@@ -147,11 +147,11 @@ static void answer_alertmanager(struct request *r)
         status = 422;
         summary = "rejected";
     }
-    body = json_pack("{s:s,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:O}", "status", summary, "counts",
-                     "delivered", (json_int_t)n_sent, "deduplicated", (json_int_t)n_dup,
-                     "maintenance", (json_int_t)n_maint, "dropped", (json_int_t)n_dropped,
-                     "rejected", (json_int_t)n_final, "retry", (json_int_t)n_transient, "results",
-                     r->results);
+    body =
+        json_pack("{s:s,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:O}", "status", summary, "counts", "delivered",
+                  (json_int_t)n_sent, "deduplicated", (json_int_t)n_dup, "maintenance",
+                  (json_int_t)n_maint, "dropped", (json_int_t)n_dropped, "rejected",
+                  (json_int_t)n_final, "retry", (json_int_t)n_transient, "results", r->results);
     r->reply(r->reply_cls, body ? status : 503, body ? body : json_object());
 }
 

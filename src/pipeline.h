@@ -50,8 +50,7 @@ void iha_pipeline_set_rules(struct iha_pipeline *p, const struct iha_ruleset *ru
  *         body is not acceptable (@p err names the field; the caller answers 400 and
  *         @p reply is not called). IHA_E_NOMEM / IHA_E_LIMIT: answer 503.
  */
-enum iha_rc iha_pipeline_handle(struct iha_pipeline *p, enum iha_source source,
-                                const json_t *body, iha_reply_fn reply, void *cls,
-                                struct iha_err *err) IHA_MUST_CHECK;
+enum iha_rc iha_pipeline_handle(struct iha_pipeline *p, enum iha_source source, const json_t *body,
+                                iha_reply_fn reply, void *cls, struct iha_err *err) IHA_MUST_CHECK;
 
 #endif

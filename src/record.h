@@ -60,12 +60,12 @@ void iha_alert_clear(struct iha_alert *a);
  * @return IHA_OK, IHA_E_LIMIT when there are already IHA_ALERT_MAX_LABELS labels or
  *         the value is longer than IHA_ALERT_MAX_VALUE, IHA_E_NOMEM.
  */
-enum iha_rc iha_alert_set_label(struct iha_alert *a, const char *name, const char *value)
-    IHA_MUST_CHECK;
+enum iha_rc iha_alert_set_label(struct iha_alert *a, const char *name,
+                                const char *value) IHA_MUST_CHECK;
 
 /** Same as iha_alert_set_label() for annotations. */
-enum iha_rc iha_alert_set_annotation(struct iha_alert *a, const char *name, const char *value)
-    IHA_MUST_CHECK;
+enum iha_rc iha_alert_set_annotation(struct iha_alert *a, const char *name,
+                                     const char *value) IHA_MUST_CHECK;
 
 /** @return the label's value (borrowed), or "" when the alert has no such label. */
 const char *iha_alert_label(const struct iha_alert *a, const char *name);

@@ -35,10 +35,11 @@ void iha_token_source_free(struct iha_token_source *ts);
  *         IHA_E_IO when the file cannot be read (the last good token is used if any, and
  *         IHA_OK returned); IHA_E_LIMIT when @p size is too small. Thread-safe.
  */
-enum iha_rc iha_token_source_header(struct iha_token_source *ts, const char *header_name,
-                                    char *out, size_t size) IHA_MUST_CHECK;
+enum iha_rc iha_token_source_header(struct iha_token_source *ts, const char *header_name, char *out,
+                                    size_t size) IHA_MUST_CHECK;
 
-/** @return a description for logs and status, e.g. "file /etc/x" or "env IHA_SERVICE_TOKEN (set)". */
+/** @return a description for logs and status, e.g. "file /etc/x" or "env IHA_SERVICE_TOKEN (set)".
+ */
 void iha_token_source_describe(const struct iha_token_source *ts, char *out, size_t size);
 
 /** Overwrites @p len bytes at @p p with zeros in a way the compiler keeps. */

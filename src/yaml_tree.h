@@ -22,12 +22,12 @@ enum iha_ynode_kind { IHA_YNODE_SCALAR, IHA_YNODE_SEQ, IHA_YNODE_MAP };
 /** Plain data, owned by the root (free with iha_ynode_free()). */
 struct iha_ynode {
     enum iha_ynode_kind kind;
-    unsigned line, col;    /**< 1-based position of the node's start */
-    char *scalar;          /**< SCALAR only: the text (NUL-terminated) */
-    bool quoted;           /**< SCALAR only: written with quotes (so "null" is a string) */
-    unsigned text_col;     /**< SCALAR only: 1-based column where @c scalar appears verbatim on
-                                @c line (plain, or quoted without escapes, on one line), else 0;
-                                lets messages point inside the text (matchers, regexes) */
+    unsigned line, col;       /**< 1-based position of the node's start */
+    char *scalar;             /**< SCALAR only: the text (NUL-terminated) */
+    bool quoted;              /**< SCALAR only: written with quotes (so "null" is a string) */
+    unsigned text_col;        /**< SCALAR only: 1-based column where @c scalar appears verbatim on
+                                   @c line (plain, or quoted without escapes, on one line), else 0;
+                                   lets messages point inside the text (matchers, regexes) */
     struct iha_ynode **items; /**< SEQ: the items; MAP: keys and values interleaved */
     size_t n_items;           /**< SEQ: count of items; MAP: 2 x pairs */
     const char *file;         /**< borrowed name for messages, set on every node */
@@ -39,12 +39,13 @@ struct iha_ynode {
  * @return IHA_OK and @p *root (owned by the caller), or IHA_E_PARSE with the reason
  *         added to @p diag (file:line:column from libyaml's mark), or IHA_E_NOMEM / IHA_E_LIMIT.
  */
-enum iha_rc iha_ytree_parse(const char *name, const char *text, size_t len,
-                            struct iha_ynode **root, struct iha_diag *diag) IHA_MUST_CHECK;
+enum iha_rc iha_ytree_parse(const char *name, const char *text, size_t len, struct iha_ynode **root,
+                            struct iha_diag *diag) IHA_MUST_CHECK;
 
-/** Reads the file at @p path then calls iha_ytree_parse(). IHA_E_IO (in @p diag) when unreadable. */
-enum iha_rc iha_ytree_parse_file(const char *path, struct iha_ynode **root, struct iha_diag *diag)
-    IHA_MUST_CHECK;
+/** Reads the file at @p path then calls iha_ytree_parse(). IHA_E_IO (in @p diag) when unreadable.
+ */
+enum iha_rc iha_ytree_parse_file(const char *path, struct iha_ynode **root,
+                                 struct iha_diag *diag) IHA_MUST_CHECK;
 
 /** Frees the whole tree. NULL-safe. */
 void iha_ynode_free(struct iha_ynode *root);

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The test command of iha-gateway:   sudo ./scripts/test.sh
+# (as root it needs no sudo; without root it works when the packages are present).
+#
+#   1. deps    scripts/install-deps.sh --build --test (skipped apt when all present)
+#   2. build   build/       RelWithDebInfo: the gateway, unit and integration tests
+#   3. test    ctest --output-on-failure in build/ (unit + integration against real
+#              masakari-api and prometheus-alertmanager on 127.0.0.1)
+#   4. asan    build-asan/  -DIHA_SANITIZE=ON (ASan + UBSan), ctest -L unit
+#   5. format  scripts/check-source.sh: banned functions, and clang-format --dry-run
+#              -Werror over src/ adapters/ tests/unit/ (only the latter if the script
+#              is missing)
+#
+# Every step runs even when an earlier one failed (except what depends on a failed
+# build); the exit status is non-zero when any step failed.
+#
+# Environment: JOBS (parallel build/test jobs, default nproc), IHA_TEST_STEPS (space
+# separated subset of the step names above, default all).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+STEPS=${IHA_TEST_STEPS:-deps build test asan format}
+export CTEST_OUTPUT_ON_FAILURE=1
+# Sanitizer reports must fail the unit tests, with stacks.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+T_START=$SECONDS
+results=()
+failed=0
+
+want() { [[ " $STEPS " == *" $1 "* ]]; }
+
+# step NAME COMMAND...: runs COMMAND, records status and duration.
+step() {
+    local name=$1 t0=$SECONDS rc
+    shift
+    printf '\n==> %s: %s\n' "$name" "$*"
+    "$@"
+    rc=$?
+    local dt=$((SECONDS - t0))
+    if [[ $rc -eq 0 ]]; then
+        results+=("$(printf '%-10s ok      %4ds' "$name" "$dt")")
+    else
+        results+=("$(printf '%-10s FAILED  %4ds (exit %d)' "$name" "$dt" "$rc")")
+        failed=1
+    fi
+    return $rc
+}
+
+skip() {
+    results+=("$(printf '%-10s skipped       (%s)' "$1" "$2")")
+    failed=1
+}
+
+build_tree() { # DIR CMAKE_ARGS...
+    local dir=$1
+    shift
+    cmake -S "$ROOT" -B "$ROOT/$dir" "$@" && cmake --build "$ROOT/$dir" --parallel "$JOBS"
+}
+
+format_check() {
+    local files=()
+    mapfile -t files < <(find src adapters tests/unit -type f \( -name '*.c' -o -name '*.h' \) \
+        2>/dev/null | sort)
+    if [[ ${#files[@]} -eq 0 ]]; then
+        echo "no C files to check"
+        return 0
+    fi
+    echo "checking ${#files[@]} files with $(clang-format --version)"
+    clang-format --dry-run -Werror "${files[@]}"
+}
+
+if want deps; then
+    if ! step deps bash "$ROOT/scripts/install-deps.sh" --build --test; then
+        echo "test.sh: dependencies could not be installed; stopping" >&2
+        printf '\n==> summary\n'
+        printf '  %s\n' "${results[@]}"
+        exit 1
+    fi
+fi
+
+built=1
+if want build; then
+    step build build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo || built=0
+fi
+if want test; then
+    if [[ $built -eq 1 ]]; then
+        step test ctest --test-dir "$ROOT/build" --output-on-failure --no-tests=error \
+            --parallel "$JOBS"
+    else
+        skip test "build failed"
+    fi
+fi
+if want asan; then
+    if step asan-build build_tree build-asan -DIHA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug; then
+        step asan ctest --test-dir "$ROOT/build-asan" -L unit --output-on-failure \
+            --no-tests=error --parallel "$JOBS"
+    else
+        skip asan "sanitizer build failed"
+    fi
+fi
+if want format; then
+    if [[ -f "$ROOT/scripts/check-source.sh" ]]; then
+        step format bash "$ROOT/scripts/check-source.sh"
+    else
+        step format format_check
+    fi
+fi
+
+printf '\n==> summary (%ds in total)\n' $((SECONDS - T_START))
+printf '  %s\n' "${results[@]}"
+if [[ $failed -ne 0 ]]; then
+    echo "test.sh: FAILED"
+    exit 1
+fi
+echo "test.sh: all steps passed"
