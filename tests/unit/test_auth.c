@@ -95,7 +95,7 @@ static void basic_header(const char *user_pass, char *out, size_t size)
     char enc[256];
 
     b64(user_pass, enc, sizeof(enc));
-    snprintf(out, size, "Basic %s", enc);
+    assert_true((size_t)snprintf(out, size, "Basic %s", enc) < size);
 }
 
 static int setup(void **state)
