@@ -10,6 +10,7 @@
 
 #include "alertmanager.h"
 #include "log.h"
+#include "nagios.h"
 #include "native.h"
 
 #define KEY_MAX 4096
@@ -357,7 +358,10 @@ static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct i
     size_t n_alerts = 0;
     enum iha_rc rc;
 
-    rc = iha_alertmanager_parse(body, &alerts, &n_alerts, err);
+    if (r->source == IHA_SOURCE_NAGIOS)
+        rc = iha_nagios_parse(body, &alerts, &n_alerts, err);
+    else
+        rc = iha_alertmanager_parse(body, &alerts, &n_alerts, err);
     /* Too many alerts or labels will never fit: a 4xx, not a 503 retried forever. */
     if (rc == IHA_E_LIMIT)
         rc = IHA_E_INVAL;
@@ -400,7 +404,10 @@ static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct i
         }
         iha_map_result_clear(&mr);
     }
-    iha_alertmanager_free(alerts, n_alerts);
+    if (r->source == IHA_SOURCE_NAGIOS)
+        iha_nagios_free(alerts, n_alerts);
+    else
+        iha_alertmanager_free(alerts, n_alerts);
     return IHA_OK;
 }
 
@@ -439,7 +446,7 @@ enum iha_rc iha_pipeline_handle(struct iha_pipeline *p, enum iha_source source, 
         return IHA_E_NOMEM;
     if (source == IHA_SOURCE_NATIVE)
         rc = handle_native(r, body, err);
-    else if (source == IHA_SOURCE_ALERTMANAGER)
+    else if (source == IHA_SOURCE_ALERTMANAGER || source == IHA_SOURCE_NAGIOS)
         rc = handle_alerts(r, body, err);
     else
         rc = IHA_E_INVAL;
