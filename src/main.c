@@ -24,6 +24,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "mapping.h"
+#include "nagios.h"
 #include "native.h"
 #include "pipeline.h"
 #include "record.h"
@@ -45,7 +46,7 @@ static const char usage[] =
     "  --instance-ha.dialect=D       masakari or xloud\n"
     "  --log.level=LEVEL             debug, info, warn, error\n"
     "  --log.format=FORMAT           logfmt or json\n"
-    "  --source=SOURCE               map only: alertmanager or native\n"
+    "  --source=SOURCE               map only: alertmanager, nagios or native\n"
     "  --explain                     map only: show every rule tried and why\n"
     "  -h, --help                    this text\n"
     "  --version                     print the version\n"
@@ -381,8 +382,8 @@ static int cmd_map(const struct options *o)
 
     if (!diag || !rs)
         goto cleanup;
-    if (!o->source || iha_source_parse(o->source, &source) != 0 || source == IHA_SOURCE_NAGIOS) {
-        fprintf(stderr, "iha-gateway map: --source must be alertmanager or native\n");
+    if (!o->source || iha_source_parse(o->source, &source) != 0) {
+        fprintf(stderr, "iha-gateway map: --source must be alertmanager, nagios or native\n");
         status = 2;
         goto cleanup;
     }
@@ -414,14 +415,20 @@ static int cmd_map(const struct options *o)
     } else {
         struct iha_alert *alerts = NULL;
         size_t n = 0;
-        if (iha_alertmanager_parse(body, &alerts, &n, &err) != IHA_OK) {
+        enum iha_rc prc = source == IHA_SOURCE_NAGIOS
+                              ? iha_nagios_parse(body, &alerts, &n, &err)
+                              : iha_alertmanager_parse(body, &alerts, &n, &err);
+        if (prc != IHA_OK) {
             fprintf(stderr, "%s: error: %s%s%s\n", input, err.field[0] ? err.field : "",
                     err.field[0] ? ": " : "", err.msg);
             goto cleanup;
         }
         for (size_t i = 0; i < n; i++)
             map_alert(rs, &alerts[i], i, o->explain, now);
-        iha_alertmanager_free(alerts, n);
+        if (source == IHA_SOURCE_NAGIOS)
+            iha_nagios_free(alerts, n);
+        else
+            iha_alertmanager_free(alerts, n);
     }
     status = 0;
 cleanup:
