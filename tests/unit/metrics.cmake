@@ -1,0 +1,2 @@
+iha_unit_test(test_metrics ${CMAKE_SOURCE_DIR}/src/metrics.c ${CMAKE_SOURCE_DIR}/src/rc.c)
+target_link_libraries(test_metrics PRIVATE m)
