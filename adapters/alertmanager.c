@@ -6,6 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* @return a copy of @p s cut to IHA_ALERT_MAX_VALUE bytes at a UTF-8 boundary. */
+static char *truncated(const char *s)
+{
+    size_t n = strlen(s);
+    char *out;
+
+    if (n > IHA_ALERT_MAX_VALUE) {
+        n = IHA_ALERT_MAX_VALUE;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    out = malloc(n + 1);
+    if (out) {
+        memcpy(out, s, n);
+        out[n] = '\0';
+    }
+    return out;
+}
+
 /* Copies a string-to-string object into the alert via @p set. */
 static enum iha_rc copy_map(const json_t *obj, struct iha_alert *a, size_t idx, const char *what,
                             enum iha_rc (*set)(struct iha_alert *, const char *, const char *),
@@ -24,6 +43,22 @@ static enum iha_rc copy_map(const json_t *obj, struct iha_alert *a, size_t idx, 
             return IHA_E_INVAL;
         }
         rc = set(a, k, json_string_value(v));
+        /*
+         * Annotations are prose (descriptions, runbooks) that rules rarely read: an
+         * oversized one must not cost the whole group, which Alertmanager would never
+         * retry after a 4xx. Keep its head, or skip it when there are too many.
+         * Labels decide where an evacuation goes and are never altered.
+         */
+        if (rc == IHA_E_LIMIT && set == iha_alert_set_annotation) {
+            rc = IHA_OK;
+            if (strlen(k) <= IHA_ALERT_MAX_VALUE && a->n_annotations < IHA_ALERT_MAX_LABELS) {
+                char *head = truncated(json_string_value(v));
+                if (!head)
+                    return IHA_E_NOMEM;
+                rc = set(a, k, head);
+                free(head);
+            }
+        }
         if (rc == IHA_E_LIMIT) {
             iha_err_set(err, field, "too many %s or value too long (limits: %d %s, %d bytes)", what,
                         IHA_ALERT_MAX_LABELS, what, IHA_ALERT_MAX_VALUE);

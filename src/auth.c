@@ -63,8 +63,16 @@ struct iha_auth {
     size_t n_users;
     struct cache good;
     struct cache bad;
-    struct crypt_data *cd; /**< ~32 KiB, allocated once */
+    struct crypt_data *cd;    /**< ~32 KiB, allocated once */
+    long long hash_window_ms; /**< start of the current one-second hashing budget */
+    unsigned hash_used;       /**< uncached hash computations in that second */
 };
+
+/*
+ * A bcrypt verification costs tens of milliseconds on the one HTTP thread; a sender
+ * cycling wrong passwords must not be able to stall every other sender with them.
+ */
+#define HASHES_PER_SECOND 4
 
 static void wipe(void *p, size_t len)
 {
@@ -512,6 +520,16 @@ static enum iha_auth_result check_basic(struct iha_auth *a, const char *header, 
             !found)
             found = u;
     }
+    if (now_ms() - a->hash_window_ms >= 1000) {
+        a->hash_window_ms = now_ms();
+        a->hash_used = 0;
+    }
+    if (a->hash_used >= HASHES_PER_SECOND) {
+        /* Not cached as bad: the credential may be right once the burst is over. */
+        set_why(why, why_size, "too many new basic credentials this second; retry later");
+        goto cleanup;
+    }
+    a->hash_used++;
     if (found) {
         ok = verify_password(a, found->hash, found->hash_len, colon + 1);
     } else {

@@ -87,6 +87,8 @@ struct iha_http {
     /* start only: MHD's last message, for the bind error */
     char start_msg[512];
     atomic_bool starting;
+    /* Set first thing in iha_http_stop(): no request may be suspended after it. */
+    atomic_bool stopping;
 };
 
 /*
@@ -533,6 +535,9 @@ static enum MHD_Result run_ingest(struct iha_http *h, struct req *r, const char 
         snprintf(detail, sizeof(detail), "request body exceeds %zu bytes", h->max_body);
         return reject(h, r->conn, method, url, rt->format, 413, detail, "");
     }
+    /* A keep-alive connection may still send while we stop; MHD cannot stop with it suspended. */
+    if (atomic_load(&h->stopping))
+        return reject(h, r->conn, method, url, rt->format, 503, "the gateway is shutting down", "");
     r->json = json_loadb(r->buf ? r->buf : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
     if (!r->json) {
         snprintf(detail, sizeof(detail), "invalid JSON at line %d column %d (position %d): %s",
@@ -641,6 +646,8 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
     }
     if (rt->kind != R_INGEST)
         return answer_fixed(h, c, rt, method, url, t0);
+    if (atomic_load(&h->stopping))
+        return reject(h, c, method, url, rt->format, 503, "the gateway is shutting down", "");
 
     if (rt->auth) {
         value = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -679,7 +686,8 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
     r->t0_ms = t0;
     r->refs = 1;
     if (have_clen && clen > 0) {
-        r->cap = (size_t)clen;
+        /* Content-Length is only the sender's promise: reserve at most 64 KiB up front. */
+        r->cap = clen < 65536 ? (size_t)clen : 65536;
         r->buf = malloc(r->cap);
         if (!r->buf) {
             req_destroy(r);
@@ -1104,6 +1112,7 @@ void iha_http_stop(struct iha_http *h)
 
     if (!h)
         return;
+    atomic_store(&h->stopping, true);
     lsock = MHD_quiesce_daemon(h->daemon);
 
     clock_gettime(CLOCK_REALTIME, &deadline);
@@ -1124,6 +1133,9 @@ void iha_http_stop(struct iha_http *h)
     end = now_ms() + STOP_WAIT_DRAIN_MS;
     while (atomic_load(&h->n_inflight) > 0 && now_ms() < end)
         usleep(5000);
+    /* A request ingested just before stopping was set may have been suspended since. */
+    abandon_pending(h);
+    usleep(20000);
 
     MHD_stop_daemon(h->daemon);
     if (lsock != MHD_INVALID_SOCKET)

@@ -257,13 +257,14 @@ void iha_id_new(char out[IHA_ID_LEN])
 static json_t *fields(const struct iha_notification *n, enum iha_dialect dialect)
 {
     json_t *o = json_object();
-    json_t *payload = n->payload ? json_deep_copy(n->payload) : json_object();
 
-    if (!o || !payload ||
+    /* set_new steals its value even when it fails, so nothing leaks on the way out. */
+    if (!o ||
+        json_object_set_new(o, "payload",
+                            n->payload ? json_deep_copy(n->payload) : json_object()) ||
         json_object_set_new(o, "type", json_string(iha_ntype_name(n->type, dialect))) ||
         json_object_set_new(o, "hostname", json_string(n->hostname)) ||
-        json_object_set_new(o, "generated_time", json_string(n->generated_time)) ||
-        json_object_set_new(o, "payload", payload)) {
+        json_object_set_new(o, "generated_time", json_string(n->generated_time))) {
         json_decref(o);
         return NULL;
     }

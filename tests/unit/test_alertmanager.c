@@ -154,6 +154,31 @@ static void test_limits(void **state)
     json_decref(b);
 }
 
+/* One long description must not cost the group its HostDown alert. */
+static void test_oversized_annotation_is_truncated(void **state)
+{
+    json_t *b = load_fixture("007-am-plain.json");
+    json_t *ann = json_object_get(json_array_get(json_object_get(b, "alerts"), 1), "annotations");
+    char *big = malloc(IHA_ALERT_MAX_VALUE + 100);
+    struct iha_alert *alerts;
+    size_t n;
+
+    (void)state;
+    memset(big, 'x', IHA_ALERT_MAX_VALUE + 99);
+    big[IHA_ALERT_MAX_VALUE + 99] = '\0';
+    json_object_set_new(ann, "description", json_string(big));
+    assert_int_equal(iha_alertmanager_parse(b, &alerts, &n, NULL), IHA_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(strlen(iha_alert_annotation(&alerts[1], "description")), IHA_ALERT_MAX_VALUE);
+    assert_string_equal(iha_alert_label(&alerts[1], "hostname"), "compute-4");
+    iha_alertmanager_free(alerts, n);
+    /* A label of that size is still refused: labels choose the host. */
+    json_object_set_new(json_object_get(json_array_get(json_object_get(b, "alerts"), 1), "labels"),
+                        "hostname", json_string(big));
+    expect_error(b, IHA_E_LIMIT, "alerts[1].labels.hostname", "too long");
+    free(big);
+}
+
 static void test_empty_alerts(void **state)
 {
     json_t *b = load_fixture("001-am-plain.json");
@@ -177,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_broken_bodies),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_empty_alerts),
+        cmocka_unit_test(test_oversized_annotation_is_truncated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

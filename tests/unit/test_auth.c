@@ -248,9 +248,15 @@ static void test_basic(void **state)
     assert_int_equal(iha_auth_check(a, hdr, why, sizeof(why)), IHA_AUTH_INVALID);
     assert_int_equal(crypt_calls, 4);
 
-    /* Another user's password does not open this user. */
+    /* At most four new credentials are hashed per second; the fifth waits its turn. */
     basic_header("am:pw:two", hdr, sizeof(hdr));
     assert_int_equal(iha_auth_check(a, hdr, why, sizeof(why)), IHA_AUTH_INVALID);
+    assert_int_equal(crypt_calls, 4);
+    assert_non_null(strstr(why, "too many"));
+    sleep(1);
+    /* Another user's password does not open this user. */
+    assert_int_equal(iha_auth_check(a, hdr, why, sizeof(why)), IHA_AUTH_INVALID);
+    assert_int_equal(crypt_calls, 5);
 
     /* Malformed: no colon, bad base64, trailing garbage after padding. */
     basic_header("ampw-one", hdr, sizeof(hdr));
