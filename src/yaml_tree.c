@@ -260,6 +260,13 @@ static enum iha_rc handle_event(struct builder *b, const yaml_event_t *ev)
     }
 
     if (ev->type == YAML_SCALAR_EVENT) {
+        /* A "\0" escape would silently cut the string where C code reads it. */
+        if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length)) {
+            iha_diag_add(b->diag, IHA_DIAG_ERROR, b->file ? b->file : b->name,
+                         (unsigned)ev->start_mark.line + 1, (unsigned)ev->start_mark.column + 1,
+                         "a string may not contain a NUL character");
+            return IHA_E_PARSE;
+        }
         n = node_new(b, IHA_YNODE_SCALAR, &ev->start_mark);
         if (!n)
             return IHA_E_NOMEM;

@@ -116,6 +116,16 @@ static void test_alias_refused(void **state)
     assert_string_equal(iha_diag_get(c->diag, 0), "f.yml:2:4: error: aliases are not supported");
 }
 
+static void test_nul_refused(void **state)
+{
+    struct ctx *c = *state;
+
+    assert_int_equal(parse(c, "a: 1\nprocess_name: \"nova\\0x\"\n"), IHA_E_PARSE);
+    assert_null(c->root);
+    assert_string_equal(iha_diag_get(c->diag, 0),
+                        "f.yml:2:15: error: a string may not contain a NUL character");
+}
+
 static void test_syntax_error(void **state)
 {
     struct ctx *c = *state;
@@ -304,6 +314,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_text_col, setup, teardown),
         cmocka_unit_test_setup_teardown(test_anchor_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alias_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nul_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_syntax_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tab_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_key, setup, teardown),
