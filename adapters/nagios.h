@@ -6,10 +6,16 @@
  *
  * The record is a JSON object of strings (form-encoded bodies are turned into the same
  * object by the HTTP layer). It becomes one alert whose labels are the normalised macros:
- * hostname, host_state, state_type, notification_type, service_desc, service_state,
- * host_address, output, plus custom variables; Icinga 2's vocabulary is mapped to
- * Nagios' (FLAPPINGEND → FLAPPINGSTOP, Up/Down → UP/DOWN). A firing alert is any
- * notification type but RECOVERY, which is resolved.
+ * hostname, host_state, state_type, notification_type, what (HOST/SERVICE, derived from
+ * service_desc when absent), service_desc, service_state, host_address, output, attempt,
+ * problem_id, record_id (also the alert's fingerprint), dialect (nagios, icinga2, naemon,
+ * checkmk; default nagios), any other lowercase key as is, and custom variables:
+ * `_HOSTMASAKARI_SEGMENT` → host_masakari_segment, `_SERVICEX` → service_x,
+ * `_CONTACTX` → contact_x, other `_X` → var_x. Icinga 2's and Checkmk's vocabulary is
+ * mapped to Nagios' (FLAPPINGEND → FLAPPINGSTOP, DOWNTIMEREMOVED → DOWNTIMECANCELLED,
+ * Up/Down → UP/DOWN, Soft/Hard and 0/1 → SOFT/HARD, UNREACH → UNREACHABLE, CRIT → CRITICAL,
+ * numeric state ids → names). A firing alert is any notification type but RECOVERY, which
+ * is resolved. Other keys (uppercase, punctuation) are refused, naming the key.
  */
 #ifndef IHA_NAGIOS_H
 #define IHA_NAGIOS_H

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-files=$(ls src/*.c src/*.h adapters/*.c adapters/*.h tests/unit/*.c tests/unit/*.h 2>/dev/null)
+files=$(ls src/*.c src/*.h src/notify/*.c src/notify/*.h adapters/*.c adapters/*.h bench/*.c tests/unit/*.c tests/unit/*.h 2>/dev/null)
 status=0
 
 # Unbounded or error-blind functions; see the style guide.

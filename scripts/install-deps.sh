@@ -5,7 +5,8 @@
 #
 #   --build  compilers and libraries to build the gateway and its unit tests
 #   --test   the real peers the integration tests run: masakari-api,
-#            prometheus-alertmanager, plus jq, curl and sqlite3
+#            prometheus-alertmanager, keystone (with python3-openstackclient),
+#            nagios4-core + monitoring-plugins-basic, plus jq, curl and sqlite3
 #   (no option = --build)
 #
 # Must run as root (CI does). Before installing, it writes /usr/sbin/policy-rc.d
@@ -16,7 +17,8 @@ set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev
             libcurl4-openssl-dev libyaml-dev libpcre2-dev libcmocka-dev clang-format)
-TEST_PKGS=(masakari-api prometheus-alertmanager jq curl sqlite3)
+TEST_PKGS=(masakari-api prometheus-alertmanager jq curl sqlite3 keystone python3-openstackclient
+           nagios4-core monitoring-plugins-basic)
 
 want_build=0
 want_test=0
@@ -24,7 +26,7 @@ for arg in "$@"; do
     case "$arg" in
         --build) want_build=1 ;;
         --test) want_test=1 ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install-deps.sh: unknown option: $arg" >&2; exit 2 ;;
     esac
 done

@@ -19,7 +19,7 @@
 #define MAX_REQUEST_MIN 1024u
 #define MAX_REQUEST_MAX (1024u * 1024u * 1024u)
 #define DEDUPE_MAX_ENTRIES_MAX 100000000u
-#define MAX_KEYS 8
+#define MAX_KEYS 32
 
 /* How a YAML value is turned into a config field. */
 enum ftype {
@@ -37,6 +37,9 @@ enum ftype {
     F_COUNT,   /* size_t: a positive integer */
     F_USERS,   /* basic_users / n_basic_users */
     F_GLOBS,   /* rule_files / n_rule_files */
+    F_STR,     /* char *: a non-empty string, null clears it */
+    F_SECRET,  /* char *: like F_STR, never echoed in messages, wiped when freed */
+    F_AUTH,    /* enum iha_auth_type */
 };
 
 #define NONZERO 1u /* the value must not be 0 */
@@ -73,6 +76,46 @@ static const struct field web_fields[] = {
     {NULL, F_SECTION, 0, 0, NULL},
 };
 
+static const struct field iha_tls_fields[] = {
+    FIELD("ca_file", F_PATH, tls.ca_file, 0),
+    FIELD("cert_file", F_PATH, tls.cert_file, 0),
+    FIELD("key_file", F_PATH, tls.key_file, 0),
+    FIELD("insecure", F_BOOL, tls.insecure, 0),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
+static const struct field ks_tls_fields[] = {
+    FIELD("ca_file", F_PATH, auth.tls.ca_file, 0),
+    FIELD("cert_file", F_PATH, auth.tls.cert_file, 0),
+    FIELD("key_file", F_PATH, auth.tls.key_file, 0),
+    FIELD("insecure", F_BOOL, auth.tls.insecure, 0),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
+static const struct field ks_auth_fields[] = {
+    FIELD("type", F_AUTH, auth.type, 0),
+    FIELD("auth_url", F_URL, auth.auth_url, 0),
+    FIELD("username", F_STR, auth.username, 0),
+    FIELD("user_id", F_STR, auth.user_id, 0),
+    FIELD("user_domain_name", F_STR, auth.user_domain_name, 0),
+    FIELD("user_domain_id", F_STR, auth.user_domain_id, 0),
+    FIELD("password", F_SECRET, auth.password, 0),
+    FIELD("password_file", F_PATH, auth.password_file, 0),
+    FIELD("project_name", F_STR, auth.project_name, 0),
+    FIELD("project_id", F_STR, auth.project_id, 0),
+    FIELD("project_domain_name", F_STR, auth.project_domain_name, 0),
+    FIELD("project_domain_id", F_STR, auth.project_domain_id, 0),
+    FIELD("application_credential_id", F_STR, auth.application_credential_id, 0),
+    FIELD("application_credential_name", F_STR, auth.application_credential_name, 0),
+    FIELD("application_credential_secret", F_SECRET, auth.application_credential_secret, 0),
+    FIELD("application_credential_secret_file", F_PATH, auth.application_credential_secret_file, 0),
+    FIELD("cloud", F_STR, auth.cloud, 0),
+    FIELD("region_name", F_STR, auth.region_name, 0),
+    FIELD("interface", F_STR, auth.interface, 0),
+    SECTION("tls", ks_tls_fields),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
 static const struct field iha_fields[] = {
     FIELD("url", F_URL, url, 0),
     FIELD("dialect", F_DIALECT, dialect, 0),
@@ -80,6 +123,8 @@ static const struct field iha_fields[] = {
     FIELD("connect_timeout", F_DUR_MS, connect_timeout_ms, NONZERO),
     FIELD("timeout", F_DUR_MS, timeout_ms, NONZERO),
     FIELD("retry_for", F_DUR_MS, retry_for_ms, 0),
+    SECTION("tls", iha_tls_fields),
+    SECTION("auth", ks_auth_fields),
     {NULL, F_SECTION, 0, 0, NULL},
 };
 
@@ -94,6 +139,16 @@ static const struct field mapping_fields[] = {
     {NULL, F_SECTION, 0, 0, NULL},
 };
 
+static const struct field storage_fields[] = {
+    FIELD("path", F_PATH, storage_path, 0),
+    FIELD("max_bytes", F_SIZE, storage_max_bytes, NONZERO),
+    FIELD("max_entries", F_COUNT, storage_max_entries, NONZERO),
+    FIELD("segment_bytes", F_SIZE, storage_segment_bytes, NONZERO),
+    FIELD("max_age", F_DUR_MS, storage_max_age_ms, NONZERO),
+    FIELD("max_backoff", F_DUR_MS, storage_max_backoff_ms, NONZERO),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
 static const struct field log_fields[] = {
     FIELD("level", F_LEVEL, log_level, 0),
     FIELD("format", F_FORMAT, log_format, 0),
@@ -103,10 +158,14 @@ static const struct field log_fields[] = {
 static const struct field top_fields[] = {
     SECTION("web", web_fields),       SECTION("instance_ha", iha_fields),
     SECTION("dedupe", dedupe_fields), SECTION("mapping", mapping_fields),
-    SECTION("log", log_fields),       {NULL, F_SECTION, 0, 0, NULL},
+    SECTION("log", log_fields),       SECTION("storage", storage_fields),
+    {NULL, F_SECTION, 0, 0, NULL},
 };
 
 static const char *const dialect_names[] = {"masakari", "xloud", NULL};
+static const char *const auth_type_names[] = {"static", "password", "application_credential",
+                                              "cloud", NULL};
+static const char *const interface_names[] = {"public", "internal", "admin", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_names[] = {"logfmt", "json", NULL};
 
@@ -135,6 +194,44 @@ static void free_strings(char **s, size_t n)
     free(s);
 }
 
+static void free_secret_str(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+static void free_tls(struct iha_tls_config *t)
+{
+    free(t->ca_file);
+    free(t->cert_file);
+    free(t->key_file);
+}
+
+static void free_auth(struct iha_auth_config *a)
+{
+    free(a->auth_url);
+    free(a->username);
+    free(a->user_id);
+    free(a->user_domain_name);
+    free(a->user_domain_id);
+    free_secret_str(a->password);
+    free(a->password_file);
+    free(a->project_name);
+    free(a->project_id);
+    free(a->project_domain_name);
+    free(a->project_domain_id);
+    free(a->application_credential_id);
+    free(a->application_credential_name);
+    free_secret_str(a->application_credential_secret);
+    free(a->application_credential_secret_file);
+    free(a->cloud);
+    free(a->region_name);
+    free(a->interface);
+    free_tls(&a->tls);
+}
+
 void iha_config_free(struct iha_config *cfg)
 {
     if (!cfg)
@@ -145,6 +242,9 @@ void iha_config_free(struct iha_config *cfg)
     free_users(cfg->basic_users, cfg->n_basic_users);
     free(cfg->url);
     free(cfg->token_file);
+    free_tls(&cfg->tls);
+    free_auth(&cfg->auth);
+    free(cfg->storage_path);
     free_strings(cfg->rule_files, cfg->n_rule_files);
     free(cfg);
 }
@@ -174,8 +274,14 @@ enum iha_rc iha_config_default(struct iha_config **out)
     if (iha_config_set_string(&cfg->source, EMBEDDED_SOURCE) != IHA_OK ||
         iha_config_set_string(&cfg->listen_address, IHA_DEFAULT_LISTEN) != IHA_OK ||
         iha_config_set_string(&cfg->bearer_tokens_file, IHA_DEFAULT_INBOUND_TOKENS) != IHA_OK ||
-        iha_config_set_string(&cfg->url, IHA_DEFAULT_URL) != IHA_OK)
+        iha_config_set_string(&cfg->url, IHA_DEFAULT_URL) != IHA_OK ||
+        iha_config_set_string(&cfg->storage_path, IHA_DEFAULT_STORAGE_PATH) != IHA_OK)
         goto cleanup;
+    cfg->storage_max_bytes = 256u * 1024 * 1024;
+    cfg->storage_max_entries = 10000;
+    cfg->storage_segment_bytes = 4u * 1024 * 1024;
+    cfg->storage_max_age_ms = 6u * 3600u * 1000u;
+    cfg->storage_max_backoff_ms = 60000;
     cfg->max_request_bytes = 1024 * 1024;
     cfg->read_timeout_s = 30;
     cfg->auth_disabled = false;
@@ -561,8 +667,13 @@ static void load_value(struct cloader *ld, const struct field *f, const struct i
         load_bool(ld, n, where, (bool *)(void *)(base + f->off));
         return;
     case F_PATH:
+    case F_STR:
+    case F_SECRET:
         if (iha_ynode_is_null(n)) {
-            set_str(ld, (char **)(void *)(base + f->off), NULL);
+            char **slot = (char **)(void *)(base + f->off);
+            if (f->type == F_SECRET && *slot)
+                explicit_bzero(*slot, strlen(*slot));
+            set_str(ld, slot, NULL);
             return;
         }
         break;
@@ -590,8 +701,28 @@ static void load_value(struct cloader *ld, const struct field *f, const struct i
             set_str(ld, (char **)(void *)(base + f->off), n->scalar);
         break;
     case F_PATH:
+    case F_STR:
         set_str(ld, (char **)(void *)(base + f->off), n->scalar);
         break;
+    case F_SECRET: {
+        char **slot = (char **)(void *)(base + f->off);
+        if (*slot)
+            explicit_bzero(*slot, strlen(*slot));
+        set_str(ld, slot, n->scalar);
+        break;
+    }
+    case F_AUTH: {
+        size_t i;
+        for (i = 0; auth_type_names[i]; i++)
+            if (strcmp(n->scalar, auth_type_names[i]) == 0)
+                break;
+        if (auth_type_names[i])
+            *(enum iha_auth_type *)(void *)(base + f->off) = (enum iha_auth_type)i;
+        else
+            bad_enum(ld, n, where, auth_type_names,
+                     "static, password, application_credential or cloud");
+        break;
+    }
     case F_SIZE:
         if (parse_size(n->scalar, &v) != 0)
             cerror(ld, n, "%s: invalid size '%s' (expected bytes, or a number with KiB/MiB/GiB)",
@@ -693,6 +824,82 @@ static const struct iha_ynode *get_path(const struct iha_ynode *root, const char
     return n;
 }
 
+/* Reports @p key of instance_ha.auth as required for the configured type. */
+static void auth_needs(struct cloader *ld, const struct iha_ynode *root, const char *what)
+{
+    const struct iha_ynode *at = get_path(root, "instance_ha", "auth", NULL);
+
+    cerror(ld, at, "instance_ha.auth: type %s needs %s", auth_type_names[ld->cfg->auth.type], what);
+}
+
+/* instance_ha.auth: what each type needs, and nothing that another type would use. */
+static void check_auth(struct cloader *ld, const struct iha_ynode *root)
+{
+    const struct iha_auth_config *a = &ld->cfg->auth;
+    const struct iha_ynode *at = get_path(root, "instance_ha", "auth", NULL);
+
+    if (a->interface) {
+        size_t i;
+        for (i = 0; interface_names[i]; i++)
+            if (strcmp(a->interface, interface_names[i]) == 0)
+                break;
+        if (!interface_names[i])
+            bad_enum(ld, iha_ynode_get(at, "interface"), "instance_ha.auth.interface",
+                     interface_names, "public, internal or admin");
+    }
+    if (a->password && a->password_file)
+        cerror(ld, iha_ynode_get(at, "password"),
+               "instance_ha.auth: set password or password_file, not both");
+    if (a->application_credential_secret && a->application_credential_secret_file)
+        cerror(ld, iha_ynode_get(at, "application_credential_secret"),
+               "instance_ha.auth: set application_credential_secret or "
+               "application_credential_secret_file, not both");
+    switch (a->type) {
+    case IHA_AUTH_STATIC:
+        if (a->auth_url || a->cloud || a->username || a->user_id || a->application_credential_id ||
+            a->application_credential_name)
+            cerror(ld, at,
+                   "instance_ha.auth: Keystone settings are present but type is static (the "
+                   "default); set type: password, application_credential or cloud");
+        break;
+    case IHA_AUTH_PASSWORD:
+        if (!a->auth_url)
+            auth_needs(ld, root, "auth_url");
+        if (!a->username && !a->user_id)
+            auth_needs(ld, root, "username or user_id");
+        if (!a->password && !a->password_file)
+            auth_needs(ld, root, "password_file (or password)");
+        if (!a->project_name && !a->project_id)
+            auth_needs(ld, root,
+                       "project_name or project_id (Instance HA needs a project-scoped token "
+                       "with the admin role)");
+        break;
+    case IHA_AUTH_APPCRED:
+        if (!a->auth_url)
+            auth_needs(ld, root, "auth_url");
+        if (!a->application_credential_id &&
+            !(a->application_credential_name && (a->username || a->user_id)))
+            auth_needs(ld, root,
+                       "application_credential_id, or application_credential_name with "
+                       "username or user_id");
+        if (!a->application_credential_secret && !a->application_credential_secret_file)
+            auth_needs(ld, root,
+                       "application_credential_secret_file (or application_credential_secret)");
+        if (a->project_name || a->project_id)
+            cerror(ld, at,
+                   "instance_ha.auth: an application credential is already scoped to its "
+                   "project; remove project_name/project_id");
+        break;
+    case IHA_AUTH_CLOUD:
+        if (!a->cloud)
+            auth_needs(ld, root, "cloud (the name of an entry in clouds.yaml)");
+        break;
+    }
+    if (a->type != IHA_AUTH_STATIC && ld->cfg->token_file)
+        cerror(ld, get_path(root, "instance_ha", "token_file", NULL),
+               "instance_ha.token_file: only used with instance_ha.auth.type static");
+}
+
 /* Checks that need more than one field. */
 static void check_cross(struct cloader *ld, const struct iha_ynode *root)
 {
@@ -707,10 +914,18 @@ static void check_cross(struct cloader *ld, const struct iha_ynode *root)
         cerror(ld, get_path(root, "web", "auth", NULL),
                "web.auth: neither bearer_tokens_file nor basic_auth_users is set, so every "
                "request would be refused");
+    if (!cfg->storage_path || !cfg->storage_path[0])
+        cerror(ld, get_path(root, "storage", "path", NULL),
+               "storage.path: the data directory of the durable queue must be set");
+    if (cfg->storage_max_age_ms > 23u * 3600u * 1000u)
+        cerror(ld, get_path(root, "storage", "max_age", NULL),
+               "storage.max_age: must stay well inside Instance HA's 24 h expiry of "
+               "notifications (at most 23h)");
     if (cfg->connect_timeout_ms > cfg->timeout_ms)
         cerror(ld, get_path(root, "instance_ha", "connect_timeout", NULL),
                "instance_ha.connect_timeout: longer than instance_ha.timeout (%ums)",
                cfg->timeout_ms);
+    check_auth(ld, root);
 }
 
 static enum iha_rc load_root(const char *name, const struct iha_ynode *root,
@@ -728,6 +943,7 @@ static enum iha_rc load_root(const char *name, const struct iha_ynode *root,
     if (rc != IHA_OK)
         goto cleanup;
     load_section(&ld, root, top_fields, "");
+    ld.cfg->url_set = get_path(root, "instance_ha", "url", NULL) != NULL;
     if (!ld.nomem && !ld.errors)
         check_cross(&ld, root);
     if (ld.nomem)

@@ -19,11 +19,31 @@
  *       connect_timeout: 3s
  *       timeout: 10s
  *       retry_for: 20s                 # how long one request retries 5xx before answering 503
+ *       tls:                           # for Instance HA (ca_file, cert_file, key_file, insecure)
+ *       auth:                          # the service token (keystone.h, clouds.h)
+ *         type: static                 # static | password | application_credential | cloud
+ *         auth_url: https://keystone:5000/v3
+ *         application_credential_id: ...     # or _name with username/user_id
+ *         application_credential_secret_file: /etc/iha-gateway/app-cred-secret
+ *         username: ...                # password: username or user_id, user_domain_name,
+ *         password_file: ...           #   password or password_file, project_name or
+ *         project_name: service        #   project_id, project_domain_name (default Default)
+ *         cloud: iha                   # type cloud: entry of clouds.yaml (+ secure.yaml)
+ *         region_name: RegionOne       # catalog region for endpoint discovery
+ *         interface: public            # catalog interface: public | internal | admin
+ *         tls: {ca_file: ..., cert_file: ..., key_file: ..., insecure: false}   # for Keystone
  *     dedupe:
  *       window: 180s
  *       max_entries: 100000
  *     mapping:
  *       rule_files: [/etc/iha-gateway/rules.yml]   # globs allowed; absent = the shipped rules
+ *     storage:                         # the durable queue (queue.h)
+ *       path: /var/lib/iha-gateway     # data directory; --storage.path
+ *       max_bytes: 256MiB              # segment bytes on disk; beyond it 503
+ *       max_entries: 10000             # notifications waiting for delivery; beyond it 503
+ *       segment_bytes: 4MiB            # segment rotation size
+ *       max_age: 6h                    # retried this long after arrival, then dead-lettered
+ *       max_backoff: 60s               # cap of the exponential backoff between attempts
  *     log:
  *       level: info
  *       format: logfmt                 # or json
@@ -38,16 +58,50 @@
 #include "log.h"
 #include "notification.h"
 #include "rc.h"
+#include "tls.h"
 
 #define IHA_DEFAULT_LISTEN "127.0.0.1:9868"
 #define IHA_DEFAULT_URL "http://127.0.0.1:15868"
 #define IHA_DEFAULT_INBOUND_TOKENS "/etc/iha-gateway/inbound-tokens"
 #define IHA_SERVICE_TOKEN_ENV "IHA_SERVICE_TOKEN"
 #define IHA_DEFAULT_SERVICE_TOKEN_FILE "/etc/iha-gateway/service-token"
+#define IHA_DEFAULT_STORAGE_PATH "/var/lib/iha-gateway"
 
 struct iha_basic_user {
     char *name;
     char *hash; /**< bcrypt / crypt(3) hash, never a clear password */
+};
+
+/** instance_ha.auth.type: where the service token comes from. */
+enum iha_auth_type {
+    IHA_AUTH_STATIC,   /**< token_file / $IHA_SERVICE_TOKEN (the default) */
+    IHA_AUTH_PASSWORD, /**< Keystone v3 password */
+    IHA_AUTH_APPCRED,  /**< Keystone v3 application credential */
+    IHA_AUTH_CLOUD,    /**< an entry of clouds.yaml (+ secure.yaml) */
+};
+
+/** instance_ha.auth; secrets are wiped by iha_config_free() and never printed. */
+struct iha_auth_config {
+    enum iha_auth_type type;
+    char *auth_url;
+    char *username;
+    char *user_id;
+    char *user_domain_name;
+    char *user_domain_id;
+    char *password; /**< secret */
+    char *password_file;
+    char *project_name;
+    char *project_id;
+    char *project_domain_name;
+    char *project_domain_id;
+    char *application_credential_id;
+    char *application_credential_name;
+    char *application_credential_secret; /**< secret */
+    char *application_credential_secret_file;
+    char *cloud;
+    char *region_name;
+    char *interface;           /**< NULL = public */
+    struct iha_tls_config tls; /**< for Keystone */
 };
 
 /** Plain data, owned by iha_config_free(). */
@@ -68,12 +122,22 @@ struct iha_config {
     unsigned connect_timeout_ms;
     unsigned timeout_ms;
     unsigned retry_for_ms;
+    bool url_set;                /**< instance_ha.url was given (else: catalog discovery) */
+    struct iha_tls_config tls;   /**< instance_ha.tls */
+    struct iha_auth_config auth; /**< instance_ha.auth */
     /* dedupe */
     unsigned dedupe_window_s;
     size_t dedupe_max_entries;
     /* mapping */
     char **rule_files; /**< globs; n_rule_files == 0 means the embedded shipped rules */
     size_t n_rule_files;
+    /* storage */
+    char *storage_path;
+    size_t storage_max_bytes;
+    size_t storage_max_entries;
+    size_t storage_segment_bytes;
+    unsigned storage_max_age_ms;
+    unsigned storage_max_backoff_ms;
     /* log */
     enum iha_log_level log_level;
     enum iha_log_format log_format;

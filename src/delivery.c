@@ -36,6 +36,8 @@ struct waiter {
     struct waiter *next;
     iha_delivery_cb cb;
     void *cls;
+    iha_delivery_attempt_cb on_attempt;
+    uint64_t notice_ms; /* 0 = none or already given */
 };
 
 enum job_state { JOB_DUE, JOB_RUNNING };
@@ -45,6 +47,11 @@ struct job {
     struct job *prev, *next;
     struct waiter *waiters, **waiters_tail;
     char *key;
+    bool ordered;         /* per-host order: waits while an earlier ordered job has its host */
+    bool blocked;         /* ordered and an earlier ordered job for the hostname is pending */
+    bool cancel;          /* iha_delivery_cancel() */
+    uint64_t deadline_ms; /* 0 = first_ms + retry_for_ms */
+    bool retry_unauthorized;
     /* Immutable after submit. */
     struct iha_notification n;
     char *body; /* identical on every attempt, so generated_time is too */
@@ -81,6 +88,7 @@ struct iha_delivery {
     long connect_timeout_ms;
     long timeout_ms;
     uint64_t retry_for_ms;
+    uint64_t max_backoff_ms;
     size_t max_jobs;
 
     /* Owned by the delivery thread. */
@@ -115,15 +123,15 @@ static uint64_t rng_next(uint64_t *s)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
-/* 0.5 s doubling to 5 s, each +-20 %. */
+/* 0.5 s doubling to the cap (5 s by default), each +-20 %. */
 static uint64_t backoff_ms(struct iha_delivery *d, unsigned attempts)
 {
     uint64_t base = BACKOFF_FIRST_MS;
 
-    for (unsigned i = 1; i < attempts && base < BACKOFF_MAX_MS; i++)
+    for (unsigned i = 1; i < attempts && base < d->max_backoff_ms; i++)
         base *= 2;
-    if (base > BACKOFF_MAX_MS)
-        base = BACKOFF_MAX_MS;
+    if (base > d->max_backoff_ms)
+        base = d->max_backoff_ms;
     /* base * [0.8, 1.2] */
     return base * 8 / 10 + rng_next(&d->rng) % (base * 4 / 10 + 1);
 }
@@ -155,8 +163,23 @@ static struct job *find_job(struct iha_delivery *d, const char *key)
     return NULL;
 }
 
+/* The first later ordered job for the same hostname may start now. */
+static void unblock_next(struct job *j)
+{
+    if (!j->ordered)
+        return;
+    for (struct job *k = j->next; k; k = k->next) {
+        if (k->ordered && strcmp(k->n.hostname, j->n.hostname) == 0) {
+            k->blocked = false;
+            return;
+        }
+    }
+}
+
 static void unlink_job(struct iha_delivery *d, struct job *j)
 {
+    if (!j->blocked)
+        unblock_next(j);
     if (j->prev)
         j->prev->next = j->next;
     else
@@ -207,6 +230,19 @@ static void copy_uuid(const struct job *j, char *out, size_t size)
     json_decref(root);
 }
 
+static void fill_result(const struct job *j, struct iha_delivery_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    res->outcome = j->outcome;
+    res->http_code = j->http_code;
+    res->attempts = j->attempts;
+    snprintf(res->detail, sizeof(res->detail), "%s", j->detail);
+    if (j->http_code >= 200 && j->http_code < 300)
+        copy_uuid(j, res->notification_uuid, sizeof(res->notification_uuid));
+    res->response_body = j->resp ? j->resp : "";
+    res->cancelled = j->cancel;
+}
+
 /*
  * Removes @p j from the queue and calls every waiter with the job's last result.
  * Callbacks run without the lock, so they may submit again.
@@ -216,14 +252,7 @@ static void complete_job(struct iha_delivery *d, struct job *j)
     struct iha_delivery_result res;
     struct waiter *w;
 
-    memset(&res, 0, sizeof(res));
-    res.outcome = j->outcome;
-    res.http_code = j->http_code;
-    res.attempts = j->attempts;
-    snprintf(res.detail, sizeof(res.detail), "%s", j->detail);
-    if (j->http_code >= 200 && j->http_code < 300)
-        copy_uuid(j, res.notification_uuid, sizeof(res.notification_uuid));
-    res.response_body = j->resp ? j->resp : "";
+    fill_result(j, &res);
 
     pthread_mutex_lock(&d->lock);
     unlink_job(d, j);
@@ -238,6 +267,46 @@ static void complete_job(struct iha_delivery *d, struct job *j)
         w = next;
     }
     job_free(j);
+}
+
+/*
+ * Calls the attempt callbacks of @p j's waiters (all, or only those whose notice is
+ * due when @p notice_now is non-zero) without holding the lock.
+ */
+static void call_attempt_cbs(struct iha_delivery *d, struct job *j, uint64_t notice_now)
+{
+    struct {
+        iha_delivery_attempt_cb cb;
+        void *cls;
+    } calls[32];
+    size_t n = 0;
+    struct iha_delivery_result res;
+
+    pthread_mutex_lock(&d->lock);
+    for (struct waiter *w = j->waiters; w && n < sizeof(calls) / sizeof(calls[0]); w = w->next) {
+        if (!w->on_attempt)
+            continue;
+        if (notice_now && (!w->notice_ms || w->notice_ms > notice_now))
+            continue;
+        w->notice_ms = 0;
+        calls[n].cb = w->on_attempt;
+        calls[n].cls = w->cls;
+        n++;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (!n)
+        return;
+    fill_result(j, &res);
+    if (notice_now) {
+        res.attempts = 0;
+        res.outcome = IHA_OUTCOME_RETRY;
+        res.http_code = 0;
+        snprintf(res.detail, sizeof(res.detail), "%s",
+                 j->blocked ? "waiting for an earlier notification for the same host"
+                            : "first attempt still running");
+    }
+    for (size_t i = 0; i < n; i++)
+        calls[i].cb(calls[i].cls, &res);
 }
 
 /* ---- curl callbacks ---- */
@@ -438,10 +507,20 @@ fail:
 static void after_attempt(struct iha_delivery *d, struct job *j)
 {
     uint64_t now = now_ms();
+    bool retry = j->outcome == IHA_OUTCOME_RETRY;
 
-    if (j->outcome == IHA_OUTCOME_RETRY) {
+    if (j->attempts > 0)
+        call_attempt_cbs(d, j, 0);
+    if (j->outcome == IHA_OUTCOME_AUTH_ERROR && j->http_code == 401 && j->auth_retried &&
+        j->retry_unauthorized)
+        retry = true; /* the operator may still renew the token */
+    if (j->cancel && !iha_outcome_is_delivered(j->outcome)) {
+        log_attempt(d, j, false);
+        snprintf(j->detail, sizeof(j->detail), "cancelled");
+    } else if (retry) {
         uint64_t delay = backoff_ms(d, j->attempts);
-        if (now + delay - j->first_ms <= d->retry_for_ms) {
+        uint64_t deadline = j->deadline_ms ? j->deadline_ms : j->first_ms + d->retry_for_ms;
+        if (now + delay <= deadline) {
             log_attempt(d, j, true);
             j->state = JOB_DUE;
             j->due_ms = now + delay;
@@ -455,6 +534,7 @@ static void after_attempt(struct iha_delivery *d, struct job *j)
     } else if (j->outcome == IHA_OUTCOME_AUTH_ERROR && j->http_code == 401 && !j->auth_retried) {
         /* The token file may have been renewed since this attempt started. */
         log_attempt(d, j, true);
+        iha_token_source_invalidate(d->token); /* Keystone: one shared re-authentication */
         j->auth_retried = true;
         j->state = JOB_DUE;
         j->due_ms = now;
@@ -503,8 +583,8 @@ static void *thread_main(void *arg)
     struct iha_delivery *d = arg;
 
     for (;;) {
-        struct job *start[START_BATCH];
-        size_t nstart = 0;
+        struct job *start[START_BATCH], *cancelled[START_BATCH], *notice[START_BATCH];
+        size_t nstart = 0, ncancel = 0, nnotice = 0;
         uint64_t now = now_ms(), next = UINT64_MAX;
         int running = 0, timeout = POLL_MAX_MS;
 
@@ -514,7 +594,26 @@ static void *thread_main(void *arg)
             break;
         }
         for (struct job *j = d->head; j; j = j->next) {
+            if (nnotice < START_BATCH) {
+                for (struct waiter *w = j->waiters; w; w = w->next) {
+                    if (w->notice_ms && w->notice_ms <= now) {
+                        notice[nnotice++] = j;
+                        break;
+                    }
+                    if (w->notice_ms && w->notice_ms < next)
+                        next = w->notice_ms;
+                }
+            }
             if (j->state != JOB_DUE)
+                continue;
+            if (j->cancel) {
+                if (ncancel < START_BATCH) {
+                    j->state = JOB_RUNNING; /* taken: completed below */
+                    cancelled[ncancel++] = j;
+                }
+                continue;
+            }
+            if (j->blocked)
                 continue;
             if (j->due_ms <= now && nstart < START_BATCH && d->running + nstart < MAX_RUNNING) {
                 j->state = JOB_RUNNING;
@@ -526,6 +625,18 @@ static void *thread_main(void *arg)
         pthread_mutex_unlock(&d->lock);
 
         d->soonest_ms = next;
+        for (size_t i = 0; i < nnotice; i++) {
+            bool taken = false;
+            for (size_t k = 0; k < ncancel; k++)
+                taken = taken || cancelled[k] == notice[i];
+            if (!taken)
+                call_attempt_cbs(d, notice[i], now);
+        }
+        for (size_t i = 0; i < ncancel; i++) {
+            cancelled[i]->outcome = IHA_OUTCOME_RETRY;
+            snprintf(cancelled[i]->detail, sizeof(cancelled[i]->detail), "cancelled");
+            complete_job(d, cancelled[i]);
+        }
         for (size_t i = 0; i < nstart; i++) {
             if (!start_attempt(d, start[i])) {
                 start[i]->http_code = 0;
@@ -542,7 +653,7 @@ static void *thread_main(void *arg)
             if (wait < (uint64_t)timeout)
                 timeout = (int)wait;
         }
-        if (nstart == START_BATCH)
+        if (nstart == START_BATCH || ncancel == START_BATCH)
             timeout = 0; /* more may be due right now */
         curl_multi_poll(d->multi, NULL, 0, timeout, NULL);
     }
@@ -604,6 +715,7 @@ enum iha_rc iha_delivery_new(const struct iha_delivery_config *cfg, struct iha_d
         (long)(cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS);
     d->timeout_ms = (long)(cfg->timeout_ms ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS);
     d->retry_for_ms = cfg->retry_for_ms;
+    d->max_backoff_ms = cfg->max_backoff_ms ? cfg->max_backoff_ms : BACKOFF_MAX_MS;
     d->max_jobs = cfg->max_jobs ? cfg->max_jobs : DEFAULT_MAX_JOBS;
     if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed) || seed == 0)
         seed = now_ms() ^ (uint64_t)(uintptr_t)d ^ 0x9E3779B97F4A7C15ULL;
@@ -633,6 +745,13 @@ enum iha_rc iha_delivery_new(const struct iha_delivery_config *cfg, struct iha_d
 enum iha_rc iha_delivery_submit(struct iha_delivery *d, const struct iha_notification *n,
                                 const char *key, iha_delivery_cb cb, void *cls)
 {
+    return iha_delivery_submit_opts(d, n, key, NULL, cb, cls);
+}
+
+enum iha_rc iha_delivery_submit_opts(struct iha_delivery *d, const struct iha_notification *n,
+                                     const char *key, const struct iha_delivery_opts *opts,
+                                     iha_delivery_cb cb, void *cls)
+{
     enum iha_rc rc = IHA_E_NOMEM;
     struct waiter *w = calloc(1, sizeof(*w));
     struct job *j = calloc(1, sizeof(*j)), *existing;
@@ -646,6 +765,15 @@ enum iha_rc iha_delivery_submit(struct iha_delivery *d, const struct iha_notific
         goto cleanup;
     w->cb = cb;
     w->cls = cls;
+    if (opts) {
+        uint64_t now = now_ms();
+        w->on_attempt = opts->on_attempt;
+        if (opts->on_attempt && opts->notice_after_ms)
+            w->notice_ms = now + opts->notice_after_ms;
+        j->ordered = opts->per_host_order;
+        j->retry_unauthorized = opts->retry_unauthorized;
+        j->deadline_ms = now + opts->retry_for_ms;
+    }
     iha_notification_init(&j->n);
     if (!(j->key = strdup(key)))
         goto cleanup;
@@ -673,6 +801,8 @@ enum iha_rc iha_delivery_submit(struct iha_delivery *d, const struct iha_notific
         j->waiters = w;
         j->waiters_tail = &w->next;
         w = NULL;
+        for (struct job *k = d->head; j->ordered && k && !j->blocked; k = k->next)
+            j->blocked = k->ordered && strcmp(k->n.hostname, j->n.hostname) == 0;
         j->prev = d->tail;
         if (d->tail)
             d->tail->next = j;
@@ -691,6 +821,34 @@ cleanup:
     job_free(j);
     free(w);
     return rc;
+}
+
+enum iha_rc iha_delivery_cancel(struct iha_delivery *d, const char *key)
+{
+    struct job *j;
+
+    pthread_mutex_lock(&d->lock);
+    j = find_job(d, key);
+    if (j)
+        j->cancel = true;
+    pthread_mutex_unlock(&d->lock);
+    if (j)
+        curl_multi_wakeup(d->multi);
+    return j ? IHA_OK : IHA_E_NOTFOUND;
+}
+
+enum iha_rc iha_delivery_kick(struct iha_delivery *d, const char *key)
+{
+    struct job *j;
+
+    pthread_mutex_lock(&d->lock);
+    j = find_job(d, key);
+    if (j && j->state == JOB_DUE)
+        j->due_ms = 0;
+    pthread_mutex_unlock(&d->lock);
+    if (j)
+        curl_multi_wakeup(d->multi);
+    return j ? IHA_OK : IHA_E_NOTFOUND;
 }
 
 size_t iha_delivery_pending(struct iha_delivery *d)
@@ -719,6 +877,7 @@ void iha_delivery_free(struct iha_delivery *d)
         struct job *j = d->head;
         release_easy(d, j);
         j->outcome = IHA_OUTCOME_RETRY;
+        j->cancel = true;
         snprintf(j->detail, sizeof(j->detail), "shutting down");
         complete_job(d, j);
     }

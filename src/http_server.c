@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "form.h"
 #include "log.h"
 
 #define URL_MAX 512
@@ -55,6 +56,7 @@ struct route {
 
 static const struct route routes[] = {
     {"/api/v1/alertmanager", M_POST, R_INGEST, IHA_SOURCE_ALERTMANAGER, FMT_GATEWAY, true},
+    {"/api/v1/nagios", M_POST, R_INGEST, IHA_SOURCE_NAGIOS, FMT_GATEWAY, true},
     {"/v1/notifications", M_POST, R_INGEST, IHA_SOURCE_NATIVE, FMT_OPENSTACK, true},
     {"/v1/*/notifications", M_POST, R_INGEST, IHA_SOURCE_NATIVE, FMT_OPENSTACK, true},
     {"/-/healthy", M_GET | M_HEAD, R_HEALTHY, IHA_SOURCE_NATIVE, FMT_GATEWAY, false},
@@ -105,6 +107,7 @@ struct req {
     size_t len;
     size_t cap;
     bool too_large;
+    bool form; /* application/x-www-form-urlencoded (Nagios records from curl -d) */
     bool ingested;
     json_t *json;
     pthread_mutex_t lock;
@@ -395,6 +398,24 @@ static bool content_type_ok(const char *ct)
     return *ct == '\0' || *ct == ';';
 }
 
+/* application/x-www-form-urlencoded, any case, optionally followed by parameters. */
+static bool form_type(const char *ct)
+{
+    static const char want[] = "application/x-www-form-urlencoded";
+    size_t n = sizeof(want) - 1;
+
+    if (!ct)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, want, n) != 0)
+        return false;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
 /* Strict decimal: digits only, at least one, no sign, no overflow. */
 static bool parse_content_length(const char *s, unsigned long long *out)
 {
@@ -538,7 +559,13 @@ static enum MHD_Result run_ingest(struct iha_http *h, struct req *r, const char 
     /* A keep-alive connection may still send while we stop; MHD cannot stop with it suspended. */
     if (atomic_load(&h->stopping))
         return reject(h, r->conn, method, url, rt->format, 503, "the gateway is shutting down", "");
-    r->json = json_loadb(r->buf ? r->buf : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (r->form) {
+        iha_err_clear(&err);
+        if (iha_form_decode(r->buf ? r->buf : "", r->len, &r->json, &err) != IHA_OK)
+            return reject(h, r->conn, method, url, rt->format, 400, err.msg, err.field);
+    } else {
+        r->json = json_loadb(r->buf ? r->buf : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
+    }
     if (!r->json) {
         snprintf(detail, sizeof(detail), "invalid JSON at line %d column %d (position %d): %s",
                  jerr.line, jerr.column, jerr.position, jerr.text);
@@ -630,6 +657,7 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
     const char *value;
     unsigned long long clen = 0;
     bool have_clen = false;
+    bool form;
     struct req *r;
 
     if (strlen(url) > URL_MAX)
@@ -656,7 +684,8 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
                           why[0] ? why : "authentication required", "");
     }
     value = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!content_type_ok(value))
+    form = rt->source == IHA_SOURCE_NAGIOS && form_type(value);
+    if (!form && !content_type_ok(value))
         return reject(h, c, method, url, rt->format, 415, "Content-Type must be application/json",
                       "");
     value = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
@@ -683,6 +712,7 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
     r->h = h;
     r->conn = c;
     r->route = rt;
+    r->form = form;
     r->t0_ms = t0;
     r->refs = 1;
     if (have_clen && clen > 0) {

@@ -5,6 +5,7 @@
  *
  * Routes:
  *   POST /api/v1/alertmanager               Alertmanager webhook v4      (auth)
+ *   POST /api/v1/nagios                     iha-notify records, JSON or form-encoded (auth)
  *   POST /v1/notifications                  Instance HA payload           (auth)
  *   POST /v1/{project_id}/notifications     same, path used by OpenStack clients (auth)
  *   GET|HEAD /-/healthy                     200 "OK"

@@ -22,22 +22,31 @@
 #include "delivery.h"
 #include "diag.h"
 #include "http_server.h"
+#include "lint.h"
 #include "log.h"
 #include "mapping.h"
 #include "nagios.h"
 #include "native.h"
 #include "pipeline.h"
+#include "queue.h"
 #include "record.h"
+#include "ruletest.h"
 #include "secret.h"
+#include "service_auth.h"
 #include "yaml_tree.h"
 
 #define INPUT_MAX (16u * 1024 * 1024)
 
 static const char usage[] =
     "usage: iha-gateway [FLAGS]                      run the gateway\n"
-    "       iha-gateway check-config FILE...         validate a gateway config or rule file\n"
+    "       iha-gateway check-config [--lint=LINTS] [--lint-fatal] FILE...\n"
+    "                                                validate a gateway config or rule file\n"
+    "       iha-gateway test-rules FILE...           run mapping rule unit tests\n"
     "       iha-gateway map [FLAGS] --source=SOURCE [--explain] [INPUT|-]\n"
     "                                                dry run: show what alerts would send\n"
+    "       iha-gateway queue list|show ID|retry ID|drop ID [--storage.path=DIR]\n"
+    "       iha-gateway deadletter list|requeue ID [--storage.path=DIR]\n"
+    "                                                inspect and act on the durable queue\n"
     "\n"
     "Flags (override the config file; without --config.file the embedded default applies):\n"
     "  --config.file=FILE            configuration file (YAML)\n"
@@ -46,8 +55,13 @@ static const char usage[] =
     "  --instance-ha.dialect=D       masakari or xloud\n"
     "  --log.level=LEVEL             debug, info, warn, error\n"
     "  --log.format=FORMAT           logfmt or json\n"
+    "  --storage.path=DIR            data directory of the durable queue "
+    "(default " IHA_DEFAULT_STORAGE_PATH ")\n"
     "  --source=SOURCE               map only: alertmanager, nagios or native\n"
     "  --explain                     map only: show every rule tried and why\n"
+    "  --lint=LINTS                  check-config only: all (default), none, or a list of\n"
+    "                                evacuation,empty-hostname,never-matches,shadowed\n"
+    "  --lint-fatal                  check-config only: lint findings are errors\n"
     "  -h, --help                    this text\n"
     "  --version                     print the version\n"
     "\n"
@@ -63,7 +77,10 @@ struct options {
     const char *log_level;
     const char *log_format;
     const char *source;
+    const char *storage_path;
     bool explain;
+    const char *lint;
+    bool lint_fatal;
     const char *args[64];
     size_t n_args;
 };
@@ -104,6 +121,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"--log.level", offsetof(struct options, log_level)},
         {"--log.format", offsetof(struct options, log_format)},
         {"--source", offsetof(struct options, source)},
+        {"--storage.path", offsetof(struct options, storage_path)},
+        {"--lint", offsetof(struct options, lint)},
     };
 
     for (int i = 1; i < argc; i++) {
@@ -122,6 +141,10 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->explain = true;
             continue;
         }
+        if (strcmp(a, "--lint-fatal") == 0) {
+            o->lint_fatal = true;
+            continue;
+        }
         for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]) && !matched; f++) {
             const char **slot = (const char **)((char *)o + flags[f].offset);
             matched = flag_value(argc, argv, &i, flags[f].name, slot);
@@ -135,7 +158,9 @@ static int parse_args(int argc, char **argv, struct options *o)
             return -1;
         }
         if (!o->command && o->n_args == 0 &&
-            (strcmp(a, "check-config") == 0 || strcmp(a, "map") == 0)) {
+            (strcmp(a, "check-config") == 0 || strcmp(a, "map") == 0 ||
+             strcmp(a, "test-rules") == 0 || strcmp(a, "queue") == 0 ||
+             strcmp(a, "deadletter") == 0)) {
             o->command = a;
             continue;
         }
@@ -174,6 +199,9 @@ static enum iha_rc load_config(const struct options *o, struct iha_config **out,
     if (o->listen && (rc = iha_config_set_string(&cfg->listen_address, o->listen)) != IHA_OK)
         goto cleanup;
     if (o->url && (rc = iha_config_set_string(&cfg->url, o->url)) != IHA_OK)
+        goto cleanup;
+    if (o->storage_path &&
+        (rc = iha_config_set_string(&cfg->storage_path, o->storage_path)) != IHA_OK)
         goto cleanup;
     if (o->dialect && iha_dialect_parse(o->dialect, &cfg->dialect) != 0) {
         iha_diag_add(diag, IHA_DIAG_ERROR, "--instance-ha.dialect", 0, 0,
@@ -221,7 +249,7 @@ static bool looks_like_rule_file(const char *path)
     return rules;
 }
 
-static int check_one(const char *path)
+static int check_one(const char *path, unsigned lints, bool lint_fatal)
 {
     struct iha_diag *diag = iha_diag_new();
     struct iha_ruleset *rs = iha_ruleset_new();
@@ -242,6 +270,8 @@ static int check_one(const char *path)
         if (iha_config_load_rules(cfg, rs, diag) != IHA_OK) {
         }
     }
+    if (iha_diag_errors(diag) == 0)
+        (void)iha_lint_ruleset(rs, lints, lint_fatal, diag);
     print_diag(diag);
     if (iha_diag_errors(diag) == 0) {
         printf("Checking '%s'  SUCCESS\n", path);
@@ -264,14 +294,22 @@ cleanup:
 
 static int cmd_check_config(const struct options *o)
 {
+    unsigned lints = IHA_LINT_ALL;
     int status = 0;
 
     if (o->n_args == 0) {
-        fprintf(stderr, "usage: iha-gateway check-config FILE...\n");
+        fprintf(stderr, "usage: iha-gateway check-config [--lint=LINTS] [--lint-fatal] FILE...\n");
+        return 2;
+    }
+    if (o->lint && iha_lint_parse(o->lint, &lints) != 0) {
+        fprintf(stderr,
+                "iha-gateway: --lint: unknown lint in \"%s\" (expected all, none, or a list of "
+                "evacuation, empty-hostname, never-matches, shadowed)\n",
+                o->lint);
         return 2;
     }
     for (size_t i = 0; i < o->n_args; i++)
-        status |= check_one(o->args[i]);
+        status |= check_one(o->args[i], lints, o->lint_fatal);
     return status;
 }
 
@@ -440,7 +478,193 @@ cleanup:
     return status;
 }
 
+/* ---- queue and deadletter ------------------------------------------------------------ */
+
+/*
+ * Inspection reads the segments and the dead-letter file without the daemon's lock:
+ * records are append-only and checksummed, so a record being written is merely not
+ * seen yet. Actions (retry, drop, requeue) are command files in DIR/control that the
+ * daemon runs within a second and answers; with no daemon running they wait for its
+ * next start, before recovered notifications are delivered.
+ */
+
+static void print_item(void *cls, const struct iha_queue_item *it)
+{
+    bool full = *(bool *)cls;
+    json_t *o = json_deep_copy(it->record);
+    size_t n = json_array_size(it->attempts);
+
+    if (!o)
+        return;
+    json_object_set_new(o, "seq", json_integer((json_int_t)it->seq));
+    json_object_set_new(o, "attempts_total", json_integer(it->n_attempts));
+    if (full)
+        json_object_set(o, "attempts", (json_t *)it->attempts);
+    else if (n)
+        json_object_set(o, "last_attempt", json_array_get(it->attempts, n - 1));
+    if (full) {
+        char *s = json_dumps(o, JSON_INDENT(2));
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    } else {
+        print_line(o);
+    }
+}
+
+static int queue_action(const char *dir, const char *cmd, const char *id)
+{
+    char answer[1024];
+    int st = iha_queue_send_control(dir, cmd, id, 5000, answer, sizeof(answer));
+
+    fprintf(st == 0 ? stdout : stderr, "%s%s\n", st == 0 ? "" : "iha-gateway: ", answer);
+    return st;
+}
+
+static int cmd_queue(const struct options *o, const char *dir)
+{
+    struct iha_queue_config qc = {.dir = dir, .read_only = true};
+    struct iha_queue *q = NULL;
+    struct iha_err err = {0};
+    const char *sub = o->n_args ? o->args[0] : "";
+    const char *id = o->n_args > 1 ? o->args[1] : NULL;
+    bool full = strcmp(sub, "show") == 0;
+    int status = 1;
+
+    if (strcmp(sub, "list") != 0 &&
+        !((full || strcmp(sub, "retry") == 0 || strcmp(sub, "drop") == 0) && id)) {
+        fprintf(stderr, "usage: iha-gateway queue list|show ID|retry ID|drop ID\n");
+        return 2;
+    }
+    if (iha_queue_open(&qc, &q, &err) != IHA_OK) {
+        fprintf(stderr, "iha-gateway: %s\n", err.msg);
+        return 1;
+    }
+    if (strcmp(sub, "list") == 0) {
+        struct iha_queue_stats s = iha_queue_stats(q);
+        iha_queue_foreach(q, print_item, &full);
+        fprintf(stderr, "%zu queued notification(s) in %s; %zu segment(s), %llu bytes%s\n", s.live,
+                dir, s.segments, (unsigned long long)s.disk_bytes,
+                s.corrupt ? "; damaged records were skipped (see the daemon log)" : "");
+        status = 0;
+    } else if (iha_queue_find(q, id, NULL, full ? print_item : NULL, &full) != IHA_OK) {
+        fprintf(stderr, "iha-gateway: no queued notification %s in %s\n", id, dir);
+    } else if (full) {
+        status = 0;
+    } else {
+        status = queue_action(dir, sub, id);
+    }
+    iha_queue_close(q);
+    return status;
+}
+
+static int cmd_deadletter(const struct options *o, const char *dir)
+{
+    const char *sub = o->n_args ? o->args[0] : "";
+    char path[4096], *line = NULL;
+    size_t cap = 0, count = 0;
+    ssize_t len;
+    FILE *f;
+    json_t *requeued;
+
+    if (strcmp(sub, "requeue") == 0 && o->n_args > 1)
+        return queue_action(dir, "requeue", o->args[1]);
+    if (strcmp(sub, "list") != 0) {
+        fprintf(stderr, "usage: iha-gateway deadletter list|requeue ID\n");
+        return 2;
+    }
+    iha_queue_deadletter_path(dir, path, sizeof(path));
+    f = fopen(path, "re");
+    if (!f) {
+        if (errno == ENOENT) {
+            fprintf(stderr, "no dead-lettered notification in %s\n", dir);
+            return 0;
+        }
+        fprintf(stderr, "iha-gateway: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    requeued = json_object();
+    /* Two passes over the lines: requeue notes may follow their record. */
+    while ((len = getline(&line, &cap, f)) > 0) {
+        json_t *j = json_loadb(line, (size_t)len, 0, NULL);
+        const char *r = json_string_value(json_object_get(j, "requeued"));
+        if (r && requeued)
+            json_object_set(requeued, r, json_object_get(j, "as"));
+        json_decref(j);
+    }
+    rewind(f);
+    while ((len = getline(&line, &cap, f)) > 0) {
+        json_t *j = json_loadb(line, (size_t)len, 0, NULL), *n, *out;
+        const char *id = json_string_value(json_object_get(j, "id"));
+        if (!j || !id || json_object_get(j, "requeued")) {
+            json_decref(j);
+            continue;
+        }
+        n = json_object_get(j, "notification");
+        out = json_pack(
+            "{s:s,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "id", id, "dead_lettered_at",
+            json_object_get(j, "dead_lettered_at"), "reason", json_object_get(j, "reason"),
+            "outcome", json_object_get(j, "outcome"), "http_code", json_object_get(j, "http_code"),
+            "detail", json_object_get(j, "detail"), "type", json_object_get(n, "type"), "hostname",
+            json_object_get(n, "hostname"), "attempts_total", json_object_get(j, "attempts_total"));
+        if (out && json_object_get(requeued, id))
+            json_object_set(out, "requeued_as", json_object_get(requeued, id));
+        if (out) {
+            print_line(out);
+            count++;
+        }
+        json_decref(j);
+    }
+    json_decref(requeued);
+    free(line);
+    fclose(f);
+    fprintf(stderr, "%zu dead-lettered notification(s) in %s (full records: %s)\n", count, dir,
+            path);
+    return 0;
+}
+
+static int cmd_storage(const struct options *o)
+{
+    struct iha_diag *diag = iha_diag_new();
+    struct iha_config *cfg = NULL;
+    int status = 1;
+
+    if (!diag)
+        return 1;
+    if (load_config(o, &cfg, diag) != IHA_OK) {
+        print_diag(diag);
+    } else if (strcmp(o->command, "queue") == 0) {
+        status = cmd_queue(o, cfg->storage_path);
+    } else {
+        status = cmd_deadletter(o, cfg->storage_path);
+    }
+    iha_config_free(cfg);
+    iha_diag_free(diag);
+    return status;
+}
+
 /* ---- run ------------------------------------------------------------------------------ */
+
+/* Storage health → /-/ready; set from the queue's thread. */
+struct readiness {
+    pthread_mutex_t lock;
+    struct iha_http *http;
+    bool bad;
+    char why[256];
+};
+
+static void on_storage_health(void *cls, bool healthy, const char *why)
+{
+    struct readiness *r = cls;
+
+    pthread_mutex_lock(&r->lock);
+    r->bad = !healthy;
+    snprintf(r->why, sizeof(r->why), "%s", why ? why : "");
+    if (r->http)
+        iha_http_set_ready(r->http, healthy, r->why);
+    pthread_mutex_unlock(&r->lock);
+}
 
 static enum iha_rc ingest(void *cls, enum iha_source source, const json_t *body, iha_reply_fn reply,
                           void *reply_cls, struct iha_err *err)
@@ -470,7 +694,9 @@ static int cmd_run(const struct options *o)
     struct iha_token_source *token = NULL;
     struct iha_dedupe *dedupe = NULL;
     struct iha_delivery *delivery = NULL;
+    struct iha_queue *queue = NULL;
     struct iha_pipeline *pipeline = NULL;
+    struct readiness ready = {.lock = PTHREAD_MUTEX_INITIALIZER};
     struct iha_auth *auth = NULL;
     struct iha_http *http = NULL;
     struct iha_err err = {0};
@@ -510,11 +736,41 @@ static int cmd_run(const struct options *o)
     }
     curl_ready = true;
 
-    if (iha_token_source_new(service_token_file(cfg), IHA_SERVICE_TOKEN_ENV, &token) != IHA_OK)
+    if (cfg->auth.type == IHA_AUTH_STATIC) {
+        if (iha_token_source_new(service_token_file(cfg), IHA_SERVICE_TOKEN_ENV, &token) != IHA_OK)
+            goto cleanup;
+    } else if (iha_service_auth_start(cfg, cfg->url_set || o->url, &token, &err) != IHA_OK) {
+        IHA_LOG(IHA_LOG_ERROR, "cannot set up the Keystone service token", "detail", err.msg);
         goto cleanup;
+    }
+    if (iha_tls_configured(&cfg->tls))
+        IHA_LOG(IHA_LOG_WARN, "instance_ha.tls is not applied to delivery yet (only to Keystone "
+                              "via instance_ha.auth.tls); libcurl's defaults are used");
     dedupe = iha_dedupe_new(cfg->dedupe_window_s, cfg->dedupe_max_entries);
     if (!dedupe)
         goto cleanup;
+    {
+        struct iha_queue_config qc = {
+            .dir = cfg->storage_path,
+            .max_bytes = cfg->storage_max_bytes,
+            .max_entries = cfg->storage_max_entries,
+            .segment_bytes = cfg->storage_segment_bytes,
+        };
+        struct iha_queue_stats qs;
+        char live[24], corrupt[24], bytes[24];
+        if (iha_queue_open(&qc, &queue, &err) != IHA_OK) {
+            IHA_LOG(IHA_LOG_ERROR, "cannot open the durable queue", "path", cfg->storage_path,
+                    "detail", err.msg);
+            goto cleanup;
+        }
+        qs = iha_queue_stats(queue);
+        snprintf(live, sizeof(live), "%zu", qs.live);
+        snprintf(corrupt, sizeof(corrupt), "%zu", qs.corrupt);
+        snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)qs.skipped_bytes);
+        IHA_LOG(qs.corrupt ? IHA_LOG_WARN : IHA_LOG_INFO, "queue recovered", "path",
+                cfg->storage_path, "pending", live, "damaged_regions", corrupt, "skipped_bytes",
+                bytes);
+    }
     {
         struct iha_delivery_config dc = {
             .url = cfg->url,
@@ -522,8 +778,9 @@ static int cmd_run(const struct options *o)
             .token = token,
             .connect_timeout_ms = cfg->connect_timeout_ms,
             .timeout_ms = cfg->timeout_ms,
-            .retry_for_ms = cfg->retry_for_ms,
-            .max_jobs = 10000,
+            .retry_for_ms = cfg->storage_max_age_ms,
+            .max_backoff_ms = cfg->storage_max_backoff_ms,
+            .max_jobs = cfg->storage_max_entries + 64,
         };
         if (iha_delivery_new(&dc, &delivery) != IHA_OK) {
             IHA_LOG(IHA_LOG_ERROR, "cannot start the delivery thread");
@@ -531,11 +788,22 @@ static int cmd_run(const struct options *o)
         }
     }
     {
-        struct iha_pipeline_stages st = {.rules = rs, .dedupe = dedupe, .delivery = delivery};
+        struct iha_pipeline_stages st = {
+            .rules = rs,
+            .dedupe = dedupe,
+            .delivery = delivery,
+            .queue = queue,
+            .native_wait_ms = cfg->connect_timeout_ms + cfg->timeout_ms,
+            .max_age_ms = cfg->storage_max_age_ms,
+        };
         pipeline = iha_pipeline_new(&st);
         if (!pipeline)
             goto cleanup;
     }
+    /* Commands left while the daemon was down run before anything is delivered. */
+    iha_queue_set_callbacks(queue, iha_pipeline_control, on_storage_health, &ready);
+    iha_queue_run_control(queue);
+    iha_pipeline_resume(pipeline);
     if (iha_auth_new(cfg->auth_disabled, cfg->bearer_tokens_file, cfg->basic_users,
                      cfg->n_basic_users, &auth) != IHA_OK)
         goto cleanup;
@@ -554,14 +822,18 @@ static int cmd_run(const struct options *o)
             goto cleanup;
         }
     }
-    iha_http_set_ready(http, true, NULL);
+    pthread_mutex_lock(&ready.lock);
+    ready.http = http;
+    iha_http_set_ready(http, !ready.bad, ready.why);
+    pthread_mutex_unlock(&ready.lock);
     iha_token_source_describe(token, desc, sizeof(desc));
     snprintf(port, sizeof(port), "%u", iha_http_port(http));
     snprintf(nrules, sizeof(nrules), "%zu", iha_ruleset_count(rs));
     IHA_LOG(IHA_LOG_INFO, "iha-gateway started", "version", IHA_VERSION, "config", cfg->source,
             "listen_address", cfg->listen_address, "port", port, "instance_ha_url", cfg->url,
-            "dialect", iha_dialect_name(cfg->dialect), "rules", nrules, "service_token", desc,
-            "inbound_auth", cfg->auth_disabled ? "disabled" : "enabled");
+            "dialect", iha_dialect_name(cfg->dialect), "rules", nrules, "storage_path",
+            cfg->storage_path, "service_token", desc, "inbound_auth",
+            cfg->auth_disabled ? "disabled" : "enabled");
 
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)
@@ -577,8 +849,17 @@ static int cmd_run(const struct options *o)
     iha_http_set_ready(http, false, "shutting down");
     status = 0;
 cleanup:
+    /* Stop accepting and answer what is in flight; then delivery; then the queue. */
+    if (queue)
+        iha_queue_set_callbacks(queue, NULL, NULL, NULL);
+    pthread_mutex_lock(&ready.lock);
+    ready.http = NULL;
+    pthread_mutex_unlock(&ready.lock);
     iha_http_stop(http);
+    if (pipeline)
+        iha_pipeline_stop(pipeline);
     iha_delivery_free(delivery);
+    iha_queue_close(queue);
     iha_pipeline_free(pipeline);
     iha_auth_free(auth);
     iha_dedupe_free(dedupe);
@@ -601,6 +882,15 @@ int main(int argc, char **argv)
         return cmd_check_config(&o);
     if (o.command && strcmp(o.command, "map") == 0)
         return cmd_map(&o);
+    if (o.command && (strcmp(o.command, "queue") == 0 || strcmp(o.command, "deadletter") == 0))
+        return cmd_storage(&o);
+    if (o.command && strcmp(o.command, "test-rules") == 0)
+        return iha_ruletest_main(o.args, o.n_args, stdout, stderr);
+    if (o.lint || o.lint_fatal) {
+        fprintf(stderr,
+                "iha-gateway: --lint and --lint-fatal belong to the check-config command\n");
+        return 2;
+    }
     if (o.source || o.explain) {
         fprintf(stderr, "iha-gateway: --source and --explain belong to the map command\n");
         return 2;

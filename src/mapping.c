@@ -36,11 +36,31 @@ struct rule {
     struct iha_extract *hostname;
     struct action firing, resolved;
     bool cont;
+    /* Kept for iha_ruleset_rule_info(): positions and the hostname's source labels. */
+    char *file;
+    struct iha_rule_pos pos, hostname_pos, firing_pos;
+    struct iha_rule_pos *mpos; /* one per matcher */
+    char **hsrc;
+    size_t n_hsrc;
+};
+
+/* One alertname of the prefilter and the rules (ascending indices) that need it. */
+struct ix_key {
+    char *value;
+    size_t *rules;
+    size_t n;
 };
 
 struct iha_ruleset {
     struct rule *rules;
     size_t n, cap;
+    /* alertname prefilter, rebuilt after every load: keys sorted by value */
+    struct ix_key *keys;
+    size_t n_keys;
+    size_t *always; /* rules without a usable alertname matcher, ascending */
+    size_t n_always;
+    bool ix_ok;    /* the prefilter above is complete */
+    bool no_index; /* iha_ruleset_set_index(rs, false) */
 };
 
 /* State of loading one file: errors are counted, rules collected until the file is clean. */
@@ -86,7 +106,26 @@ static void rule_clear(struct rule *r)
     iha_extract_free(r->hostname);
     action_clear(&r->firing);
     action_clear(&r->resolved);
+    free(r->file);
+    free(r->mpos);
+    for (size_t i = 0; i < r->n_hsrc; i++)
+        free(r->hsrc[i]);
+    free(r->hsrc);
     memset(r, 0, sizeof(*r));
+}
+
+static void index_clear(struct iha_ruleset *rs)
+{
+    for (size_t i = 0; i < rs->n_keys; i++) {
+        free(rs->keys[i].value);
+        free(rs->keys[i].rules);
+    }
+    free(rs->keys);
+    free(rs->always);
+    rs->keys = NULL;
+    rs->always = NULL;
+    rs->n_keys = rs->n_always = 0;
+    rs->ix_ok = false;
 }
 
 struct iha_ruleset *iha_ruleset_new(void)
@@ -101,6 +140,7 @@ void iha_ruleset_free(struct iha_ruleset *rs)
     for (size_t i = 0; i < rs->n; i++)
         rule_clear(&rs->rules[i]);
     free(rs->rules);
+    index_clear(rs);
     free(rs);
 }
 
@@ -464,9 +504,29 @@ static void compile_sources(struct loader *ld, struct rule *r, const struct iha_
     }
 }
 
+/* Remembers where the matchers added from @p s came from (for lint messages). */
+static void record_matcher_pos(struct loader *ld, struct rule *r, const struct iha_ynode *s,
+                               size_t before)
+{
+    size_t after = iha_matchers_count(r->matchers);
+    struct iha_rule_pos *grown = realloc(r->mpos, (after ? after : 1) * sizeof(*grown));
+
+    if (!grown) {
+        ld->nomem = true;
+        return;
+    }
+    r->mpos = grown;
+    for (size_t i = before; i < after; i++) {
+        grown[i].file = NULL; /* set to r->file once the rule is complete */
+        grown[i].line = s->line;
+        grown[i].col = s->col;
+    }
+}
+
 static void add_matcher(struct loader *ld, struct rule *r, const struct iha_ynode *s)
 {
     struct iha_err err;
+    size_t before;
     enum iha_rc rc;
 
     if (!is_string(s)) {
@@ -474,7 +534,10 @@ static void add_matcher(struct loader *ld, struct rule *r, const struct iha_ynod
         return;
     }
     iha_err_clear(&err);
+    before = iha_matchers_count(r->matchers);
     rc = iha_matchers_add(r->matchers, s->scalar, &err);
+    if (rc == IHA_OK)
+        record_matcher_pos(ld, r, s, before);
     if (rc == IHA_E_NOMEM)
         ld->nomem = true;
     else if (rc == IHA_E_LIMIT)
@@ -552,6 +615,45 @@ static void compile_continue(struct loader *ld, struct rule *r, const struct iha
         error_at(ld, n, 0, "continue: expected true or false, got %s", what(n));
 }
 
+static void set_pos(struct iha_rule_pos *p, const char *file, const struct iha_ynode *n)
+{
+    p->file = file;
+    p->line = n ? n->line : 0;
+    p->col = n ? n->col : 0;
+}
+
+/* Keeps what iha_ruleset_rule_info() shows: positions and the hostname's source labels. */
+static void record_info(struct loader *ld, struct rule *r, const struct iha_ynode *item,
+                        const struct iha_ynode *host)
+{
+    const struct iha_ynode *sl =
+        host && host->kind == IHA_YNODE_MAP ? iha_ynode_get(host, "source_labels") : NULL;
+
+    r->file = dup_or_flag(ld, item->file ? item->file : "");
+    if (!r->file)
+        return;
+    set_pos(&r->pos, r->file, item);
+    set_pos(&r->hostname_pos, r->file, host);
+    set_pos(&r->firing_pos, r->file, iha_ynode_get(item, "firing"));
+    for (size_t i = 0; i < iha_matchers_count(r->matchers) && r->mpos; i++)
+        r->mpos[i].file = r->file;
+    if (!sl || sl->kind != IHA_YNODE_SEQ || sl->n_items == 0)
+        return;
+    r->hsrc = calloc(sl->n_items, sizeof(*r->hsrc));
+    if (!r->hsrc) {
+        ld->nomem = true;
+        return;
+    }
+    for (size_t i = 0; i < sl->n_items; i++) {
+        if (!is_string(sl->items[i]))
+            continue;
+        r->hsrc[r->n_hsrc] = dup_or_flag(ld, sl->items[i]->scalar);
+        if (!r->hsrc[r->n_hsrc])
+            return;
+        r->n_hsrc++;
+    }
+}
+
 static void compile_rule(struct loader *ld, const struct iha_ynode *item, struct rule *r)
 {
     const struct iha_ynode *host;
@@ -572,6 +674,7 @@ static void compile_rule(struct loader *ld, const struct iha_ynode *item, struct
     else
         r->hostname = compile_extract(ld, host, "hostname");
     compile_continue(ld, r, iha_ynode_get(item, "continue"));
+    record_info(ld, r, item, host);
     if (ld->nomem)
         return;
     /* Without a valid type the schema check of literal payloads would only add noise. */
@@ -617,6 +720,182 @@ static enum iha_rc load_tree(struct loader *ld, const struct iha_ynode *root)
     return IHA_OK;
 }
 
+/* ---- alertname prefilter ------------------------------------------------- */
+
+struct ix_pair {
+    char *value;
+    size_t rule;
+};
+
+/* A regex that is a plain alternation of literal names matches exactly those names. */
+static bool literal_alternation(const char *re)
+{
+    for (const char *p = re; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-' || *p == ':' || *p == '|'))
+            return false;
+    return true;
+}
+
+static enum iha_rc pair_push(struct ix_pair **pairs, size_t *n, size_t *cap, const char *v,
+                             size_t len, size_t rule)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        struct ix_pair *grown = realloc(*pairs, ncap * sizeof(*grown));
+
+        if (!grown)
+            return IHA_E_NOMEM;
+        *pairs = grown;
+        *cap = ncap;
+    }
+    (*pairs)[*n].value = strndup(v, len);
+    if (!(*pairs)[*n].value)
+        return IHA_E_NOMEM;
+    (*pairs)[*n].rule = rule;
+    (*n)++;
+    return IHA_OK;
+}
+
+/*
+ * Adds the alertnames rule @p i can match to @p pairs.
+ * @return IHA_OK with *indexed false when the rule has no usable alertname matcher.
+ */
+static enum iha_rc ix_rule_keys(const struct rule *r, size_t i, struct ix_pair **pairs, size_t *n,
+                                size_t *cap, bool *indexed)
+{
+    const struct iha_matchers *m = r->matchers;
+    size_t count = iha_matchers_count(m), re = count;
+    enum iha_matcher_op op;
+    const char *name, *value;
+
+    *indexed = false;
+    for (size_t k = 0; k < count; k++) {
+        if (!iha_matchers_get(m, k, &name, &op, &value) || strcmp(name, "alertname") != 0)
+            continue;
+        if (op == IHA_MATCHER_EQ) {
+            *indexed = true;
+            return pair_push(pairs, n, cap, value, strlen(value), i);
+        }
+        if (op == IHA_MATCHER_RE && re == count && literal_alternation(value))
+            re = k;
+    }
+    if (re == count)
+        return IHA_OK;
+    iha_matchers_get(m, re, NULL, NULL, &value);
+    /* Belt and braces: every alternative must really be accepted by the compiled regex. */
+    for (const char *p = value;; p++) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        char one[256];
+
+        if (len >= sizeof(one))
+            return IHA_OK;
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (!iha_matchers_accepts(m, re, one))
+            return IHA_OK;
+        if (!bar)
+            break;
+        p = bar;
+    }
+    for (const char *p = value;; p++) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        enum iha_rc rc = pair_push(pairs, n, cap, p, len, i);
+
+        if (rc != IHA_OK)
+            return rc;
+        if (!bar)
+            break;
+        p = bar;
+    }
+    *indexed = true;
+    return IHA_OK;
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const struct ix_pair *x = a, *y = b;
+    int c = strcmp(x->value, y->value);
+
+    if (c)
+        return c;
+    return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+/* Rebuilds the prefilter over all rules; on failure the rule set has no index (still correct). */
+static enum iha_rc index_build(struct iha_ruleset *rs)
+{
+    struct ix_pair *pairs = NULL;
+    size_t n = 0, cap = 0;
+    enum iha_rc rc = IHA_E_NOMEM;
+
+    index_clear(rs);
+    rs->always = malloc((rs->n ? rs->n : 1) * sizeof(*rs->always));
+    if (!rs->always)
+        goto cleanup;
+    for (size_t i = 0; i < rs->n; i++) {
+        bool indexed;
+
+        rc = ix_rule_keys(&rs->rules[i], i, &pairs, &n, &cap, &indexed);
+        if (rc != IHA_OK)
+            goto cleanup;
+        if (!indexed)
+            rs->always[rs->n_always++] = i;
+    }
+    rc = IHA_E_NOMEM;
+    if (n)
+        qsort(pairs, n, sizeof(*pairs), pair_cmp);
+    rs->keys = calloc(n ? n : 1, sizeof(*rs->keys));
+    if (!rs->keys)
+        goto cleanup;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        struct ix_key *k = &rs->keys[rs->n_keys];
+
+        while (j < n && strcmp(pairs[j].value, pairs[i].value) == 0)
+            j++;
+        k->rules = malloc((j - i) * sizeof(*k->rules));
+        if (!k->rules)
+            goto cleanup;
+        k->value = pairs[i].value;
+        pairs[i].value = NULL;
+        rs->n_keys++;
+        for (size_t t = i; t < j; t++)
+            if (k->n == 0 || k->rules[k->n - 1] != pairs[t].rule)
+                k->rules[k->n++] = pairs[t].rule;
+        i = j;
+    }
+    rs->ix_ok = true;
+    rc = IHA_OK;
+cleanup:
+    for (size_t i = 0; i < n; i++)
+        free(pairs[i].value);
+    free(pairs);
+    if (rc != IHA_OK)
+        index_clear(rs);
+    return rc;
+}
+
+static const struct ix_key *index_find(const struct iha_ruleset *rs, const char *value)
+{
+    size_t lo = 0, hi = rs->n_keys;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(value, rs->keys[mid].value);
+
+        if (c == 0)
+            return &rs->keys[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
 static enum iha_rc load_parsed(struct iha_ruleset *rs, const struct iha_ynode *root,
                                struct iha_diag *diag)
 {
@@ -655,6 +934,7 @@ static enum iha_rc load_parsed(struct iha_ruleset *rs, const struct iha_ynode *r
         memcpy(rs->rules + rs->n, ld.rules, ld.n * sizeof(*ld.rules));
     rs->n += ld.n;
     ld.n = 0; /* moved */
+    rc = index_build(rs);
 
 cleanup:
     for (size_t i = 0; i < ld.n; i++)
@@ -877,44 +1157,83 @@ static enum iha_rc trace_result(json_t *step, const struct iha_map_outcome *o)
     return IHA_OK;
 }
 
+/*
+ * Tries rule @p r on @p a: a skip (traced when @p trace), or one outcome appended to @p out.
+ * *stop tells the caller that the rule matched without `continue`.
+ */
+static enum iha_rc try_rule(const struct rule *r, const struct iha_alert *a,
+                            struct iha_map_result *out, json_t *trace, bool *stop)
+{
+    struct iha_map_outcome *o;
+    json_t *step = NULL;
+    bool source_ok = (r->sources & (1u << a->source)) != 0;
+    enum iha_rc rc;
+
+    *stop = false;
+    if (!source_ok || !iha_matchers_match(r->matchers, a))
+        return trace ? trace_skip(trace, r, a, source_ok) : IHA_OK;
+    if ((rc = push_outcome(out, &o)) != IHA_OK)
+        return rc;
+    if (trace) {
+        step = step_new(r, true);
+        if (!step)
+            return IHA_E_NOMEM;
+    }
+    rc = apply_rule(r, a, o, step);
+    if (rc == IHA_OK && step) {
+        rc = trace_result(step, o);
+        if (rc == IHA_OK) {
+            rc = trace_append(trace, step); /* steals step, also on failure */
+            step = NULL;
+        }
+    }
+    json_decref(step);
+    *stop = !r->cont;
+    return rc;
+}
+
+/*
+ * The prefilter: only rules keyed by the alert's alertname and the unindexed rules can
+ * match, so they are merged in ascending (load) order and every other rule is skipped
+ * without running its matchers. Order, first-match-wins and `continue` are unchanged.
+ */
+static enum iha_rc run_indexed(const struct iha_ruleset *rs, const struct iha_alert *a,
+                               struct iha_map_result *out)
+{
+    const struct ix_key *k = index_find(rs, iha_alert_label(a, "alertname"));
+    size_t nk = k ? k->n : 0, i = 0, j = 0;
+    bool stop = false;
+    enum iha_rc rc;
+
+    while (!stop && (i < nk || j < rs->n_always)) {
+        size_t next;
+
+        if (j >= rs->n_always || (i < nk && k->rules[i] < rs->always[j]))
+            next = k->rules[i++];
+        else
+            next = rs->always[j++];
+        if ((rc = try_rule(&rs->rules[next], a, out, NULL, &stop)) != IHA_OK)
+            return rc;
+    }
+    return IHA_OK;
+}
+
 static enum iha_rc run(const struct iha_ruleset *rs, const struct iha_alert *a,
                        struct iha_map_result *out, json_t *trace)
 {
     struct iha_map_outcome *o;
-    json_t *step = NULL;
     enum iha_rc rc = IHA_OK;
+    bool stop = false;
 
     memset(out, 0, sizeof(*out));
-    for (size_t i = 0; i < rs->n; i++) {
-        const struct rule *r = &rs->rules[i];
-        bool source_ok = (r->sources & (1u << a->source)) != 0;
-
-        if (!source_ok || !iha_matchers_match(r->matchers, a)) {
-            if (trace && (rc = trace_skip(trace, r, a, source_ok)) != IHA_OK)
-                goto fail;
-            continue;
-        }
-        if ((rc = push_outcome(out, &o)) != IHA_OK)
+    /* Explain shows every rule, so it never uses the prefilter. */
+    if (!trace && rs->ix_ok && !rs->no_index) {
+        if ((rc = run_indexed(rs, a, out)) != IHA_OK)
             goto fail;
-        if (trace) {
-            step = step_new(r, true);
-            if (!step) {
-                rc = IHA_E_NOMEM;
+    } else {
+        for (size_t i = 0; i < rs->n && !stop; i++)
+            if ((rc = try_rule(&rs->rules[i], a, out, trace, &stop)) != IHA_OK)
                 goto fail;
-            }
-        }
-        if ((rc = apply_rule(r, a, o, step)) != IHA_OK)
-            goto fail;
-        if (step) {
-            if ((rc = trace_result(step, o)) != IHA_OK)
-                goto fail;
-            rc = trace_append(trace, step);
-            step = NULL;
-            if (rc != IHA_OK)
-                goto fail;
-        }
-        if (!r->cont)
-            return IHA_OK;
     }
     if (out->n == 0) {
         if ((rc = push_outcome(out, &o)) != IHA_OK)
@@ -925,7 +1244,6 @@ static enum iha_rc run(const struct iha_ruleset *rs, const struct iha_alert *a,
     return IHA_OK;
 
 fail:
-    json_decref(step);
     iha_map_result_clear(out);
     return rc;
 }
@@ -950,4 +1268,54 @@ void iha_map_result_clear(struct iha_map_result *r)
         iha_notification_clear(&r->items[i].notif);
     free(r->items);
     memset(r, 0, sizeof(*r));
+}
+
+/* ---- read-only views --------------------------------------------------- */
+
+static const struct iha_extract *action_field(const struct action *act, const char *key)
+{
+    for (size_t i = 0; i < act->n; i++)
+        if (strcmp(act->fields[i].key, key) == 0)
+            return act->fields[i].x;
+    return NULL;
+}
+
+bool iha_ruleset_rule_info(const struct iha_ruleset *rs, size_t i, struct iha_rule_info *info)
+{
+    const struct rule *r;
+
+    if (!rs || i >= rs->n || !info)
+        return false;
+    r = &rs->rules[i];
+    memset(info, 0, sizeof(*info));
+    info->name = r->name;
+    info->pos = r->pos;
+    info->sources = r->sources;
+    info->matchers = r->matchers;
+    info->matcher_pos = r->mpos;
+    info->type = r->type;
+    info->hostname = r->hostname;
+    info->hostname_pos = r->hostname_pos;
+    info->hostname_sources = (const char *const *)r->hsrc;
+    info->n_hostname_sources = r->n_hsrc;
+    info->firing_sends = r->firing.sends;
+    info->resolved_sends = r->resolved.sends;
+    info->firing_pos = r->firing_pos;
+    info->firing_event = action_field(&r->firing, "event");
+    info->firing_host_status = action_field(&r->firing, "host_status");
+    info->cont = r->cont;
+    return true;
+}
+
+void iha_ruleset_set_index(struct iha_ruleset *rs, bool on)
+{
+    if (rs)
+        rs->no_index = !on;
+}
+
+size_t iha_ruleset_unindexed_count(const struct iha_ruleset *rs)
+{
+    if (!rs)
+        return 0;
+    return rs->ix_ok ? rs->n_always : rs->n;
 }

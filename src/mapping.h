@@ -105,4 +105,57 @@ enum iha_rc iha_mapping_explain(const struct iha_ruleset *rs, const struct iha_a
 /** Frees the outcomes of @p r and zeroes it. NULL-safe. */
 void iha_map_result_clear(struct iha_map_result *r);
 
+/* ---- read-only views for tooling (lint, test-rules, benchmarks) ---------------------------- */
+
+struct iha_matchers;
+struct iha_extract;
+
+/** A position in a rule file (1-based; 0 when unknown). */
+struct iha_rule_pos {
+    const char *file; /**< borrowed, valid while the rule set lives */
+    unsigned line, col;
+};
+
+/**
+ * What a rule looks like after loading, for analysis. Every pointer is borrowed from the
+ * rule set and valid while it lives.
+ */
+struct iha_rule_info {
+    const char *name;
+    struct iha_rule_pos pos;                /**< the rule's list item */
+    unsigned sources;                       /**< bit (1u << enum iha_source) per accepted source */
+    const struct iha_matchers *matchers;    /**< never NULL */
+    const struct iha_rule_pos *matcher_pos; /**< one per matcher (a braced list: its string) */
+    enum iha_ntype type;
+    const struct iha_extract *hostname;
+    struct iha_rule_pos hostname_pos;
+    const char *const *hostname_sources; /**< the extraction's source_labels (none: literal) */
+    size_t n_hostname_sources;
+    bool firing_sends;                            /**< firing alerts produce a notification */
+    bool resolved_sends;                          /**< resolved alerts produce a notification */
+    struct iha_rule_pos firing_pos;               /**< the `firing:` value (pos.line 0: absent) */
+    const struct iha_extract *firing_event;       /**< payload.event when present, else NULL */
+    const struct iha_extract *firing_host_status; /**< payload.host_status when present */
+    bool cont;                                    /**< `continue: true` */
+};
+
+/**
+ * Fills @p info for rule @p i (load order).
+ * @return false when @p i is out of range.
+ */
+bool iha_ruleset_rule_info(const struct iha_ruleset *rs, size_t i, struct iha_rule_info *info);
+
+/**
+ * Turns the alertname prefilter on (the default) or off. Rules are indexed at load by
+ * their `alertname` equality matcher (or a regex that is a plain alternation of literal
+ * names, like "HostDown|NodeDown"), so iha_mapping_apply() only evaluates the rules that
+ * can match the alert's alertname plus the rules without such a matcher, in load order.
+ * Results are identical either way; turning it off exists for tests and benchmarks.
+ * Not thread-safe against concurrent iha_mapping_apply().
+ */
+void iha_ruleset_set_index(struct iha_ruleset *rs, bool on);
+
+/** @return the number of rules the prefilter cannot skip (no usable alertname matcher). */
+size_t iha_ruleset_unindexed_count(const struct iha_ruleset *rs);
+
 #endif

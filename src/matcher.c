@@ -724,3 +724,46 @@ void iha_matchers_format(const struct iha_matchers *m, size_t i, char *out, size
     if (m && i < m->n)
         wb_matcher(&w, &m->items[i]);
 }
+
+bool iha_matchers_get(const struct iha_matchers *m, size_t i, const char **name,
+                      enum iha_matcher_op *op, const char **value)
+{
+    static const enum iha_matcher_op ops[] = {
+        [MOP_EQ] = IHA_MATCHER_EQ,
+        [MOP_NE] = IHA_MATCHER_NE,
+        [MOP_RE] = IHA_MATCHER_RE,
+        [MOP_NRE] = IHA_MATCHER_NRE,
+    };
+
+    if (!m || i >= m->n)
+        return false;
+    if (name)
+        *name = m->items[i].name;
+    if (op)
+        *op = ops[m->items[i].op];
+    if (value)
+        *value = m->items[i].value;
+    return true;
+}
+
+bool iha_matchers_accepts(const struct iha_matchers *m, size_t i, const char *value)
+{
+    const struct matcher *mt;
+    enum verdict r;
+
+    if (!m || i >= m->n || !value)
+        return false;
+    mt = &m->items[i];
+    switch (mt->op) {
+    case MOP_EQ:
+        return strcmp(value, mt->value) == 0;
+    case MOP_NE:
+        return strcmp(value, mt->value) != 0;
+    case MOP_RE:
+        return regex_run(m, mt, value) == V_YES;
+    case MOP_NRE:
+        r = regex_run(m, mt, value);
+        return r == V_NO;
+    }
+    return false;
+}

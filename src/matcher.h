@@ -53,4 +53,26 @@ bool iha_matchers_explain(const struct iha_matchers *m, const struct iha_alert *
 /** Writes matcher @p i in canonical form (`name=~"re"`) into @p out. */
 void iha_matchers_format(const struct iha_matchers *m, size_t i, char *out, size_t size);
 
+/** Matcher operators as read back by iha_matchers_get(). */
+enum iha_matcher_op { IHA_MATCHER_EQ, IHA_MATCHER_NE, IHA_MATCHER_RE, IHA_MATCHER_NRE };
+
+/**
+ * Reads matcher @p i of @p m for analysis (lint, rule index).
+ * @param[out] name the label name (borrowed, valid while @p m lives); may be NULL
+ * @param[out] op the operator; may be NULL
+ * @param[out] value the literal, or the regex source for IHA_MATCHER_RE / _NRE (borrowed); may
+ *             be NULL
+ * @return false when @p m is NULL or @p i is out of range (outputs untouched).
+ */
+bool iha_matchers_get(const struct iha_matchers *m, size_t i, const char **name,
+                      enum iha_matcher_op *op, const char **value);
+
+/**
+ * @return true when matcher @p i of @p m accepts a label whose value is @p value (pass "" for a
+ *         missing label), evaluated exactly as iha_matchers_match() does; false when it does
+ *         not, when the regex could not be evaluated, or when @p i is out of range.
+ *         Thread-safe for concurrent readers.
+ */
+bool iha_matchers_accepts(const struct iha_matchers *m, size_t i, const char *value);
+
 #endif

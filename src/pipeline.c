@@ -1,30 +1,44 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/** @file pipeline.c @brief adapter → mapping → dedupe → delivery → one answer per request. */
+/**
+ * @file pipeline.c
+ * @brief adapter → mapping → dedupe → durable queue → one answer per request; the queue's
+ *        entries → delivery → completion markers and dead letters.
+ */
 #include "pipeline.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "alertmanager.h"
 #include "log.h"
 #include "nagios.h"
 #include "native.h"
+#include "redelivery.h"
 
 #define KEY_MAX 4096
+#define DEADLETTER_LINE_MAX (1024u * 1024u)
 
 struct iha_pipeline {
     const struct iha_ruleset *rules;
     struct iha_dedupe *dedupe;
     struct iha_delivery *delivery;
+    struct iha_queue *queue;
+    unsigned native_wait_ms;
+    unsigned long long max_age_ms;
+    struct iha_redelivery *redelivery; /* Nagios record ids answered 2xx */
+    pthread_mutex_t flight_lock;       /* hand-offs to delivery vs iha_pipeline_stop() */
+    bool stopping;                     /* guarded by flight_lock */
 };
 
 /*
- * One request in flight. It is answered when the last of its notifications
- * completes; @c pending starts at 1 so that completions racing with the
- * submission loop cannot answer before every notification was submitted.
+ * One request in flight. It is answered when the last of its notifications is
+ * stored (or, for native input, has had its first attempt or waited long enough);
+ * @c pending starts at 1 so that completions racing with the loop over the
+ * notifications cannot answer before every notification was handled.
  */
 struct request {
     pthread_mutex_t lock;
@@ -39,28 +53,70 @@ struct request {
     json_t *native_body;
 };
 
-/* What the delivery thread needs to record one completion. */
-struct waiter {
-    struct request *req;
-    json_t *item; /* borrowed from req->results */
+/* One notification between the queue push and its durability. */
+struct stored {
+    struct request *req; /* NULL for a requeue from the CLI */
+    json_t *item;        /* borrowed from req->results */
     char key[KEY_MAX];
     struct iha_notification n;
+    long long received_ms;
 };
+
+/* One live queue entry handed to delivery. */
+struct flight {
+    struct iha_pipeline *p;
+    uint64_t seq;
+    char key[KEY_MAX];
+    struct iha_notification n;
+    struct request *native; /* a native sender waiting for the first attempt, else NULL */
+    json_t *native_item;
+};
+
+static long long wall_ms(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
 
 struct iha_pipeline *iha_pipeline_new(const struct iha_pipeline_stages *stages)
 {
-    struct iha_pipeline *p = calloc(1, sizeof(*p));
+    struct iha_pipeline *p;
 
+    if (!stages->queue || !stages->delivery)
+        return NULL;
+    p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
     p->rules = stages->rules;
     p->dedupe = stages->dedupe;
     p->delivery = stages->delivery;
+    p->queue = stages->queue;
+    p->native_wait_ms = stages->native_wait_ms ? stages->native_wait_ms : 10000;
+    p->max_age_ms = stages->max_age_ms ? stages->max_age_ms : 6ull * 3600 * 1000;
+    p->redelivery = iha_redelivery_new(IHA_REDELIVERY_DEFAULT_MAX, IHA_REDELIVERY_DEFAULT_TTL_S);
+    if (!p->redelivery) {
+        free(p);
+        return NULL;
+    }
+    pthread_mutex_init(&p->flight_lock, NULL);
     return p;
+}
+
+void iha_pipeline_stop(struct iha_pipeline *p)
+{
+    pthread_mutex_lock(&p->flight_lock);
+    p->stopping = true;
+    pthread_mutex_unlock(&p->flight_lock);
 }
 
 void iha_pipeline_free(struct iha_pipeline *p)
 {
+    if (p) {
+        iha_redelivery_free(p->redelivery);
+        pthread_mutex_destroy(&p->flight_lock);
+    }
     free(p);
 }
 
@@ -100,27 +156,15 @@ static struct request *request_new(struct iha_pipeline *p, enum iha_source sourc
     return r;
 }
 
-/* Results that mean "send this again later" for the sender. */
-static bool result_is_transient(const char *result)
-{
-    return strcmp(result, "retry") == 0 || strcmp(result, "auth_error") == 0;
-}
-
-static bool result_is_final_failure(const char *result)
-{
-    return strcmp(result, "rejected") == 0;
-}
-
 /*
- * The answer to Alertmanager: 503 when anything can still succeed (it retries
- * 5xx only), 422 when something was refused for good, else 200.
+ * The answer to Alertmanager (and Nagios): 503 when anything could not be stored (it
+ * retries 5xx only), else 200. What was stored is the queue's to deliver.
  */
 static void answer_alertmanager(struct request *r)
 {
-    size_t i, n_transient = 0, n_final = 0, n_sent = 0, n_dropped = 0, n_dup = 0, n_maint = 0;
+    size_t i, n_retry = 0, n_queued = 0, n_dropped = 0, n_dup = 0;
     json_t *item;
     unsigned status = 200;
-    const char *summary = "success";
     json_t *body;
 
     json_array_foreach(r->results, i, item)
@@ -128,31 +172,21 @@ static void answer_alertmanager(struct request *r)
         const char *res = json_string_value(json_object_get(item, "result"));
         if (!res)
             continue;
-        if (result_is_transient(res))
-            n_transient++;
-        else if (result_is_final_failure(res))
-            n_final++;
+        if (strcmp(res, "retry") == 0)
+            n_retry++;
         else if (strcmp(res, "dropped") == 0)
             n_dropped++;
-        else if (strcmp(res, "deduplicated") == 0 || strcmp(res, "duplicate") == 0)
+        else if (strcmp(res, "deduplicated") == 0)
             n_dup++;
-        else if (strcmp(res, "maintenance") == 0)
-            n_maint++;
         else
-            n_sent++;
+            n_queued++;
     }
-    if (n_transient) {
+    if (n_retry)
         status = 503;
-        summary = "retry";
-    } else if (n_final) {
-        status = 422;
-        summary = "rejected";
-    }
-    body =
-        json_pack("{s:s,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:O}", "status", summary, "counts", "delivered",
-                  (json_int_t)n_sent, "deduplicated", (json_int_t)n_dup, "maintenance",
-                  (json_int_t)n_maint, "dropped", (json_int_t)n_dropped, "rejected",
-                  (json_int_t)n_final, "retry", (json_int_t)n_transient, "results", r->results);
+    body = json_pack("{s:s,s:{s:I,s:I,s:I,s:I},s:O}", "status", n_retry ? "retry" : "success",
+                     "counts", "queued", (json_int_t)n_queued, "deduplicated", (json_int_t)n_dup,
+                     "dropped", (json_int_t)n_dropped, "retry", (json_int_t)n_retry, "results",
+                     r->results);
     r->reply(r->reply_cls, body ? status : 503, body ? body : json_object());
 }
 
@@ -168,7 +202,7 @@ static void answer_native(struct request *r)
 
     r->native_body = NULL;
     if (!body)
-        body = fault("serviceUnavailable", 503, "Instance HA could not be reached; retry later");
+        body = fault("serviceUnavailable", 503, "the notification could not be stored; retry");
     r->reply(r->reply_cls, (unsigned)code, body ? body : json_object());
 }
 
@@ -195,109 +229,354 @@ static void set_str(json_t *o, const char *k, const char *v)
         json_object_set_new(o, k, json_string(v));
 }
 
-/* Instance HA's answer passed through to a native sender. */
-static void native_from_result(struct request *r, const struct iha_notification *n,
-                               const struct iha_delivery_result *res)
+static void set_result(json_t *item, const char *result, const char *detail)
 {
-    json_t *body = NULL;
-    char msg[640];
+    json_object_set_new(item, "result", json_string(result));
+    set_str(item, "detail", detail);
+}
 
+/* ---- records in the queue ---- */
+
+static json_t *record_new(const struct iha_notification *n, enum iha_source source,
+                          long long received_ms)
+{
+    char at[IHA_TIME_LEN];
+
+    iha_time_format((time_t)(received_ms / 1000), at);
+    return json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:s,s:I,s:s}", "id", n->id, "rule", n->rule, "type",
+                     iha_ntype_name(n->type, IHA_DIALECT_MASAKARI), "hostname", n->hostname,
+                     "payload", n->payload, "generated_time", n->generated_time, "received_at", at,
+                     "received_ms", (json_int_t)received_ms, "source", iha_source_name(source));
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static enum iha_rc record_to_notification(const json_t *rec, struct iha_notification *n)
+{
+    iha_notification_init(n);
+    if (iha_ntype_parse(jstr(rec, "type"), &n->type) != 0 ||
+        !json_is_object(json_object_get(rec, "payload")))
+        return IHA_E_PARSE;
+    snprintf(n->hostname, sizeof(n->hostname), "%s", jstr(rec, "hostname"));
+    snprintf(n->generated_time, sizeof(n->generated_time), "%s", jstr(rec, "generated_time"));
+    snprintf(n->id, sizeof(n->id), "%s", jstr(rec, "id"));
+    snprintf(n->rule, sizeof(n->rule), "%s", jstr(rec, "rule"));
+    n->payload = json_deep_copy(json_object_get(rec, "payload"));
+    return n->payload ? IHA_OK : IHA_E_NOMEM;
+}
+
+/* ---- delivery of queue entries ---- */
+
+static json_t *queued_body(const struct iha_notification *n, uint64_t seq)
+{
+    return json_pack("{s:{s:s,s:s,s:s,s:O,s:s,s:s,s:I}}", "notification", "type",
+                     iha_ntype_name(n->type, IHA_DIALECT_MASAKARI), "hostname", n->hostname,
+                     "generated_time", n->generated_time, "payload", n->payload, "status", "queued",
+                     "gateway_id", n->id, "queue_seq", (json_int_t)seq);
+}
+
+/*
+ * The native sender's answer. A final first answer from Instance HA is passed through
+ * (202 with its body, 409, 400); anything else means the queue keeps trying, which is
+ * a 202 with the queued notification: the sender must not retry what is stored.
+ */
+static void native_answer(struct flight *f, const struct iha_delivery_result *res)
+{
+    struct request *r = f->native;
+    json_t *body = NULL;
+    long code = 202;
+
+    f->native = NULL;
     switch (res->outcome) {
     case IHA_OUTCOME_DELIVERED:
     case IHA_OUTCOME_DUPLICATE:
     case IHA_OUTCOME_MAINTENANCE:
     case IHA_OUTCOME_REJECTED:
-        r->native_code = res->http_code ? res->http_code : 502;
+        if (res->cancelled || res->attempts == 0)
+            break;
+        code = res->http_code ? res->http_code : 502;
         if (res->response_body && *res->response_body)
             body = json_loads(res->response_body, 0, NULL);
         if (!body)
-            body = fault(res->http_code < 300 ? "notification" : "badRequest", r->native_code,
-                         res->detail);
+            body = fault(res->http_code < 300 ? "notification" : "badRequest", code, res->detail);
         break;
     case IHA_OUTCOME_AUTH_ERROR:
-        /* The gateway's own service token was refused: not the sender's fault. */
-        r->native_code = 503;
-        snprintf(msg, sizeof(msg),
-                 "Instance HA refused the gateway's service token (HTTP %ld): %s; retry later",
-                 res->http_code, res->detail);
-        body = fault("serviceUnavailable", 503, msg);
-        break;
     case IHA_OUTCOME_RETRY:
-        r->native_code = 503;
-        snprintf(msg, sizeof(msg), "Instance HA unavailable after %u attempts: %s; retry later",
-                 res->attempts, res->detail);
-        body = fault("serviceUnavailable", 503, msg);
         break;
     }
-    (void)n;
+    if (!body) {
+        code = 202;
+        body = queued_body(&f->n, f->seq);
+    }
+    pthread_mutex_lock(&r->lock);
     json_decref(r->native_body);
     r->native_body = body;
-}
-
-static void on_delivered(void *cls, const struct iha_delivery_result *res)
-{
-    struct waiter *w = cls;
-    struct request *r = w->req;
-    bool done = iha_outcome_is_delivered(res->outcome) || res->outcome == IHA_OUTCOME_MAINTENANCE ||
-                res->outcome == IHA_OUTCOME_REJECTED;
-    char code[16];
-    enum iha_log_level lvl =
-        done && res->outcome != IHA_OUTCOME_REJECTED ? IHA_LOG_INFO : IHA_LOG_WARN;
-
-    /* Final refusals are remembered like deliveries so sender repeats do not hammer Instance HA. */
-    iha_dedupe_end(r->p->dedupe, w->key, time(NULL), done);
-    snprintf(code, sizeof(code), "%ld", res->http_code);
-    IHA_LOG(lvl, "notification outcome", "id", w->n.id, "rule", w->n.rule, "host", w->n.hostname,
-            "type", iha_ntype_name(w->n.type, IHA_DIALECT_MASAKARI), "outcome",
-            iha_outcome_name(res->outcome), "http_code", code, "detail", res->detail,
-            "notification_uuid", res->notification_uuid);
-    pthread_mutex_lock(&r->lock);
-    json_object_set_new(w->item, "result", json_string(iha_outcome_name(res->outcome)));
-    json_object_set_new(w->item, "http_code", json_integer(res->http_code));
-    json_object_set_new(w->item, "attempts", json_integer(res->attempts));
-    set_str(w->item, "detail", res->detail);
-    set_str(w->item, "notification_uuid", res->notification_uuid);
-    if (r->source == IHA_SOURCE_NATIVE)
-        native_from_result(r, &w->n, res);
+    r->native_code = code;
+    set_result(f->native_item,
+               code == 202 && !res->notification_uuid[0] ? "queued"
+                                                         : iha_outcome_name(res->outcome),
+               res->detail);
     pthread_mutex_unlock(&r->lock);
-    iha_notification_clear(&w->n);
-    free(w);
     request_release(r);
 }
 
+static void on_attempt(void *cls, const struct iha_delivery_result *res)
+{
+    struct flight *f = cls;
+
+    if (res->attempts > 0) {
+        char at[IHA_TIME_LEN];
+        json_t *a;
+
+        iha_time_format(time(NULL), at);
+        a = json_pack("{s:s,s:I,s:I,s:s,s:s}", "at", at, "attempt", (json_int_t)res->attempts,
+                      "http_code", (json_int_t)res->http_code, "outcome",
+                      iha_outcome_name(res->outcome), "detail", res->detail);
+        if (a)
+            iha_queue_note_attempt(f->p->queue, f->seq, a);
+        json_decref(a);
+    }
+    if (f->native)
+        native_answer(f, res);
+}
+
+static void flight_free(struct flight *f)
+{
+    if (!f)
+        return;
+    iha_notification_clear(&f->n);
+    free(f);
+}
+
+static void on_done(void *cls, const struct iha_delivery_result *res)
+{
+    struct flight *f = cls;
+    struct iha_pipeline *p = f->p;
+    char code[16], seq[24];
+    enum iha_qrec marker = IHA_QREC_DONE;
+    const char *reason = NULL;
+    json_t *info;
+    enum iha_rc rc;
+
+    if (f->native)
+        native_answer(f, res);
+    snprintf(code, sizeof(code), "%ld", res->http_code);
+    snprintf(seq, sizeof(seq), "%llu", (unsigned long long)f->seq);
+    if (res->cancelled) {
+        /* Shutdown: it stays in the queue for the next start. Drop: already marked. */
+        iha_dedupe_end(p->dedupe, f->key, time(NULL), false);
+        IHA_LOG(IHA_LOG_INFO, "notification left in the queue", "id", f->n.id, "seq", seq, "host",
+                f->n.hostname, "detail", res->detail);
+        flight_free(f);
+        return;
+    }
+    switch (res->outcome) {
+    case IHA_OUTCOME_DELIVERED:
+    case IHA_OUTCOME_DUPLICATE:
+    case IHA_OUTCOME_MAINTENANCE:
+        break;
+    case IHA_OUTCOME_REJECTED:
+        marker = IHA_QREC_DEAD;
+        reason = "Instance HA refused the notification for good";
+        break;
+    case IHA_OUTCOME_AUTH_ERROR:
+        marker = IHA_QREC_DEAD;
+        reason = "Instance HA refused the gateway's service token or role";
+        break;
+    case IHA_OUTCOME_RETRY:
+        marker = IHA_QREC_DEAD;
+        reason = "not delivered within storage.max_age";
+        break;
+    }
+    /* Final refusals are remembered like deliveries so repeats do not hammer Instance HA. */
+    iha_dedupe_end(p->dedupe, f->key, time(NULL), true);
+    info = json_pack("{s:s,s:I,s:s,s:I}", "outcome", iha_outcome_name(res->outcome), "http_code",
+                     (json_int_t)res->http_code, "detail", res->detail, "attempts_made",
+                     (json_int_t)res->attempts);
+    if (info && reason)
+        json_object_set_new(info, "reason", json_string(reason));
+    if (info && res->notification_uuid[0])
+        json_object_set_new(info, "notification_uuid", json_string(res->notification_uuid));
+    rc = iha_queue_complete(p->queue, f->seq, marker, info);
+    json_decref(info);
+    if (rc != IHA_OK && rc != IHA_E_NOTFOUND)
+        IHA_LOG(IHA_LOG_ERROR,
+                "queue: cannot record the end of a notification; it will be "
+                "delivered again after a restart (Instance HA answers 409 duplicate)",
+                "id", f->n.id, "seq", seq, "reason", iha_rc_str(rc));
+    IHA_LOG(marker == IHA_QREC_DONE ? IHA_LOG_INFO : IHA_LOG_ERROR,
+            marker == IHA_QREC_DONE ? "notification outcome" : "notification dead-lettered", "id",
+            f->n.id, "seq", seq, "rule", f->n.rule, "host", f->n.hostname, "type",
+            iha_ntype_name(f->n.type, IHA_DIALECT_MASAKARI), "outcome",
+            iha_outcome_name(res->outcome), "http_code", code, "detail", res->detail,
+            "notification_uuid", res->notification_uuid, "reason", reason);
+    flight_free(f);
+}
+
 /*
- * Dedupe, then hand to delivery. @return true when delivery owns the completion;
- * false when the outcome was decided here and recorded in @p item.
+ * Hands the live entry @p seq to delivery; @p native (with @p item) is answered after
+ * the first attempt. @p received_ms sets the remaining age budget.
+ */
+static void start_flight(struct iha_pipeline *p, uint64_t seq, const char *key,
+                         const struct iha_notification *n, long long received_ms,
+                         struct request *native, json_t *item)
+{
+    struct flight *f = calloc(1, sizeof(*f));
+    long long age = wall_ms() - received_ms;
+    struct iha_delivery_opts o = {
+        .per_host_order = true,
+        .retry_unauthorized = true,
+        .on_attempt = on_attempt,
+        .notice_after_ms = native ? p->native_wait_ms : 0,
+    };
+    char s[24];
+    enum iha_rc rc = IHA_E_NOMEM;
+
+    o.retry_for_ms = age < 0 ? p->max_age_ms
+                     : (unsigned long long)age >= p->max_age_ms
+                         ? 0
+                         : p->max_age_ms - (unsigned long long)age;
+    if (f) {
+        f->p = p;
+        f->seq = seq;
+        snprintf(f->key, sizeof(f->key), "%s", key);
+        f->native = native;
+        f->native_item = item;
+        rc = iha_notification_copy(&f->n, n);
+    }
+    if (rc == IHA_OK) {
+        pthread_mutex_lock(&p->flight_lock);
+        rc = p->stopping ? IHA_E_LIMIT
+                         : iha_delivery_submit_opts(p->delivery, n, key, &o, on_done, f);
+        pthread_mutex_unlock(&p->flight_lock);
+    }
+    if (rc == IHA_OK)
+        return;
+    /* It stays in the queue; the next start delivers it. */
+    snprintf(s, sizeof(s), "%llu", (unsigned long long)seq);
+    IHA_LOG(IHA_LOG_ERROR, "cannot hand a queued notification to delivery; it stays queued", "id",
+            n->id, "seq", s, "reason", iha_rc_str(rc));
+    if (native) {
+        struct iha_delivery_result res = {.outcome = IHA_OUTCOME_RETRY};
+        snprintf(res.detail, sizeof(res.detail), "queued");
+        if (f) {
+            f->native = native;
+            native_answer(f, &res);
+        } else {
+            request_release(native);
+        }
+    }
+    flight_free(f);
+}
+
+/* ---- storing ---- */
+
+static void on_stored(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
+{
+    struct stored *st = cls;
+    struct request *r = st->req;
+    struct iha_pipeline *p = r ? r->p : NULL;
+    char s[24];
+
+    snprintf(s, sizeof(s), "%llu", (unsigned long long)seq);
+    if (rc != IHA_OK) {
+        if (r) {
+            iha_dedupe_end(p->dedupe, st->key, time(NULL), false);
+            pthread_mutex_lock(&r->lock);
+            set_result(st->item, "retry", why);
+            if (r->source == IHA_SOURCE_NATIVE) {
+                json_decref(r->native_body);
+                r->native_body = fault("serviceUnavailable", 503, why);
+                r->native_code = 503;
+            }
+            pthread_mutex_unlock(&r->lock);
+            request_release(r);
+        }
+        IHA_LOG(IHA_LOG_WARN, "notification not stored; the sender is answered 503", "id", st->n.id,
+                "host", st->n.hostname, "detail", why);
+        iha_notification_clear(&st->n);
+        free(st);
+        return;
+    }
+    IHA_LOG(IHA_LOG_INFO, "notification queued", "id", st->n.id, "seq", s, "rule", st->n.rule,
+            "host", st->n.hostname, "type", iha_ntype_name(st->n.type, IHA_DIALECT_MASAKARI),
+            "generated_time", st->n.generated_time);
+    if (r) {
+        pthread_mutex_lock(&r->lock);
+        set_result(st->item, "queued", "stored durably; delivery continues in the background");
+        json_object_set_new(st->item, "queue_seq", json_integer((json_int_t)seq));
+        pthread_mutex_unlock(&r->lock);
+        if (r->source == IHA_SOURCE_NATIVE) {
+            /* The flight answers it after the first attempt. */
+            start_flight(p, seq, st->key, &st->n, st->received_ms, r, st->item);
+        } else {
+            start_flight(p, seq, st->key, &st->n, st->received_ms, NULL, NULL);
+            request_release(r);
+        }
+    }
+    iha_notification_clear(&st->n);
+    free(st);
+}
+
+/* A requeue from the CLI: no request waits for it. */
+struct requeued {
+    struct iha_pipeline *p;
+    char key[KEY_MAX];
+    struct iha_notification n;
+    long long received_ms;
+};
+
+static void on_requeued(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
+{
+    struct requeued *rq = cls;
+
+    if (rc == IHA_OK)
+        start_flight(rq->p, seq, rq->key, &rq->n, rq->received_ms, NULL, NULL);
+    else
+        IHA_LOG(IHA_LOG_ERROR, "requeue not stored", "id", rq->n.id, "detail", why);
+    iha_notification_clear(&rq->n);
+    free(rq);
+}
+
+/*
+ * Dedupe, then store. @return true when the queue owns the completion; false when
+ * the outcome was decided here and recorded in @p item.
  */
 static bool submit(struct request *r, struct iha_notification *n, json_t *item)
 {
-    struct waiter *w = calloc(1, sizeof(*w));
+    struct stored *st = calloc(1, sizeof(*st));
     enum iha_dedupe_verdict verdict;
+    json_t *rec = NULL;
+    uint64_t seq = 0;
     enum iha_rc rc;
 
-    if (!w) {
-        json_object_set_new(item, "result", json_string("retry"));
-        set_str(item, "detail", "out of memory");
+    if (!st) {
+        set_result(item, "retry", "out of memory");
         return false;
     }
-    if (iha_notification_key(n, w->key, sizeof(w->key)) != IHA_OK) {
-        json_object_set_new(item, "result", json_string("dropped"));
-        set_str(item, "detail", "notification too large");
-        free(w);
+    if (iha_notification_key(n, st->key, sizeof(st->key)) != IHA_OK) {
+        set_result(item, "dropped", "notification too large");
+        free(st);
         return false;
     }
-    rc = iha_dedupe_begin(r->p->dedupe, w->key, time(NULL), n->generated_time, &verdict);
+    rc = iha_dedupe_begin(r->p->dedupe, st->key, time(NULL), n->generated_time, &verdict);
     if (rc != IHA_OK) {
-        json_object_set_new(item, "result", json_string("retry"));
-        set_str(item, "detail", "dedupe table full of notifications in flight");
-        free(w);
+        set_result(item, "retry", "dedupe table full of notifications in flight");
+        free(st);
         return false;
     }
-    if (verdict == IHA_DEDUPE_DUPLICATE) {
+    if (verdict != IHA_DEDUPE_NEW) {
+        bool inflight = verdict == IHA_DEDUPE_INFLIGHT;
         IHA_LOG(IHA_LOG_INFO, "notification deduplicated", "id", n->id, "rule", n->rule, "host",
-                n->hostname, "type", iha_ntype_name(n->type, IHA_DIALECT_MASAKARI));
-        json_object_set_new(item, "result", json_string("deduplicated"));
-        set_str(item, "detail", "equal notification delivered within the dedupe window");
+                n->hostname, "type", iha_ntype_name(n->type, IHA_DIALECT_MASAKARI), "state",
+                inflight ? "queued" : "delivered");
+        set_result(item, "deduplicated",
+                   inflight ? "an equal notification is queued for delivery"
+                            : "equal notification delivered within the dedupe window");
         if (r->source == IHA_SOURCE_NATIVE) {
             char msg[384];
             snprintf(msg, sizeof(msg),
@@ -307,33 +586,46 @@ static bool submit(struct request *r, struct iha_notification *n, json_t *item)
             r->native_body = fault("conflictingRequest", 409, msg);
             r->native_code = 409;
         }
-        free(w);
+        free(st);
         return false;
     }
     if (!n->generated_time[0])
         iha_time_format(time(NULL), n->generated_time);
     set_str(item, "generated_time", n->generated_time);
-    w->req = r;
-    w->item = item;
-    if (iha_notification_copy(&w->n, n) != IHA_OK) {
-        rc = IHA_E_NOMEM;
-        goto fail;
+    st->req = r;
+    st->item = item;
+    st->received_ms = wall_ms();
+    rc = iha_notification_copy(&st->n, n);
+    if (rc == IHA_OK) {
+        rec = record_new(n, r->source, st->received_ms);
+        rc = rec ? IHA_OK : IHA_E_NOMEM;
     }
-    pthread_mutex_lock(&r->lock);
-    r->pending++;
-    pthread_mutex_unlock(&r->lock);
-    rc = iha_delivery_submit(r->p->delivery, n, w->key, on_delivered, w);
+    if (rc == IHA_OK) {
+        pthread_mutex_lock(&r->lock);
+        r->pending++;
+        pthread_mutex_unlock(&r->lock);
+        rc = iha_queue_push(r->p->queue, rec, on_stored, st, &seq);
+        if (rc != IHA_OK) {
+            pthread_mutex_lock(&r->lock);
+            r->pending--;
+            pthread_mutex_unlock(&r->lock);
+        }
+    }
+    json_decref(rec);
     if (rc == IHA_OK)
         return true;
-    pthread_mutex_lock(&r->lock);
-    r->pending--;
-    pthread_mutex_unlock(&r->lock);
-fail:
-    iha_dedupe_end(r->p->dedupe, w->key, time(NULL), false);
-    json_object_set_new(item, "result", json_string("retry"));
-    set_str(item, "detail", rc == IHA_E_LIMIT ? "delivery queue full" : "out of memory");
-    iha_notification_clear(&w->n);
-    free(w);
+    iha_dedupe_end(r->p->dedupe, st->key, time(NULL), false);
+    if (rc == IHA_E_INVAL) {
+        set_result(item, "dropped", "notification too large for the queue");
+    } else {
+        set_result(item, "retry",
+                   rc == IHA_E_LIMIT ? "queue full (storage.max_entries or storage.max_bytes)"
+                                     : "out of memory");
+        IHA_LOG(IHA_LOG_WARN, "notification not queued; the sender is answered 503", "id", n->id,
+                "host", n->hostname, "reason", rc == IHA_E_LIMIT ? "queue full" : iha_rc_str(rc));
+    }
+    iha_notification_clear(&st->n);
+    free(st);
     return false;
 }
 
@@ -398,7 +690,10 @@ static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct i
             set_str(item, "alertname", iha_alert_label(a, "alertname"));
             set_str(item, "status", iha_alert_status_name(a->status));
             set_str(item, "fingerprint", a->fingerprint);
+            /* The results array holds the item before a completion can touch it. */
+            pthread_mutex_lock(&r->lock);
             json_array_append_new(r->results, item);
+            pthread_mutex_unlock(&r->lock);
             if (!o->dropped)
                 (void)submit(r, &o->notif, item);
         }
@@ -427,7 +722,7 @@ static enum iha_rc handle_native(struct request *r, const json_t *body, struct i
         return IHA_E_NOMEM;
     }
     if (!submit(r, &n, item) && !r->native_body) {
-        /* Refused before delivery (queue full, out of memory): the sender should retry. */
+        /* Refused before storing (queue full, out of memory): the sender should retry. */
         r->native_code = 503;
         r->native_body =
             fault("serviceUnavailable", 503, json_string_value(json_object_get(item, "detail")));
@@ -439,11 +734,22 @@ static enum iha_rc handle_native(struct request *r, const json_t *body, struct i
 enum iha_rc iha_pipeline_handle(struct iha_pipeline *p, enum iha_source source, const json_t *body,
                                 iha_reply_fn reply, void *cls, struct iha_err *err)
 {
-    struct request *r = request_new(p, source, reply, cls);
+    struct request *r;
     enum iha_rc rc;
+    bool replayed = false;
 
-    if (!r)
+    /* A re-sent Nagios record already answered 2xx gets that answer again, with no POST. */
+    if (source == IHA_SOURCE_NAGIOS &&
+        (rc = iha_redelivery_begin(p->redelivery, body, time(NULL), &reply, &cls, &replayed)) !=
+            IHA_OK)
+        return rc;
+    if (replayed)
+        return IHA_OK;
+    r = request_new(p, source, reply, cls);
+    if (!r) {
+        iha_redelivery_cancel(reply, cls);
         return IHA_E_NOMEM;
+    }
     if (source == IHA_SOURCE_NATIVE)
         rc = handle_native(r, body, err);
     else if (source == IHA_SOURCE_ALERTMANAGER || source == IHA_SOURCE_NAGIOS)
@@ -453,8 +759,235 @@ enum iha_rc iha_pipeline_handle(struct iha_pipeline *p, enum iha_source source, 
     if (rc != IHA_OK) {
         /* Nothing was submitted: the request can go without an answer from us. */
         request_free(r);
+        iha_redelivery_cancel(reply, cls);
         return rc;
     }
     request_release(r);
     return IHA_OK;
+}
+
+/* ---- recovery and control ---- */
+
+struct live_copy {
+    uint64_t seq;
+    json_t *record;
+};
+
+struct live_list {
+    struct live_copy *v;
+    size_t n, cap;
+};
+
+static void collect(void *cls, const struct iha_queue_item *it)
+{
+    struct live_list *l = cls;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct live_copy *v = realloc(l->v, cap * sizeof(*v));
+        if (!v)
+            return;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n].seq = it->seq;
+    l->v[l->n].record = json_deep_copy(it->record);
+    if (l->v[l->n].record)
+        l->n++;
+}
+
+/* Hands the live entry to delivery, registering its key in dedupe first. */
+static void resume_one(struct iha_pipeline *p, uint64_t seq, const json_t *rec)
+{
+    struct iha_notification n;
+    char key[KEY_MAX], gt[IHA_TIME_LEN];
+    enum iha_dedupe_verdict v;
+    json_int_t received = json_integer_value(json_object_get(rec, "received_ms"));
+
+    if (record_to_notification(rec, &n) != IHA_OK ||
+        iha_notification_key(&n, key, sizeof(key)) != IHA_OK) {
+        char s[24];
+        snprintf(s, sizeof(s), "%llu", (unsigned long long)seq);
+        IHA_LOG(IHA_LOG_ERROR, "queue: unreadable notification record; dead-lettering it", "seq",
+                s);
+        json_t *info = json_pack("{s:s}", "reason", "unreadable queue record");
+        if (iha_queue_complete(p->queue, seq, IHA_QREC_DEAD, info) != IHA_OK) {
+        }
+        json_decref(info);
+        iha_notification_clear(&n);
+        return;
+    }
+    snprintf(gt, sizeof(gt), "%s", n.generated_time);
+    if (iha_dedupe_begin(p->dedupe, key, time(NULL), gt, &v) != IHA_OK) {
+        /* the table only remembers; delivery goes on without it */
+    }
+    start_flight(p, seq, key, &n, received ? (long long)received : wall_ms(), NULL, NULL);
+    iha_notification_clear(&n);
+}
+
+size_t iha_pipeline_resume(struct iha_pipeline *p)
+{
+    struct live_list l = {0};
+
+    iha_queue_foreach(p->queue, collect, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        resume_one(p, l.v[i].seq, l.v[i].record);
+        json_decref(l.v[i].record);
+    }
+    free(l.v);
+    return l.n;
+}
+
+static void grab_record(void *cls, const struct iha_queue_item *it)
+{
+    json_t **out = cls;
+
+    *out = json_deep_copy(it->record);
+}
+
+/* Finds the newest dead-letter line for @p id that has not been requeued. */
+static json_t *find_deadletter(struct iha_pipeline *p, const char *id, bool *requeued)
+{
+    char path[4096], *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    json_t *found = NULL;
+    FILE *f;
+
+    *requeued = false;
+    iha_queue_deadletter_path(iha_queue_dir(p->queue), path, sizeof(path));
+    f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        json_t *j;
+        if ((size_t)len > DEADLETTER_LINE_MAX)
+            continue;
+        j = json_loadb(line, (size_t)len, 0, NULL);
+        if (!j)
+            continue;
+        if (strcmp(jstr(j, "requeued"), id) == 0) {
+            *requeued = true;
+        } else if (strcmp(jstr(j, "id"), id) == 0 && json_object_get(j, "notification")) {
+            json_decref(found);
+            found = json_incref(j);
+            *requeued = false;
+        }
+        json_decref(j);
+    }
+    free(line);
+    fclose(f);
+    return found;
+}
+
+static bool control_requeue(struct iha_pipeline *p, const char *id, char *answer, size_t size)
+{
+    bool requeued;
+    json_t *dl = find_deadletter(p, id, &requeued), *rec = NULL, *note = NULL;
+    struct requeued *rq = NULL;
+    enum iha_dedupe_verdict v;
+    uint64_t seq;
+    bool ok = false;
+    enum iha_rc rc;
+
+    if (!dl) {
+        snprintf(answer, size, "no dead-lettered notification %s", id);
+        return false;
+    }
+    if (requeued) {
+        snprintf(answer, size, "%s was requeued already", id);
+        goto out;
+    }
+    rq = calloc(1, sizeof(*rq));
+    if (!rq || record_to_notification(json_object_get(dl, "notification"), &rq->n) != IHA_OK) {
+        snprintf(answer, size, "the dead-letter record of %s is unreadable", id);
+        goto out;
+    }
+    /* A new notification to Instance HA: fresh id and generated_time (24 h expiry). */
+    rq->p = p;
+    rq->received_ms = wall_ms();
+    iha_id_new(rq->n.id);
+    iha_time_format(time(NULL), rq->n.generated_time);
+    if (iha_notification_key(&rq->n, rq->key, sizeof(rq->key)) != IHA_OK)
+        goto out;
+    if (iha_dedupe_begin(p->dedupe, rq->key, time(NULL), rq->n.generated_time, &v) != IHA_OK) {
+    }
+    rec = record_new(&rq->n, IHA_SOURCE_NATIVE, rq->received_ms);
+    if (rec)
+        json_object_set_new(rec, "requeued_from", json_string(id));
+    if (!rec || (rc = iha_queue_push(p->queue, rec, on_requeued, rq, &seq)) != IHA_OK) {
+        snprintf(answer, size, "cannot queue it (queue full or storage failing)");
+        goto out;
+    }
+    note =
+        json_pack("{s:s,s:s,s:I}", "requeued", id, "as", rq->n.id, "at_ms", (json_int_t)wall_ms());
+    snprintf(answer, size, "%s requeued as %s (queue seq %llu)", id, rq->n.id,
+             (unsigned long long)seq);
+    rq = NULL;
+    ok = true;
+    if (!note || iha_queue_deadletter_note(p->queue, note) != IHA_OK)
+        snprintf(answer + strlen(answer), size - strlen(answer),
+                 "; the requeue note could not be written");
+out:
+    if (rq)
+        iha_notification_clear(&rq->n);
+    free(rq);
+    json_decref(note);
+    json_decref(rec);
+    json_decref(dl);
+    return ok;
+}
+
+bool iha_pipeline_control(void *cls, const char *cmd, const char *id, char *answer, size_t size)
+{
+    struct iha_pipeline *p = cls;
+    json_t *rec = NULL;
+    struct iha_notification n;
+    char key[KEY_MAX];
+    uint64_t seq = 0;
+    bool ok = false;
+
+    if (strcmp(cmd, "requeue") == 0)
+        return control_requeue(p, id, answer, size);
+    if (strcmp(cmd, "retry") != 0 && strcmp(cmd, "drop") != 0) {
+        snprintf(answer, size, "unknown command %s", cmd);
+        return false;
+    }
+    if (iha_queue_find(p->queue, id, &seq, grab_record, &rec) != IHA_OK || !rec) {
+        snprintf(answer, size, "no queued notification %s", id);
+        json_decref(rec);
+        return false;
+    }
+    iha_notification_init(&n);
+    if (record_to_notification(rec, &n) != IHA_OK ||
+        iha_notification_key(&n, key, sizeof(key)) != IHA_OK) {
+        snprintf(answer, size, "the record of %s is unreadable", id);
+        goto out;
+    }
+    if (strcmp(cmd, "retry") == 0) {
+        ok = iha_delivery_kick(p->delivery, key) == IHA_OK;
+        snprintf(answer, size,
+                 ok ? "%s (seq %llu) is being retried now"
+                    : "%s (seq %llu) is not waiting for a retry; it is delivered "
+                      "when the daemon starts",
+                 n.id, (unsigned long long)seq);
+        ok = true;
+    } else {
+        json_t *info = json_pack("{s:s}", "reason", "dropped by the operator");
+        ok = iha_queue_complete(p->queue, seq, IHA_QREC_DROPPED, info) == IHA_OK;
+        json_decref(info);
+        if (ok) {
+            if (iha_delivery_cancel(p->delivery, key) != IHA_OK) {
+                /* not in delivery (yet): nothing to stop */
+            }
+            IHA_LOG(IHA_LOG_WARN, "notification dropped by the operator", "id", n.id, "host",
+                    n.hostname);
+        }
+        snprintf(answer, size, ok ? "%s (seq %llu) dropped" : "%s (seq %llu) could not be dropped",
+                 n.id, (unsigned long long)seq);
+    }
+out:
+    iha_notification_clear(&n);
+    json_decref(rec);
+    return ok;
 }

@@ -1,12 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /**
  * @file pipeline.h
- * @brief One request through the stages: adapter → mapping → dedupe → delivery → answer.
+ * @brief One request through the stages: adapter → mapping → dedupe → durable queue →
+ *        answer; and every queued notification through delivery to its end.
  *
- * The answer follows the contract Alertmanager understands: 2xx when every derived
- * notification was delivered, deduplicated or intentionally dropped; 503 when a retry
- * could succeed; 4xx only for input that will never be accepted. Native input
- * (/v1/notifications) is answered as Instance HA would answer it.
+ * The answer follows the contract Alertmanager understands: 2xx once every derived
+ * notification is durably queued (result "queued" with the gateway id and queue seq),
+ * deduplicated or intentionally dropped; 503 when something could not be stored (queue
+ * full, storage failing), so the sender retries; 4xx only for input that will never be
+ * accepted.
+ *
+ * Native input (/v1/notifications) waits for the first delivery attempt, at most
+ * @c native_wait_ms: a final first answer of Instance HA is passed through as it was
+ * given (202 with the stored notification, 409, 400); otherwise the answer is 202 with
+ * {"notification": {..., "status": "queued", "gateway_id", "queue_seq"}} — stored, the
+ * queue keeps delivering, the sender must not retry.
+ *
+ * Each queued notification ends in exactly one of: DONE (Instance HA answered 202, 409
+ * duplicate or 409 maintenance — the host is already being handled), DEAD (400/403 or
+ * other final refusal, or not delivered within @c max_age; a line in deadletter.jsonl
+ * with every attempt), DROPPED (by the operator).
  */
 #ifndef IHA_PIPELINE_H
 #define IHA_PIPELINE_H
@@ -15,6 +28,7 @@
 
 #include "dedupe.h"
 #include "delivery.h"
+#include "queue.h"
 #include "mapping.h"
 #include "rc.h"
 #include "record.h"
@@ -33,10 +47,19 @@ struct iha_pipeline_stages {
     const struct iha_ruleset *rules;
     struct iha_dedupe *dedupe;
     struct iha_delivery *delivery;
+    struct iha_queue *queue;       /**< required */
+    unsigned native_wait_ms;       /**< bound on a native sender's wait; 0 = 10 s */
+    unsigned long long max_age_ms; /**< retried this long after arrival; 0 = 6 h */
 };
 
-/** @return a new pipeline or NULL. */
+/** @return a new pipeline or NULL (also when the queue or delivery is missing). */
 struct iha_pipeline *iha_pipeline_new(const struct iha_pipeline_stages *stages);
+
+/**
+ * Stops handing queued notifications to delivery (they stay queued for the next
+ * start). Call after the HTTP server stopped and before iha_delivery_free().
+ */
+void iha_pipeline_stop(struct iha_pipeline *p);
 
 /** Frees @p p. Outstanding requests must have been answered. NULL-safe. */
 void iha_pipeline_free(struct iha_pipeline *p);
@@ -52,5 +75,20 @@ void iha_pipeline_set_rules(struct iha_pipeline *p, const struct iha_ruleset *ru
  */
 enum iha_rc iha_pipeline_handle(struct iha_pipeline *p, enum iha_source source, const json_t *body,
                                 iha_reply_fn reply, void *cls, struct iha_err *err) IHA_MUST_CHECK;
+
+/**
+ * Hands every live queue entry (recovered at start) to delivery, with the age budget
+ * left from its arrival time, and registers it in dedupe so repeats join it.
+ * Call once after iha_pipeline_new(), before traffic. @return the number of entries.
+ */
+size_t iha_pipeline_resume(struct iha_pipeline *p);
+
+/**
+ * The queue's control callback (iha_queue_control_fn, @p cls is the pipeline):
+ * "retry" ID (skip the backoff), "drop" ID (end it with a DROPPED marker and stop its
+ * delivery), "requeue" ID (queue a dead-lettered notification again, with a new id and
+ * generated_time). Runs on the queue's thread or the main thread.
+ */
+bool iha_pipeline_control(void *cls, const char *cmd, const char *id, char *answer, size_t size);
 
 #endif

@@ -18,6 +18,8 @@
 #define TOKEN_FILE_MAX (64u * 1024u)
 
 struct iha_token_source {
+    const struct iha_token_provider *ops; /* non-NULL: everything below is unused */
+    void *ops_cls;
     pthread_mutex_t lock;
     char *file;     /* NULL when the token comes from the environment */
     char *env_name; /* NULL when neither is configured */
@@ -69,10 +71,48 @@ nomem:
     return IHA_E_NOMEM;
 }
 
+enum iha_rc iha_token_source_new_provider_steal(const struct iha_token_provider *ops, void *cls,
+                                                struct iha_token_source **out)
+{
+    enum iha_rc rc;
+
+    *out = NULL;
+    if (!ops || !ops->token) {
+        if (ops && ops->free)
+            ops->free(cls);
+        return IHA_E_INVAL;
+    }
+    rc = iha_token_source_new(NULL, NULL, out);
+    if (rc != IHA_OK) {
+        if (ops->free)
+            ops->free(cls);
+        return rc;
+    }
+    (*out)->ops = ops;
+    (*out)->ops_cls = cls;
+    return IHA_OK;
+}
+
+void iha_token_source_invalidate(struct iha_token_source *ts)
+{
+    if (!ts)
+        return;
+    if (ts->ops) {
+        if (ts->ops->invalidate)
+            ts->ops->invalidate(ts->ops_cls);
+        return;
+    }
+    pthread_mutex_lock(&ts->lock);
+    ts->have_stat = false; /* re-read the file even if its stat looks the same */
+    pthread_mutex_unlock(&ts->lock);
+}
+
 void iha_token_source_free(struct iha_token_source *ts)
 {
     if (!ts)
         return;
+    if (ts->ops && ts->ops->free)
+        ts->ops->free(ts->ops_cls);
     drop_token(ts);
     free(ts->file);
     free(ts->env_name);
@@ -188,6 +228,35 @@ static enum iha_rc write_header(const char *header_name, const char *token, size
     return IHA_OK;
 }
 
+/*
+ * The provider writes the token right after the header prefix, so the token is never
+ * copied through a second buffer. No lock: the provider is thread-safe and may block.
+ */
+static enum iha_rc provider_header(struct iha_token_source *ts, const char *header_name, char *out,
+                                   size_t size)
+{
+    bool bearer = strcasecmp(header_name, "Authorization") == 0;
+    enum iha_rc rc;
+    size_t len;
+    int n;
+
+    n = snprintf(out, size, "%s: %s", header_name, bearer ? "Bearer " : "");
+    if (n < 0 || (size_t)n >= size)
+        return IHA_E_LIMIT;
+    rc = ts->ops->token(ts->ops_cls, out + n, size - (size_t)n);
+    if (rc == IHA_OK) {
+        len = strnlen(out + n, size - (size_t)n);
+        if (len == 0 || len == size - (size_t)n)
+            rc = IHA_E_NOTFOUND;
+        for (size_t i = 0; rc == IHA_OK && i < len; i++)
+            if ((unsigned char)out[n + i] < 0x20 || out[n + i] == 0x7F)
+                rc = IHA_E_NOTFOUND;
+    }
+    if (rc != IHA_OK)
+        iha_secret_wipe(out, size);
+    return rc;
+}
+
 enum iha_rc iha_token_source_header(struct iha_token_source *ts, const char *header_name, char *out,
                                     size_t size)
 {
@@ -195,6 +264,8 @@ enum iha_rc iha_token_source_header(struct iha_token_source *ts, const char *hea
 
     if (!ts || !header_name || !out || size == 0)
         return IHA_E_NOTFOUND;
+    if (ts->ops)
+        return provider_header(ts, header_name, out, size);
     pthread_mutex_lock(&ts->lock);
     if (ts->file) {
         rc = refresh_file(ts);
@@ -219,7 +290,13 @@ void iha_token_source_describe(const struct iha_token_source *ts, char *out, siz
 {
     if (!out || size == 0)
         return;
-    if (!ts || (!ts->file && !ts->env_name)) {
+    if (ts && ts->ops) {
+        out[0] = '\0';
+        if (ts->ops->describe)
+            ts->ops->describe(ts->ops_cls, out, size);
+        else
+            snprintf(out, size, "provider");
+    } else if (!ts || (!ts->file && !ts->env_name)) {
         snprintf(out, size, "none");
     } else if (ts->file) {
         snprintf(out, size, "file %s", ts->file);

@@ -620,7 +620,10 @@ _gw_token() {
 
 # start_gateway [EXTRA_ARGS...]: writes the config (instance_ha.url = Masakari),
 # the inbound token file, starts IHA_GATEWAY_BIN and waits for /-/ready.
-# GW_RETRY_FOR (default 5s) sets instance_ha.retry_for.
+# GW_RETRY_FOR (default 5s) sets instance_ha.retry_for. The durable queue lives in
+# GW_STORAGE (default: a fresh $GW_DIR/data; set it to keep the queue across restarts),
+# GW_MAX_BACKOFF (default 2s) caps its retry backoff, GW_STORAGE_EXTRA adds indented
+# lines to the storage: section (e.g. "  max_age: 10s"), GW_IHA_EXTRA to instance_ha:.
 start_gateway() {
     local bin=${IHA_GATEWAY_BIN:-$IT_ROOT/build/iha-gateway}
     [[ -x "$bin" ]] || fail "gateway binary not found: $bin (set IHA_GATEWAY_BIN)"
@@ -644,8 +647,13 @@ instance_ha:
   url: "$MASAKARI_URL"
   dialect: masakari
   retry_for: ${GW_RETRY_FOR:-5s}
+${GW_IHA_EXTRA:-}
 dedupe:
   window: 180s
+storage:
+  path: ${GW_STORAGE:-$GW_DIR/data}
+  max_backoff: ${GW_MAX_BACKOFF:-2s}
+${GW_STORAGE_EXTRA:-}
 EOF
     require_port_free "$GW_PORT" iha-gateway
     log "gateway: starting $bin on $GW_URL"
@@ -762,4 +770,440 @@ PYEOF
 )
     [[ -z "$bad" ]] || fail "non-loopback listeners: $bad"
     ok "every listener of ours is on loopback"
+}
+
+# ---------------------------------------------------------------------------
+# Nagios 4 (real-peers.md §3; nagios4-core, no web UI, no TCP port)
+
+NAGIOS_DIR=""
+NAGIOS_CMD=""
+NAGIOS_LOG=""
+
+# start_nagios OBJECTS_CFG: a private state dir owned by the nagios user, the settings of
+# real-peers.md §3.3 (interval_length 1, environment macros on, nothing retained), the given
+# object definitions; runs nagios4 in the foreground and waits until it opened the command
+# FIFO. Sets NAGIOS_DIR, NAGIOS_CMD (the FIFO) and NAGIOS_LOG.
+start_nagios() {
+    local objects=$1
+    command -v nagios4 >/dev/null || fail "nagios4 not installed (scripts/install-deps.sh --test)"
+    NAGIOS_DIR=$(_new_dir nagios)
+    NAGIOS_CMD="$NAGIOS_DIR/rw/nagios.cmd"
+    NAGIOS_LOG="$NAGIOS_DIR/nagios.log"
+    mkdir -p "$NAGIOS_DIR/rw" "$NAGIOS_DIR/spool/checkresults" "$NAGIOS_DIR/tmp"
+    cp "$objects" "$NAGIOS_DIR/objects.cfg"
+    printf '$USER1$=/usr/lib/nagios/plugins\n' >"$NAGIOS_DIR/resource.cfg"
+    {
+        echo "log_file=$NAGIOS_LOG"
+        echo "cfg_file=$NAGIOS_DIR/objects.cfg"
+        echo "resource_file=$NAGIOS_DIR/resource.cfg"
+        echo "object_cache_file=$NAGIOS_DIR/objects.cache"
+        echo "precached_object_file=$NAGIOS_DIR/objects.precache"
+        echo "status_file=$NAGIOS_DIR/status.dat"
+        echo "command_file=$NAGIOS_CMD"
+        echo "query_socket=$NAGIOS_DIR/rw/nagios.qh"
+        echo "lock_file=$NAGIOS_DIR/nagios.lock"
+        echo "temp_file=$NAGIOS_DIR/nagios.tmp"
+        echo "temp_path=$NAGIOS_DIR/tmp"
+        echo "check_result_path=$NAGIOS_DIR/spool/checkresults"
+        echo "state_retention_file=$NAGIOS_DIR/retention.dat"
+        printf '%s\n' nagios_user=nagios nagios_group=nagios check_external_commands=1 \
+            interval_length=1 enable_environment_macros=1 max_host_check_spread=1 \
+            max_service_check_spread=1 check_result_reaper_frequency=1 \
+            host_inter_check_delay_method=n service_inter_check_delay_method=n \
+            retain_state_information=0 use_retained_program_state=0 notification_timeout=30 \
+            date_format=iso8601 use_syslog=0 check_for_updates=0 bare_update_check=0 \
+            enable_flap_detection=0 log_notifications=1 log_passive_checks=1 \
+            passive_host_checks_are_soft=0
+        echo "illegal_macro_output_chars=\`~\$&|'\"<>"
+    } >"$NAGIOS_DIR/nagios.cfg"
+    chown -R nagios:nagios "$NAGIOS_DIR"
+    nagios4 -v "$NAGIOS_DIR/nagios.cfg" >"$NAGIOS_DIR/verify.log" 2>&1 ||
+        fail "nagios4 -v: $(tail -n 20 "$NAGIOS_DIR/verify.log")"
+    log "nagios: starting (state in $NAGIOS_DIR)"
+    nagios4 "$NAGIOS_DIR/nagios.cfg" >"$NAGIOS_DIR/stdout.log" 2>&1 </dev/null &
+    local pid=$!
+    _track nagios "$pid"
+    wait_until 30 "nagios opened its command file" test -p "$NAGIOS_CMD"
+    kill -0 "$pid" 2>/dev/null || fail "nagios exited at start"
+    log "nagios: running (pid $pid)"
+}
+
+# nagios_cmd 'COMMAND;ARGS': one external command through the FIFO (real-peers.md §3.5).
+nagios_cmd() {
+    [[ -p "$NAGIOS_CMD" ]] || fail "nagios_cmd before start_nagios"
+    printf '[%s] %s\n' "$(date +%s)" "$1" >"$NAGIOS_CMD"
+    log "nagios: command $1"
+}
+
+stop_nagios() {
+    stop_named nagios
+}
+
+# ---------------------------------------------------------------------------
+# Keystone (real-peers.md §4) and Masakari with auth_strategy = keystone (§1.6)
+
+KEYSTONE_PORT=""
+KEYSTONE_URL=""
+KEYSTONE_DIR=""
+KEYSTONE_ADMIN_PW=""
+KEYSTONE_SERVICE_PW=""
+
+# start_keystone: private keystone.conf (sqlite, fernet; [token] expiration from
+# KEYSTONE_TOKEN_EXPIRATION, default 3600), db_sync, fernet/credential setup, bootstrap,
+# keystone-wsgi-public on 127.0.0.1, then the service project and the masakari service
+# user (admin on service) that keystonemiddleware uses. Sets KEYSTONE_*.
+start_keystone() {
+    KEYSTONE_DIR=$(_new_dir keystone)
+    KEYSTONE_PORT=$(free_port)
+    KEYSTONE_URL="http://127.0.0.1:$KEYSTONE_PORT"
+    KEYSTONE_ADMIN_PW="adm-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+    KEYSTONE_SERVICE_PW="svc-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+    mkdir -p "$KEYSTONE_DIR/log" "$KEYSTONE_DIR/fernet-keys" "$KEYSTONE_DIR/credential-keys"
+    cat >"$KEYSTONE_DIR/keystone.conf" <<EOF
+[DEFAULT]
+log_dir = $KEYSTONE_DIR/log
+[database]
+connection = sqlite:///$KEYSTONE_DIR/keystone.sqlite
+[token]
+provider = fernet
+expiration = ${KEYSTONE_TOKEN_EXPIRATION:-3600}
+[identity]
+password_hash_rounds = 4
+[fernet_tokens]
+key_repository = $KEYSTONE_DIR/fernet-keys
+[fernet_receipts]
+key_repository = $KEYSTONE_DIR/fernet-keys
+[credential]
+key_repository = $KEYSTONE_DIR/credential-keys
+EOF
+    local km=(keystone-manage --config-file "$KEYSTONE_DIR/keystone.conf")
+    log "keystone: db_sync, fernet_setup, credential_setup, bootstrap"
+    {
+        timeout 120 "${km[@]}" db_sync &&
+            timeout 60 "${km[@]}" fernet_setup --keystone-user root --keystone-group root &&
+            timeout 60 "${km[@]}" credential_setup --keystone-user root --keystone-group root &&
+            timeout 120 "${km[@]}" bootstrap --bootstrap-password "$KEYSTONE_ADMIN_PW" \
+                --bootstrap-admin-url "$KEYSTONE_URL/v3/" \
+                --bootstrap-internal-url "$KEYSTONE_URL/v3/" \
+                --bootstrap-public-url "$KEYSTONE_URL/v3/" \
+                --bootstrap-region-id RegionOne
+    } >"$KEYSTONE_DIR/setup.log" 2>&1 || fail "keystone setup failed"
+    _keystone_serve
+    ks_admin project create --domain Default service >/dev/null
+    ks_admin user create --domain Default --password "$KEYSTONE_SERVICE_PW" masakari >/dev/null
+    ks_admin role add --project service --user masakari admin
+    log "keystone: ready (service project, masakari service user)"
+}
+
+# _keystone_serve: (re)starts keystone-wsgi-public on KEYSTONE_PORT with KEYSTONE_DIR.
+_keystone_serve() {
+    require_port_free "$KEYSTONE_PORT" keystone
+    log "keystone: starting keystone-wsgi-public on $KEYSTONE_URL"
+    OS_KEYSTONE_CONFIG_DIR="$KEYSTONE_DIR" OS_KEYSTONE_CONFIG_FILES="$KEYSTONE_DIR/keystone.conf" \
+        keystone-wsgi-public --host 127.0.0.1 --port "$KEYSTONE_PORT" \
+        >>"$KEYSTONE_DIR/wsgi.log" 2>&1 </dev/null &
+    local pid=$!
+    _track keystone "$pid"
+    wait_http_ok 60 "$KEYSTONE_URL/v3" "$pid" keystone
+}
+
+# stop_keystone / restart_keystone: same port, same database and keys (tokens stay valid).
+stop_keystone() { stop_named keystone; }
+restart_keystone() { _keystone_serve; }
+
+# ks_os USER PASSWORD PROJECT ARGS...: the openstack CLI as USER scoped to PROJECT.
+# Retries "database is locked" (real-peers.md §4.4) a few times.
+ks_os() {
+    local user=$1 pw=$2 project=$3 i out
+    shift 3
+    for i in 1 2 3 4 5; do
+        if out=$(OS_AUTH_URL="$KEYSTONE_URL/v3" OS_IDENTITY_API_VERSION=3 OS_USERNAME="$user" \
+            OS_PASSWORD="$pw" OS_PROJECT_NAME="$project" OS_USER_DOMAIN_NAME=Default \
+            OS_PROJECT_DOMAIN_NAME=Default OS_REGION_NAME=RegionOne OS_CLOUD= \
+            OS_CLIENT_CONFIG_FILE=/nonexistent timeout 60 openstack "$@" 2>"$KEYSTONE_DIR/cli.err"); then
+            printf '%s' "$out"
+            return 0
+        fi
+        if ! grep -q 'database is locked' "$KEYSTONE_DIR/cli.err"; then
+            break
+        fi
+        sleep 1
+    done
+    fail "openstack $*: $(tail -3 "$KEYSTONE_DIR/cli.err")"
+}
+
+# ks_admin ARGS...: the openstack CLI as the bootstrap admin.
+ks_admin() { ks_os admin "$KEYSTONE_ADMIN_PW" admin "$@"; }
+
+# ks_token USER PASSWORD PROJECT: prints a project-scoped token (X-Subject-Token).
+ks_token() {
+    local body
+    body=$(jq -c -n --arg u "$1" --arg p "$2" --arg pr "$3" '
+        {auth: {identity: {methods: ["password"], password: {user: {name: $u,
+         domain: {name: "Default"}, password: $p}}},
+         scope: {project: {name: $pr, domain: {name: "Default"}}}}}')
+    curl -sS --max-time 30 -D - -o /dev/null -H 'Content-Type: application/json' \
+        --data-binary "$body" "$KEYSTONE_URL/v3/auth/tokens" |
+        tr -d '\r' | awk -F': ' 'tolower($1) == "x-subject-token" { print $2 }'
+}
+
+# start_masakari_keystone: start_masakari, then the same instance restarted with
+# auth_strategy = keystone against KEYSTONE_URL (same port, db and launcher).
+start_masakari_keystone() {
+    [[ -n "$KEYSTONE_URL" ]] || fail "start_masakari_keystone before start_keystone"
+    start_masakari
+    stop_named masakari
+    local conf="$MASAKARI_DIR/masakari.conf"
+    sed -i 's/^auth_strategy = noauth2$/auth_strategy = keystone/' "$conf"
+    cat >>"$conf" <<EOF
+[keystone_authtoken]
+www_authenticate_uri = $KEYSTONE_URL
+auth_url = $KEYSTONE_URL
+auth_type = password
+project_domain_name = Default
+user_domain_name = Default
+project_name = service
+username = masakari
+password = $KEYSTONE_SERVICE_PW
+region_name = RegionOne
+EOF
+    require_port_free "$MASAKARI_PORT" masakari-api
+    log "masakari: restarting with auth_strategy = keystone on $MASAKARI_URL"
+    (cd "$MASAKARI_DIR" && exec "$PY" "$MASAKARI_DIR/masakari_launcher.py" --config-file "$conf") \
+        >>"$MASAKARI_DIR/stdout.log" 2>&1 </dev/null &
+    local pid=$!
+    _track masakari "$pid"
+    wait_http_ok 60 "$MASAKARI_URL/" "$pid" masakari-api
+    log "masakari: ready with keystone auth (pid $pid)"
+}
+
+# masakari_count_token TOKEN [JQ_SELECT]: stored notifications, read with TOKEN.
+masakari_count_token() {
+    local notes
+    notes=$(curl -fsS --max-time 30 -H "X-Auth-Token: $1" "$MASAKARI_URL/v1/notifications") ||
+        fail "GET $MASAKARI_URL/v1/notifications with a token failed"
+    jq "[.notifications[] | ${2:-.}] | length" <<<"$notes"
+}
+
+# start_gateway_auth AUTH_YAML [URL|discover] [EXTRA_ARGS...]: like start_gateway with
+# the given instance_ha.auth block (indented 4 spaces already) and instance_ha.url =
+# URL (default MASAKARI_URL), or no url at all with "discover". No IHA_SERVICE_TOKEN.
+start_gateway_auth() {
+    local auth=$1 url=${2:-$MASAKARI_URL}
+    shift
+    [[ $# -gt 0 ]] && shift
+    local bin=${IHA_GATEWAY_BIN:-$IT_ROOT/build/iha-gateway}
+    [[ -x "$bin" ]] || fail "gateway binary not found: $bin (set IHA_GATEWAY_BIN)"
+    if [[ -z "$GW_PORT" ]]; then
+        GW_PORT=$(free_port)
+    fi
+    _gw_token
+    GW_URL="http://127.0.0.1:$GW_PORT"
+    GW_DIR=$(_new_dir gateway)
+    (
+        umask 077
+        printf '# inbound bearer tokens\n%s\n' "$GW_TOKEN" >"$GW_DIR/inbound-tokens"
+    )
+    local url_line="  url: \"$url\""
+    [[ "$url" == discover ]] && url_line="  # url: from the service catalog"
+    cat >"$GW_DIR/config.yml" <<EOF
+web:
+  listen_address: "127.0.0.1:$GW_PORT"
+  auth:
+    bearer_tokens_file: $GW_DIR/inbound-tokens
+instance_ha:
+$url_line
+  dialect: masakari
+  retry_for: ${GW_RETRY_FOR:-5s}
+  auth:
+$auth
+dedupe:
+  window: 180s
+storage:
+  path: $GW_DIR/storage
+EOF
+    require_port_free "$GW_PORT" iha-gateway
+    log "gateway: starting $bin on $GW_URL (Keystone auth)"
+    (cd "$GW_DIR" && env -u IHA_SERVICE_TOKEN "$bin" --config.file="$GW_DIR/config.yml" \
+        --log.level=debug "$@") >"$GW_DIR/gateway.log" 2>&1 </dev/null &
+    local pid=$!
+    _track gateway "$pid"
+    wait_http_ok 60 "$GW_URL/-/ready" "$pid" iha-gateway
+    log "gateway: ready (pid $pid)"
+}
+
+# ks_register_endpoint TYPE NAME URL: adds a service and its public endpoint in RegionOne.
+# `openstack service create` fails with "database is locked" on this sqlite setup
+# (real-peers.md §4.4), so the rows go straight into keystone's database while Keystone
+# is stopped, and Keystone is started again (same port, keys and tokens).
+ks_register_endpoint() {
+    stop_keystone
+    "$PY" - "$KEYSTONE_DIR/keystone.sqlite" "$1" "$2" "$3" <<'PYEOF' || fail "ks_register_endpoint"
+import json, sqlite3, sys, uuid
+db = sqlite3.connect(sys.argv[1], timeout=30)
+svc = uuid.uuid4().hex
+db.execute("INSERT INTO service (id, type, enabled, extra) VALUES (?, ?, 1, ?)",
+           (svc, sys.argv[2], json.dumps({"name": sys.argv[3]})))
+db.execute("INSERT INTO endpoint (id, legacy_endpoint_id, interface, service_id, url, extra,"
+           " enabled, region_id) VALUES (?, NULL, 'public', ?, ?, '{}', 1, 'RegionOne')",
+           (uuid.uuid4().hex, svc, sys.argv[4]))
+db.commit()
+db.close()
+PYEOF
+    restart_keystone
+    log "keystone: $1 endpoint $3 registered"
+}
+
+# ---------------------------------------------------------------------------
+# durable queue helpers (issue 4)
+
+# pause_masakari: stops masakari-api but keeps its port, database and config, so
+# resume_masakari brings back the same instance (an Instance HA outage).
+pause_masakari() {
+    stop_named masakari
+}
+
+# resume_masakari: starts the paused masakari-api again on the same port and database.
+resume_masakari() {
+    [[ -n "$MASAKARI_DIR" && -n "$MASAKARI_PORT" ]] || fail "resume_masakari before start_masakari"
+    require_port_free "$MASAKARI_PORT" masakari-api
+    log "masakari: resuming on $MASAKARI_URL"
+    (cd "$MASAKARI_DIR" && exec "$PY" "$MASAKARI_DIR/masakari_launcher.py" \
+        --config-file "$MASAKARI_DIR/masakari.conf") >>"$MASAKARI_DIR/stdout.log" 2>&1 </dev/null &
+    local pid=$!
+    _track masakari "$pid"
+    wait_http_ok 60 "$MASAKARI_URL/" "$pid" masakari-api
+    log "masakari: ready again (pid $pid)"
+}
+
+# kill9_gateway: SIGKILL the gateway (a crash: no shutdown code runs).
+kill9_gateway() {
+    local entry keep=()
+    for entry in "${IT_PIDS[@]}"; do
+        if [[ "${entry%%:*}" == gateway ]]; then
+            kill -KILL "${entry#*:}" 2>/dev/null || true
+            wait "${entry#*:}" 2>/dev/null || true
+            log "gateway: killed with SIGKILL (pid ${entry#*:})"
+        else
+            keep+=("$entry")
+        fi
+    done
+    IT_PIDS=("${keep[@]+"${keep[@]}"}")
+    GW_PORT="" GW_URL=""
+}
+
+# gw_cli ARGS...: runs the gateway's command line (queue/deadletter) on the gateway's storage.
+gw_cli() {
+    "${IHA_GATEWAY_BIN:-$IT_ROOT/build/iha-gateway}" "$@" --storage.path="${GW_STORAGE:-$GW_DIR/data}"
+}
+
+# gw_queue_empty: `iha-gateway queue list` shows nothing pending.
+gw_queue_empty() { [[ -z "$(gw_cli queue list 2>/dev/null)" ]]; }
+
+# seed_many_hosts SEGMENT PREFIX COUNT: hosts PREFIX-0 .. PREFIX-(COUNT-1).
+seed_many_hosts() {
+    local i hosts=()
+    for ((i = 0; i < $3; i++)); do hosts+=("$2-$i"); done
+    seed_hosts "$1" "${hosts[@]}"
+}
+
+# masakari_per_host: prints "HOST COUNT" for every host with stored notifications.
+masakari_per_host() {
+    masakari_notifications | jq -r 'group_by(.hostname)[] | "\(.[0].hostname) \(length)"'
+}
+
+# start_fault_proxy: a small HTTP proxy in front of MASAKARI_URL that injects faults the
+# real API cannot produce on demand. Sets PROXY_URL and PROXY_FAULTS (a file: one fault per
+# line, consumed by successive POST .../notifications; empty = pass through). Faults:
+#   500         answer 500 without forwarding
+#   500-stored  forward (Masakari stores it), then answer 500 instead of its answer
+#   hang        forward, then hold the connection 30 s without answering
+#   reset       forward, then send half a response and reset the connection (RST)
+# Each POST is logged to $PROXY_DIR/proxy.log as "POST <fault> <Masakari's status>".
+start_fault_proxy() {
+    PROXY_DIR=$(_new_dir proxy)
+    PROXY_PORT=$(free_port)
+    PROXY_URL="http://127.0.0.1:$PROXY_PORT"
+    PROXY_FAULTS="$PROXY_DIR/faults"
+    : >"$PROXY_FAULTS"
+    cat >"$PROXY_DIR/proxy.py" <<'PYEOF'
+import http.client, http.server, socket, struct, sys, threading, time
+port, upstream, faults, logf = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+host, uport = upstream.split("//")[1].split(":")
+lock = threading.Lock()
+def next_fault():
+    with lock:
+        with open(faults) as f:
+            lines = [l.strip() for l in f if l.strip()]
+        if not lines:
+            return "pass"
+        with open(faults, "w") as f:
+            f.write("".join(l + "\n" for l in lines[1:]))
+        return lines[0]
+def forward(method, path, headers, body):
+    c = http.client.HTTPConnection(host, int(uport), timeout=60)
+    c.request(method, path, body=body, headers={k: v for k, v in headers.items()
+                                                if k.lower() not in ("host", "connection")})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def reply(self, status, data):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def do_GET(self):
+        self.reply(*forward("GET", self.path, dict(self.headers), None))
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        fault = next_fault() if self.path.endswith("/notifications") else "pass"
+        status, data = "-", b""
+        if fault != "500":
+            status, data = forward("POST", self.path, dict(self.headers), body)
+        with open(logf, "a") as f:
+            f.write("POST %s %s\n" % (fault, status))
+        if fault in ("500", "500-stored"):
+            self.reply(500, b'{"masakariFault": {"code": 500, "message": "injected fault"}}')
+        elif fault == "hang":
+            time.sleep(30)
+            self.close_connection = True
+        elif fault == "reset":
+            self.wfile.write(b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 400\r\n\r\n{\"notification\": {\"id")
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+        else:
+            self.reply(status, data)
+class S(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+S(("127.0.0.1", port), H).serve_forever()
+PYEOF
+    require_port_free "$PROXY_PORT" fault-proxy
+    "$PY" "$PROXY_DIR/proxy.py" "$PROXY_PORT" "$MASAKARI_URL" "$PROXY_FAULTS" \
+        "$PROXY_DIR/proxy.log" >"$PROXY_DIR/proxy-stdout.log" 2>&1 </dev/null &
+    local pid=$!
+    _track proxy "$pid"
+    wait_http_ok 20 "$PROXY_URL/" "$pid" fault-proxy
+    log "fault proxy: $PROXY_URL -> $MASAKARI_URL (pid $pid)"
+}
+
+# masakari_vm_uuids: the instance_uuid of every stored VM notification, sorted (repeats
+# kept), from GET /v1/notifications (one page: Masakari returns up to 1000; more fails).
+masakari_vm_uuids() {
+    "$PY" - "$MASAKARI_URL" <<'PYEOF' || fail "masakari_vm_uuids"
+import json, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1] + "/v1/notifications", timeout=30) as r:
+    page = json.load(r)["notifications"]
+if len(page) >= 1000:
+    sys.exit("more than one page of notifications")
+print("\n".join(sorted(n["payload"].get("instance_uuid", "") for n in page if n["type"] == "VM")))
+PYEOF
 }

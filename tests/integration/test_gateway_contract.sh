@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The gateway's HTTP contract against a real Masakari API, by direct requests:
-# unknown host (final rejection), malformed JSON (400 naming the position), missing
-# or wrong token (401), native Instance HA bodies (flat, wrapped, project path),
-# duplicates, a host on maintenance, and — against Debian's unpatched masakari-api
-# that answers every create with 500 — 503 after the retry budget.
+# unknown host (2xx queued, then dead-lettered with Masakari's message), malformed JSON
+# (400 naming the position), missing or wrong token (401), native Instance HA bodies
+# (flat, wrapped, project path), duplicates, a host on maintenance (queued, ended as
+# maintenance), and — against Debian's unpatched masakari-api that answers every create
+# with 500 — 2xx queued at once, retried with backoff, dead-lettered after storage.max_age.
 # shellcheck disable=SC2119  # start_* take optional arguments
 source "$(dirname "$0")/lib.sh"
 it_init gateway_contract
@@ -14,19 +15,31 @@ HOST_PAYLOAD='{"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "O
 # auth/routing error: 2xx, or 400/409/422.
 is_final() { [[ "$1" =~ ^(200|202|204|400|409|422)$ ]]; }
 
+# deadletter_has ID TEXT: the gateway's dead-letter file has a record of ID containing TEXT.
+deadletter_has() {
+    grep -F "\"id\":\"$1\"" "$GW_DIR/data/deadletter.jsonl" 2>/dev/null | grep -qF -- "$2"
+}
+# gw_logged ID OUTCOME: the gateway logged the end of notification ID with OUTCOME.
+gw_logged() { grep -E "msg=\"notification (outcome|dead-lettered)\" id=$1 .*outcome=$2" "$GW_DIR/gateway.log"; }
+
 start_masakari
 seed_hosts seg1 compute-1 compute-2 compute-3
 start_gateway
 
-# --- unknown host: a final rejection carrying Masakari's message --------------------
+# --- unknown host: 2xx once queued, then dead-lettered with Masakari's message -------
 gw_post /api/v1/alertmanager "$(webhook_body alertname=HostDown severity=critical \
     hostname=no-such-host instance=no-such-host:9100 job=node)"
 log "unknown host: $HTTP_CODE $HTTP_BODY"
-is_final "$HTTP_CODE" || fail "unknown host: expected a final answer (2xx/4xx), got $HTTP_CODE: $HTTP_BODY"
-ok "unknown host: final answer $HTTP_CODE"
+assert_eq "$HTTP_CODE" 200 "unknown host: HTTP status (durably queued)"
 assert_json "$HTTP_BODY" 'type == "object"' "unknown host: the body is a JSON object"
-assert_outcomes "$HTTP_BODY" 'index("rejected") != null' "unknown host: outcome rejected"
-assert_contains "$HTTP_BODY" "could not be found" "unknown host: Masakari's message is in the reply"
+assert_outcomes "$HTTP_BODY" '. == ["queued"]' "unknown host: outcome queued"
+unknown_id=$(jq -r '.results[0].id' <<<"$HTTP_BODY")
+wait_until 20 "the unknown-host notification in the dead-letter file" \
+    deadletter_has "$unknown_id" "could not be found"
+ok "unknown host: dead-lettered with Masakari's message"
+dl=$("${IHA_GATEWAY_BIN:-$IT_ROOT/build/iha-gateway}" deadletter list --storage.path="$GW_DIR/data" 2>/dev/null)
+assert_json "$dl" "select(.id == \"$unknown_id\") | .http_code == 400 and .outcome == \"rejected\"
+    and .hostname == \"no-such-host\"" "unknown host: iha-gateway deadletter list shows it (400)"
 assert_eq "$(masakari_count)" 0 "unknown host: Masakari stored nothing"
 
 # --- malformed JSON: 400 with a JSON body naming the position -----------------------
@@ -97,15 +110,20 @@ assert_eq "$HTTP_CODE" 400 "native body with event DOWN: HTTP status"
 assert_eq "$(masakari_count 'select(.hostname == "compute-1")')" 0 \
     "native bad enum: nothing stored for compute-1"
 
-# --- a host on maintenance: outcome maintenance, nothing stored ---------------------
+# --- a host on maintenance: queued, ends as maintenance (not dead-lettered) ----------
 set_maintenance compute-3
 gw_post /api/v1/alertmanager "$(webhook_body alertname=HostDown severity=critical \
     hostname=compute-3 instance=compute-3:9100 job=node)"
 log "maintenance: $HTTP_CODE $HTTP_BODY"
 is_final "$HTTP_CODE" || fail "maintenance: expected a final answer, got $HTTP_CODE: $HTTP_BODY"
 assert_eq "$HTTP_CODE" 200 "maintenance: HTTP status (not an error of the sender)"
-assert_outcomes "$HTTP_BODY" 'index("maintenance") != null' "maintenance: outcome maintenance"
-assert_contains "$HTTP_BODY" "maintenance" "maintenance: Masakari's reason in the reply"
+assert_outcomes "$HTTP_BODY" '. == ["queued"]' "maintenance: outcome queued"
+maint_id=$(jq -r '.results[0].id' <<<"$HTTP_BODY")
+wait_until 20 "the maintenance outcome in the gateway log" gw_logged "$maint_id" maintenance
+assert_contains "$(gw_logged "$maint_id" maintenance)" "under maintenance" \
+    "maintenance: Masakari's reason in the gateway log"
+if deadletter_has "$maint_id" ""; then fail "maintenance: dead-lettered, expected ended"; fi
+ok "maintenance: not dead-lettered"
 assert_eq "$(masakari_count 'select(.hostname == "compute-3")')" 0 \
     "maintenance: nothing stored for compute-3"
 
@@ -113,33 +131,46 @@ assert_eq "$(masakari_count 'select(.hostname == "compute-3")')" 0 \
 gw_post /api/v1/alertmanager "$body"
 log "HostDown compute-1: $HTTP_CODE $HTTP_BODY"
 assert_eq "$HTTP_CODE" 200 "HostDown compute-1: HTTP status"
-assert_outcomes "$HTTP_BODY" '. == ["delivered"]' "HostDown compute-1: outcome delivered"
-assert_eq "$(masakari_count 'select(.hostname == "compute-1" and .type == "COMPUTE_HOST")')" 1 \
-    "HostDown compute-1: stored"
+assert_outcomes "$HTTP_BODY" '. == ["queued"]' "HostDown compute-1: outcome queued"
+count_c1() { [[ "$(masakari_count 'select(.hostname == "compute-1" and .type == "COMPUTE_HOST")')" == 1 ]]; }
+wait_until 20 "HostDown compute-1 stored in Masakari" count_c1
+ok "HostDown compute-1: stored"
+queued=$("${IHA_GATEWAY_BIN:-$IT_ROOT/build/iha-gateway}" queue list --storage.path="$GW_DIR/data" 2>/dev/null)
+assert_eq "$queued" "" "iha-gateway queue list: nothing left in the queue"
 stop_gateway
 stop_masakari
 
-# --- stock Debian masakari-api (every create 500): 503 after the retry budget -------
+# --- stock Debian masakari-api (every create 500): queued, retried, dead-lettered -----
 IHA_TEST_MASAKARI_UNPATCHED=1 start_masakari
 seed_hosts seg1 compute-1 compute-2
-GW_RETRY_FOR=2s start_gateway
+GW_MAX_BACKOFF=1s GW_STORAGE_EXTRA="  max_age: 6s" start_gateway
 
 t0=$EPOCHREALTIME
 gw_post /api/v1/alertmanager "$body"
 secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 log "500s from Masakari, webhook: $HTTP_CODE after ${secs}s: $HTTP_BODY"
-assert_eq "$HTTP_CODE" 503 "Masakari answering 500: webhook HTTP status"
-assert_outcomes "$HTTP_BODY" 'index("retry") != null' "Masakari answering 500: outcome retry"
-awk -v s="$secs" 'BEGIN { exit !(s >= 1.0 && s < 30) }' ||
-    fail "Masakari answering 500: answered after ${secs}s, expected the 2s retry budget"
-ok "503 came after ${secs}s (retry_for 2s)"
+assert_eq "$HTTP_CODE" 200 "Masakari answering 500: webhook HTTP status (durably queued)"
+assert_outcomes "$HTTP_BODY" '. == ["queued"]' "Masakari answering 500: outcome queued"
+awk -v s="$secs" 'BEGIN { exit !(s < 5) }' ||
+    fail "Masakari answering 500: answered after ${secs}s; the answer must not wait for delivery"
+ok "answered after ${secs}s, without waiting for Masakari"
+c1_id=$(jq -r '.results[0].id' <<<"$HTTP_BODY")
 
 t0=$EPOCHREALTIME
 gw_post /v1/notifications "{\"type\": \"COMPUTE_HOST\", \"hostname\": \"compute-2\",
     \"payload\": $HOST_PAYLOAD}"
 secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 log "500s from Masakari, native: $HTTP_CODE after ${secs}s: $HTTP_BODY"
-assert_eq "$HTTP_CODE" 503 "Masakari answering 500: native HTTP status"
+assert_eq "$HTTP_CODE" 202 "Masakari answering 500: native HTTP status (queued)"
+assert_json "$HTTP_BODY" '.notification.status == "queued" and (.notification.gateway_id | length > 0)' \
+    "Masakari answering 500: native reply is the queued notification"
+c2_id=$(jq -r '.notification.gateway_id' <<<"$HTTP_BODY")
+wait_until 30 "both notifications dead-lettered after max_age 6s" \
+    eval 'deadletter_has "$c1_id" "storage.max_age" && deadletter_has "$c2_id" "storage.max_age"'
+ok "both dead-lettered after storage.max_age"
+assert_json "$(grep -F "\"id\":\"$c1_id\"" "$GW_DIR/data/deadletter.jsonl")" \
+    '.http_code == 500 and (.attempts | length >= 2) and all(.attempts[]; .http_code == 500)' \
+    "the dead-letter record lists every attempt's 500"
 assert_eq "$(masakari_count)" 0 "Masakari answering 500: nothing stored"
 n500=$(cat "$MASAKARI_DIR"/log/*.log | grep -c '"POST /v1/notifications HTTP/1.1" status: 500' || true)
 ((n500 >= 2)) || fail "Masakari logged $n500 POSTs answered 500; expected retries (>= 2)"

@@ -404,17 +404,18 @@ static void test_rules_embedded(void **state)
 
     for (const struct iha_embedded_file *e = iha_embedded_rules; e->name; e++)
         n++;
-    assert_int_equal(n, 4);
+    assert_int_equal(n, 5);
     assert_string_equal(iha_embedded_rules[0].name, "blackbox-icmp.yml");
+    assert_string_equal(iha_embedded_rules[2].name, "nagios.yml");
     assert_int_equal(iha_config_default(&c->cfg), IHA_OK);
     assert_int_equal(iha_config_load_rules(c->cfg, c->rs, c->diag), IHA_OK);
     expect_diag(c, NULL);
     /* File-name order, rules in file order. */
-    assert_int_equal(iha_ruleset_count(c->rs), 4);
+    assert_int_equal(iha_ruleset_count(c->rs), 13);
     assert_string_equal(iha_ruleset_rule_name(c->rs, 0), "icmp-unreachable");
     assert_string_equal(iha_ruleset_rule_name(c->rs, 1), "libvirt-domain-crashed");
-    assert_string_equal(iha_ruleset_rule_name(c->rs, 2), "node-down");
-    assert_string_equal(iha_ruleset_rule_name(c->rs, 3), "nova-compute-down");
+    assert_string_equal(iha_ruleset_rule_name(c->rs, 11), "node-down");
+    assert_string_equal(iha_ruleset_rule_name(c->rs, 12), "nova-compute-down");
 }
 
 static const char *RULE_A = "rules:\n  - name: a\n    type: VM\n    hostname: h\n";

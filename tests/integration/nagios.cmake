@@ -1,0 +1,9 @@
+# Integration: real nagios4 (nagios4-core, monitoring-plugins-basic) runs iha-notify, the
+# gateway maps the record, the real Masakari API stores it; plus the spool and --flush.
+# Needs the packages of scripts/install-deps.sh --test. Run: ctest -R nagios --output-on-failure
+add_test(NAME integration/nagios_to_masakari
+         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/test_nagios_to_masakari.sh)
+set_tests_properties(integration/nagios_to_masakari PROPERTIES
+  LABELS integration
+  TIMEOUT 300
+  ENVIRONMENT "IHA_GATEWAY_BIN=$<TARGET_FILE:iha-gateway>;IHA_NOTIFY_BIN=$<TARGET_FILE:iha-notify>")

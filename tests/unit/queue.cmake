@@ -1,0 +1,3 @@
+# The durable queue (src/queue.c): framing, checksum, recovery, compaction, limits, control.
+iha_unit_test(test_queue ${CMAKE_SOURCE_DIR}/src/queue.c ${CMAKE_SOURCE_DIR}/src/log.c
+              ${CMAKE_SOURCE_DIR}/src/rc.c)

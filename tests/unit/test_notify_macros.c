@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file test_notify_macros.c
+ * @brief iha-notify's argv/env parsing: real Nagios 4.4.6 invocations (fixtures), Naemon,
+ *        Icinga 2 env, Checkmk NOTIFY_*, options and refusals.
+ */
+#include "macros.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmocka_includes.h"
+
+#define MAX_ARGS 64
+#define MAX_ENV 512
+
+/* argv and envp of one invocation, owned. */
+struct invocation {
+    char *argv[MAX_ARGS];
+    int argc;
+    char *envp[MAX_ENV];
+    size_t n_env;
+};
+
+static void inv_clear(struct invocation *inv)
+{
+    for (int i = 0; i < inv->argc; i++)
+        free(inv->argv[i]);
+    for (size_t i = 0; i < inv->n_env; i++)
+        free(inv->envp[i]);
+    memset(inv, 0, sizeof(*inv));
+}
+
+static void add_arg(struct invocation *inv, const char *a)
+{
+    assert_true(inv->argc < MAX_ARGS - 1);
+    inv->argv[inv->argc] = strdup(a);
+    assert_non_null(inv->argv[inv->argc]);
+    inv->argc++;
+}
+
+static void add_env(struct invocation *inv, const char *k, const char *v)
+{
+    size_t n = strlen(k) + strlen(v) + 2;
+    char *e = malloc(n);
+
+    assert_non_null(e);
+    assert_true(inv->n_env < MAX_ENV - 1);
+    snprintf(e, n, "%s=%s", k, v);
+    inv->envp[inv->n_env++] = e;
+}
+
+/* Loads fixture @p name: its argv (after the program name) and/or its NAGIOS_* env. */
+static void load_fixture(struct invocation *inv, const char *name, bool with_argv, bool with_env)
+{
+    char path[512];
+    json_error_t jerr;
+    json_t *fx, *v;
+    const char *k;
+    size_t i;
+
+    snprintf(path, sizeof(path), "%s/nagios/%s.json", IHA_FIXTURES, name);
+    fx = json_load_file(path, 0, &jerr);
+    assert_non_null(fx);
+    memset(inv, 0, sizeof(*inv));
+    add_arg(inv, "iha-notify");
+    if (with_argv)
+        json_array_foreach(json_object_get(fx, "argv"), i, v) add_arg(inv, json_string_value(v));
+    if (with_env)
+        json_object_foreach(json_object_get(fx, "env"), k, v) add_env(inv, k, json_string_value(v));
+    json_decref(fx);
+}
+
+static json_t *parse_ok(struct invocation *inv)
+{
+    struct iha_notify_cmd cmd;
+    struct iha_err err = {0};
+    enum iha_rc rc = iha_notify_parse(inv->argc, inv->argv, inv->envp, 1795617999, &cmd, &err);
+
+    if (rc != IHA_OK)
+        fail_msg("parse failed: %s (%s)", err.msg, err.field);
+    assert_int_equal(cmd.mode, IHA_NOTIFY_SEND);
+    assert_non_null(cmd.record);
+    return cmd.record;
+}
+
+#define assert_field(rec, key, want)                                                               \
+    do {                                                                                           \
+        const char *got_ = json_string_value(json_object_get((rec), (key)));                       \
+        if ((want) == NULL)                                                                        \
+            assert_null(got_);                                                                     \
+        else                                                                                       \
+            assert_string_equal(got_ ? got_ : "(absent)", (want));                                 \
+    } while (0)
+
+static void assert_hex_id(const json_t *rec)
+{
+    const char *id = json_string_value(json_object_get(rec, "record_id"));
+
+    assert_non_null(id);
+    assert_int_equal(strlen(id), IHA_NOTIFY_RECORD_ID_LEN);
+    assert_int_equal(strspn(id, "0123456789abcdef"), IHA_NOTIFY_RECORD_ID_LEN);
+}
+
+static void test_nagios_host_problem(void **state)
+{
+    struct invocation inv;
+    json_t *rec;
+
+    (void)state;
+    load_fixture(&inv, "01-host-compute-1-problem", true, true);
+    rec = parse_ok(&inv);
+    assert_field(rec, "hostname", "compute-1");
+    assert_field(rec, "host_state", "DOWN");
+    assert_field(rec, "state_type", "HARD");
+    assert_field(rec, "notification_type", "PROBLEM");
+    assert_field(rec, "what", "HOST");
+    assert_field(rec, "output", "CRITICAL: CRITICAL - simulated host down");
+    assert_field(rec, "host_address", "127.0.0.1");
+    assert_field(rec, "attempt", "1");
+    assert_field(rec, "problem_id", "1");
+    assert_field(rec, "state_change", "1795617731");
+    assert_field(rec, "time", "1795617731");
+    assert_field(rec, "long_date_time", "Wed Nov 25 14:42:11 UTC 2026");
+    assert_field(rec, "contact", "masakari-gw");
+    assert_field(rec, "dialect", "nagios");
+    assert_field(rec, "_HOSTMASAKARI_SEGMENT", "seg1");
+    /* Service macros are present but empty in host notifications: left out. */
+    assert_field(rec, "service_desc", NULL);
+    assert_field(rec, "service_state", NULL);
+    assert_hex_id(rec);
+    json_decref(rec);
+    inv_clear(&inv);
+}
+
+/* Nagios with enable_environment_macros=0 (Debian's default): the positional form only. */
+static void test_nagios_argv_only(void **state)
+{
+    struct invocation inv;
+    json_t *rec;
+
+    (void)state;
+    load_fixture(&inv, "01-host-compute-1-problem", true, false);
+    rec = parse_ok(&inv);
+    assert_field(rec, "hostname", "compute-1");
+    assert_field(rec, "host_state", "DOWN");
+    assert_field(rec, "notification_type", "PROBLEM");
+    assert_field(rec, "output", "CRITICAL: CRITICAL - simulated host down");
+    assert_field(rec, "state_type", NULL);   /* not on that command line: never invented */
+    assert_field(rec, "time", "1795617999"); /* "now" */
+    assert_field(rec, "dialect", "nagios");
+    json_decref(rec);
+    inv_clear(&inv);
+}
+
+static void test_record_id_is_stable(void **state)
+{
+    struct invocation a, b, c;
+    json_t *ra, *rb, *rc;
+
+    (void)state;
+    load_fixture(&a, "01-host-compute-1-problem", true, true);
+    load_fixture(&b, "01-host-compute-1-problem", false, true);
+    load_fixture(&c, "03-host-compute-1-recovery", true, true);
+    ra = parse_ok(&a);
+    rb = parse_ok(&b);
+    rc = parse_ok(&c);
+    /* Same problem, with or without argv: same id; its RECOVERY: another one. */
+    assert_string_equal(json_string_value(json_object_get(ra, "record_id")),
+                        json_string_value(json_object_get(rb, "record_id")));
+    assert_string_not_equal(json_string_value(json_object_get(ra, "record_id")),
+                            json_string_value(json_object_get(rc, "record_id")));
+    assert_field(rc, "notification_type", "RECOVERY");
+    assert_field(rc, "host_state", "UP");
+    assert_field(rc, "problem_id", "0");
+    assert_field(rc, "last_problem_id", "1");
+    assert_field(rc, "output", "OK - host back");
+    json_decref(ra);
+    json_decref(rb);
+    json_decref(rc);
+    inv_clear(&a);
+    inv_clear(&b);
+    inv_clear(&c);
+}
+
+static void test_nagios_service_problem(void **state)
+{
+    struct invocation inv;
+    json_t *rec;
+
+    (void)state;
+    load_fixture(&inv, "02-service-compute-2-problem", true, true);
+    rec = parse_ok(&inv);
+    assert_field(rec, "hostname", "compute-2");
+    assert_field(rec, "what", "SERVICE");
+    assert_field(rec, "service_desc", "nova-compute");
+    assert_field(rec, "service_state", "CRITICAL");
+    assert_field(rec, "host_state", "UP");
+    assert_field(rec, "state_type", "HARD");
+    assert_field(rec, "output", "CRITICAL: CRITICAL - nova-compute process not found");
+    assert_field(rec, "problem_id", "2");
+    assert_field(rec, "state_change", "1795617731");
+    json_decref(rec);
+    inv_clear(&inv);
+}
+
+static void test_naemon(void **state)
+{
+    struct invocation inv;
+    json_t *rec;
+
+    (void)state;
+    load_fixture(&inv, "01-host-compute-1-problem", false, true);
+    add_arg(&inv, "--dialect=naemon");
+    rec = parse_ok(&inv);
+    assert_field(rec, "dialect", "naemon");
+    assert_field(rec, "hostname", "compute-1");
+    assert_field(rec, "_HOSTMASAKARI_SEGMENT", "seg1");
+    json_decref(rec);
+    inv_clear(&inv);
+}
+
+/* The env our deploy/icinga2 NotificationCommand exports (Icinga 2 vocabulary). */
+static void test_icinga2_env(void **state)
+{
+    struct invocation inv = {0};
+    json_t *rec;
+
+    (void)state;
+    add_arg(&inv, "iha-notify");
+    add_env(&inv, "PATH", "/usr/bin");
+    add_env(&inv, "ICINGA2_NOTIFICATIONTYPE", "FLAPPINGEND");
+    add_env(&inv, "ICINGA2_HOSTNAME", "compute-3");
+    add_env(&inv, "ICINGA2_HOSTADDRESS", "192.0.2.3");
+    add_env(&inv, "ICINGA2_HOSTSTATE", "DOWN");
+    add_env(&inv, "ICINGA2_HOSTSTATETYPE", "HARD");
+    add_env(&inv, "ICINGA2_HOSTOUTPUT", "PING CRITICAL - Packet loss = 100%");
+    add_env(&inv, "ICINGA2_LASTHOSTSTATECHANGE", "1795617000");
+    add_env(&inv, "ICINGA2_SERVICENAME", "");
+    add_env(&inv, "ICINGA2__HOSTMASAKARI_SEGMENT", "seg2");
+    rec = parse_ok(&inv);
+    assert_field(rec, "dialect", "icinga2");
+    assert_field(rec, "hostname", "compute-3");
+    assert_field(rec, "notification_type", "FLAPPINGEND"); /* the gateway normalises it */
+    assert_field(rec, "host_state", "DOWN");
+    assert_field(rec, "state_type", "HARD");
+    assert_field(rec, "what", "HOST");
+    assert_field(rec, "state_change", "1795617000");
+    assert_field(rec, "_HOSTMASAKARI_SEGMENT", "seg2");
+    json_decref(rec);
+    inv_clear(&inv);
+
+    memset(&inv, 0, sizeof(inv));
+    add_arg(&inv, "iha-notify");
+    add_env(&inv, "ICINGA2_NOTIFICATIONTYPE", "PROBLEM");
+    add_env(&inv, "ICINGA2_HOSTNAME", "compute-4");
+    add_env(&inv, "ICINGA2_SERVICENAME", "nova-compute");
+    add_env(&inv, "ICINGA2_SERVICESTATE", "CRITICAL");
+    add_env(&inv, "ICINGA2_SERVICESTATETYPE", "SOFT");
+    add_env(&inv, "ICINGA2_HOSTSTATETYPE", "HARD");
+    rec = parse_ok(&inv);
+    assert_field(rec, "what", "SERVICE");
+    assert_field(rec, "service_desc", "nova-compute");
+    assert_field(rec, "state_type", "SOFT"); /* the service's, not the host's */
+    json_decref(rec);
+    inv_clear(&inv);
+}
+
+static void test_checkmk_env(void **state)
+{
+    struct invocation inv = {0};
+    json_t *rec;
+
+    (void)state;
+    add_arg(&inv, "iha-notify");
+    add_env(&inv, "OMD_SITE", "mysite");
+    add_env(&inv, "NOTIFY_WHAT", "SERVICE");
+    add_env(&inv, "NOTIFY_NOTIFICATIONTYPE", "PROBLEM");
+    add_env(&inv, "NOTIFY_HOSTNAME", "compute-5");
+    add_env(&inv, "NOTIFY_HOSTADDRESS", "192.0.2.5");
+    add_env(&inv, "NOTIFY_HOSTSTATE", "UP");
+    add_env(&inv, "NOTIFY_SERVICEDESC", "nova-compute");
+    add_env(&inv, "NOTIFY_SERVICESTATE", "CRIT");
+    add_env(&inv, "NOTIFY_SERVICEOUTPUT", "CRIT - 0 processes");
+    add_env(&inv, "NOTIFY_SERVICEPROBLEMID", "42");
+    add_env(&inv, "NOTIFY_SERVICEATTEMPT", "3");
+    add_env(&inv, "NOTIFY_MAXSERVICEATTEMPTS", "3");
+    add_env(&inv, "NOTIFY_HOSTATTEMPT", "1");
+    add_env(&inv, "NOTIFY_MAXHOSTATTEMPTS", "3");
+    add_env(&inv, "NOTIFY_PARAMETER_1", "ignored");
+    rec = parse_ok(&inv);
+    assert_field(rec, "dialect", "checkmk");
+    assert_field(rec, "what", "SERVICE");
+    assert_field(rec, "hostname", "compute-5");
+    assert_field(rec, "service_desc", "nova-compute");
+    assert_field(rec, "service_state", "CRIT");
+    assert_field(rec, "problem_id", "42");
+    assert_field(rec, "attempt", "3");
+    assert_field(rec, "state_type", "HARD"); /* attempts used up */
+    assert_field(rec, "output", "CRIT - 0 processes");
+    json_decref(rec);
+    inv_clear(&inv);
+
+    /* A host notification whose attempts are not used up is SOFT. */
+    memset(&inv, 0, sizeof(inv));
+    add_arg(&inv, "iha-notify");
+    add_env(&inv, "NOTIFY_WHAT", "HOST");
+    add_env(&inv, "NOTIFY_NOTIFICATIONTYPE", "PROBLEM");
+    add_env(&inv, "NOTIFY_HOSTNAME", "compute-6");
+    add_env(&inv, "NOTIFY_HOSTSTATE", "DOWN");
+    add_env(&inv, "NOTIFY_HOSTATTEMPT", "1");
+    add_env(&inv, "NOTIFY_MAXHOSTATTEMPTS", "3");
+    add_env(&inv, "NOTIFY_SERVICEDESC", "stale");
+    rec = parse_ok(&inv);
+    assert_field(rec, "what", "HOST");
+    assert_field(rec, "state_type", "SOFT");
+    assert_field(rec, "service_desc", NULL);
+    json_decref(rec);
+    inv_clear(&inv);
+}
+
+static void test_options_win(void **state)
+{
+    struct invocation inv;
+    struct iha_notify_cmd cmd;
+    struct iha_err err = {0};
+    json_t *rec;
+
+    (void)state;
+    load_fixture(&inv, "01-host-compute-1-problem", true, true);
+    add_arg(&inv, "--host-name=compute-9");
+    add_arg(&inv, "--state-type");
+    add_arg(&inv, "SOFT");
+    add_arg(&inv, "--var");
+    add_arg(&inv, "_HOSTMASAKARI_SEGMENT=from-var");
+    add_arg(&inv, "--var=Rack=r7");
+    add_arg(&inv, "--url=http://127.0.0.1:1/api/v1/nagios");
+    add_arg(&inv, "--token-file=/etc/t");
+    add_arg(&inv, "--spool-dir=/tmp/s");
+    add_arg(&inv, "--timeout=2500ms");
+    assert_int_equal(iha_notify_parse(inv.argc, inv.argv, inv.envp, 1, &cmd, &err), IHA_OK);
+    rec = cmd.record;
+    assert_field(rec, "hostname", "compute-9");
+    assert_field(rec, "state_type", "SOFT");
+    assert_field(rec, "host_state", "DOWN"); /* positional, over env */
+    assert_field(rec, "_HOSTMASAKARI_SEGMENT", "from-var");
+    assert_field(rec, "rack", "r7");
+    assert_string_equal(cmd.url, "http://127.0.0.1:1/api/v1/nagios");
+    assert_string_equal(cmd.token_file, "/etc/t");
+    assert_string_equal(cmd.spool_dir, "/tmp/s");
+    assert_int_equal(cmd.timeout_ms, 2500);
+    iha_notify_cmd_clear(&cmd);
+    inv_clear(&inv);
+}
+
+static void test_defaults_and_flush(void **state)
+{
+    char *argv[] = {"iha-notify", "--flush", "--timeout", "30", NULL};
+    char *envp[] = {NULL};
+    struct iha_notify_cmd cmd;
+    struct iha_err err = {0};
+
+    (void)state;
+    assert_int_equal(iha_notify_parse(4, argv, envp, 1, &cmd, &err), IHA_OK);
+    assert_int_equal(cmd.mode, IHA_NOTIFY_FLUSH);
+    assert_null(cmd.record);
+    assert_int_equal(cmd.timeout_ms, 30000);
+    assert_string_equal(cmd.url, IHA_NOTIFY_DEFAULT_URL);
+    assert_string_equal(cmd.spool_dir, "/var/spool/iha-notify");
+    assert_null(cmd.token_file);
+    iha_notify_cmd_clear(&cmd);
+}
+
+/* No problem id and no state change: the event time keeps two events apart. */
+static void test_record_id_without_problem_id(void **state)
+{
+    char *a1[] = {"iha-notify", "host", "c1", "DOWN", "PROBLEM", "out", NULL};
+    char *envp[] = {NULL};
+    struct iha_notify_cmd x, y, z;
+    struct iha_err err = {0};
+
+    (void)state;
+    assert_int_equal(iha_notify_parse(6, a1, envp, 100, &x, &err), IHA_OK);
+    assert_int_equal(iha_notify_parse(6, a1, envp, 100, &y, &err), IHA_OK);
+    assert_int_equal(iha_notify_parse(6, a1, envp, 101, &z, &err), IHA_OK);
+    assert_string_equal(json_string_value(json_object_get(x.record, "record_id")),
+                        json_string_value(json_object_get(y.record, "record_id")));
+    assert_string_not_equal(json_string_value(json_object_get(x.record, "record_id")),
+                            json_string_value(json_object_get(z.record, "record_id")));
+    iha_notify_cmd_clear(&x);
+    iha_notify_cmd_clear(&y);
+    iha_notify_cmd_clear(&z);
+}
+
+static void expect_bad(int argc, char *argv[], char *envp[], const char *field)
+{
+    struct iha_notify_cmd cmd;
+    struct iha_err err = {0};
+
+    assert_int_equal(iha_notify_parse(argc, argv, envp, 1, &cmd, &err), IHA_E_INVAL);
+    assert_null(cmd.record);
+    assert_string_equal(err.field, field);
+    assert_true(err.msg[0] != '\0');
+}
+
+static void test_refusals(void **state)
+{
+    char *none[] = {NULL};
+    char *no_host[] = {"iha-notify", "--notification-type=PROBLEM", NULL};
+    char *no_type[] = {"iha-notify", "--host-name=c1", NULL};
+    char *unknown[] = {"iha-notify", "--hostname=c1", NULL};
+    char *bad_timeout[] = {"iha-notify", "--timeout=0", "--host-name=c", NULL};
+    char *bad_timeout2[] = {"iha-notify", "--timeout=10m", NULL};
+    char *no_value[] = {"iha-notify", "--url", NULL};
+    char *bad_var[] = {"iha-notify", "--var", "no-equals", NULL};
+    char *bad_var2[] = {"iha-notify", "--var", "a-b=1", NULL};
+    char *bad_dialect[] = {"iha-notify", "--dialect=zabbix", "--host-name=c", NULL};
+    char *bad_pos[] = {"iha-notify", "hots", "c1", "DOWN", "PROBLEM", "x", NULL};
+    char *short_pos[] = {"iha-notify", "service", "c1", "DOWN", NULL};
+    char *empty_env[] = {"NAGIOS_HOSTNAME=", "NAGIOS_NOTIFICATIONTYPE=PROBLEM", NULL};
+    char *prog[] = {"iha-notify", NULL};
+
+    (void)state;
+    expect_bad(2, no_host, none, "hostname");
+    expect_bad(2, no_type, none, "notification_type");
+    expect_bad(2, unknown, none, "--hostname=c1");
+    expect_bad(3, bad_timeout, none, "--timeout");
+    expect_bad(2, bad_timeout2, none, "--timeout");
+    expect_bad(2, no_value, none, "--url");
+    expect_bad(3, bad_var, none, "--var");
+    expect_bad(3, bad_var2, none, "--var");
+    expect_bad(3, bad_dialect, none, "--dialect");
+    expect_bad(6, bad_pos, none, "");
+    expect_bad(4, short_pos, none, "");
+    expect_bad(1, prog, empty_env, "hostname");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nagios_host_problem),
+        cmocka_unit_test(test_nagios_argv_only),
+        cmocka_unit_test(test_record_id_is_stable),
+        cmocka_unit_test(test_nagios_service_problem),
+        cmocka_unit_test(test_naemon),
+        cmocka_unit_test(test_icinga2_env),
+        cmocka_unit_test(test_checkmk_env),
+        cmocka_unit_test(test_options_win),
+        cmocka_unit_test(test_defaults_and_flush),
+        cmocka_unit_test(test_record_id_without_problem_id),
+        cmocka_unit_test(test_refusals),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
