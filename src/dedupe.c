@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <unistd.h>
+
+#include "siphash.h"
 
 /* Failed keys are kept at least this long: Instance HA expires notifications after 24 h. */
 #define FAILED_KEEP_S 86400
@@ -44,100 +44,8 @@ struct iha_dedupe {
     size_t nbuckets; /* power of two */
     struct entry **buckets;
     struct list lists[ST_COUNT];
-    uint64_t k0, k1; /* SipHash key */
+    struct iha_sipkey sipkey;
 };
-
-/* ---- SipHash-2-4 ---- */
-
-static uint64_t rotl(uint64_t x, unsigned b)
-{
-    return (x << b) | (x >> (64u - b));
-}
-
-static uint64_t load_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (unsigned i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8u * i);
-    return v;
-}
-
-struct sip {
-    uint64_t v0, v1, v2, v3;
-};
-
-static void sip_round(struct sip *s)
-{
-    s->v0 += s->v1;
-    s->v1 = rotl(s->v1, 13);
-    s->v1 ^= s->v0;
-    s->v0 = rotl(s->v0, 32);
-    s->v2 += s->v3;
-    s->v3 = rotl(s->v3, 16);
-    s->v3 ^= s->v2;
-    s->v0 += s->v3;
-    s->v3 = rotl(s->v3, 21);
-    s->v3 ^= s->v0;
-    s->v2 += s->v1;
-    s->v1 = rotl(s->v1, 17);
-    s->v1 ^= s->v2;
-    s->v2 = rotl(s->v2, 32);
-}
-
-static void sip_absorb(struct sip *s, uint64_t m)
-{
-    s->v3 ^= m;
-    sip_round(s);
-    sip_round(s);
-    s->v0 ^= m;
-}
-
-static uint64_t siphash(uint64_t k0, uint64_t k1, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    struct sip s = {
-        .v0 = k0 ^ 0x736f6d6570736575ULL,
-        .v1 = k1 ^ 0x646f72616e646f6dULL,
-        .v2 = k0 ^ 0x6c7967656e657261ULL,
-        .v3 = k1 ^ 0x7465646279746573ULL,
-    };
-    size_t full = len & ~(size_t)7;
-    uint64_t last = (uint64_t)(len & 0xFFu) << 56;
-
-    for (size_t i = 0; i < full; i += 8)
-        sip_absorb(&s, load_le64(p + i));
-    for (size_t i = 0; i < (len & 7u); i++)
-        last |= (uint64_t)p[full + i] << (8u * i);
-    sip_absorb(&s, last);
-    s.v2 ^= 0xFF;
-    for (int i = 0; i < 4; i++)
-        sip_round(&s);
-    return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
-}
-
-static void random_seed(uint64_t *k0, uint64_t *k1)
-{
-    unsigned char b[16];
-    ssize_t got = getrandom(b, sizeof(b), GRND_NONBLOCK);
-
-    if (got != (ssize_t)sizeof(b)) {
-        /* Early boot without entropy: a weak but varying key beats a fixed one. */
-        struct timespec ts;
-        uint64_t x;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid() ^
-            (uint64_t)(uintptr_t)b;
-        for (unsigned i = 0; i < sizeof(b); i++) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            b[i] = (unsigned char)x;
-        }
-    }
-    *k0 = load_le64(b);
-    *k1 = load_le64(b + 8);
-}
 
 /* ---- lists and table ---- */
 
@@ -268,7 +176,7 @@ struct iha_dedupe *iha_dedupe_new(unsigned window_s, size_t max_entries)
     d->nbuckets = nb;
     d->window_s = window_s;
     d->max_entries = max_entries;
-    random_seed(&d->k0, &d->k1);
+    iha_sipkey_random(&d->sipkey);
     return d;
 }
 
@@ -313,7 +221,7 @@ enum iha_rc iha_dedupe_begin(struct iha_dedupe *d, const char *key, time_t now,
 
     if (len > KEY_MAX)
         return IHA_E_LIMIT;
-    h = siphash(d->k0, d->k1, key, len);
+    h = iha_siphash(&d->sipkey, key, len);
 
     pthread_mutex_lock(&d->lock);
     sweep(d, now);
@@ -377,7 +285,7 @@ void iha_dedupe_end(struct iha_dedupe *d, const char *key, time_t now, bool deli
     if (len > KEY_MAX)
         return;
     pthread_mutex_lock(&d->lock);
-    e = lookup(d, key, len, siphash(d->k0, d->k1, key, len));
+    e = lookup(d, key, len, iha_siphash(&d->sipkey, key, len));
     if (e)
         set_state(d, e, delivered ? ST_DELIVERED : ST_FAILED, now);
     pthread_mutex_unlock(&d->lock);

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "delivery_debug.h"
+#include "hashmap.h"
 #include "log.h"
 
 #ifndef IHA_VERSION
@@ -31,34 +34,70 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 3000u
 #define DEFAULT_TIMEOUT_MS 10000u
 #define DEFAULT_MAX_JOBS 1024u
+#define KEY_BUCKETS_MAX 65536u /* presized buckets of the key index; it grows beyond */
+#define HOST_BUCKETS_MAX 4096u
+#define NOT_IN_HEAP SIZE_MAX
 
+/*
+ * An entry of a binary min-heap ordered by (at, seq), embedded in what it orders, so a
+ * push never allocates (capacity is reserved at submission) and removal is O(log n).
+ */
+struct heap_item {
+    uint64_t at;
+    uint64_t seq; /* ties: earlier submission first */
+    size_t idx;   /* position in the heap array, NOT_IN_HEAP when not in it */
+};
+
+struct heap {
+    struct heap_item **a;
+    size_t n, cap;
+    unsigned long long probes; /* sift steps, for iha_delivery_debug_stats() */
+};
+
+/* Guarded by iha_delivery.lock. */
 struct waiter {
     struct waiter *next;
+    struct job *job; /* the job it waits for, once linked */
     iha_delivery_cb cb;
     void *cls;
     iha_delivery_attempt_cb on_attempt;
-    uint64_t notice_ms; /* 0 = none or already given */
+    uint64_t notice_ms;      /* 0 = none or already given */
+    struct heap_item notice; /* in iha_delivery.notices until the notice time is reached */
 };
 
 enum job_state { JOB_DUE, JOB_RUNNING };
 
+/* The ordered jobs of one hostname, oldest first; only the first may run. */
+struct host {
+    struct iha_hnode node; /* in iha_delivery.hosts */
+    struct job *head, *tail;
+    size_t len;
+    char name[];
+};
+
 struct job {
     /* Guarded by iha_delivery.lock. */
-    struct job *prev, *next;
+    struct job *prev, *next;           /* every job in submission order (for shutdown) */
+    struct iha_hnode by_key;           /* in iha_delivery.keys */
+    struct host *host;                 /* ordered jobs only */
+    struct job *host_prev, *host_next; /* in host's list */
+    struct job *cancel_next;           /* in iha_delivery.cancel_head while cancel_queued */
+    struct heap_item due;              /* in iha_delivery.due while it may start at due.at */
     struct waiter *waiters, **waiters_tail;
     char *key;
+    size_t key_len;
     bool ordered;         /* per-host order: waits while an earlier ordered job has its host */
     bool blocked;         /* ordered and an earlier ordered job for the hostname is pending */
     bool cancel;          /* iha_delivery_cancel() */
+    bool cancel_queued;   /* cancelled while due: the thread completes it */
     uint64_t deadline_ms; /* 0 = first_ms + retry_for_ms */
     bool retry_unauthorized;
+    enum job_state state; /* RUNNING from when the thread takes it until it is due again */
     /* Immutable after submit. */
     struct iha_notification n;
     char *body; /* identical on every attempt, so generated_time is too */
     size_t body_len;
     /* Owned by the delivery thread (or by iha_delivery_free() after the join). */
-    enum job_state state;
-    uint64_t due_ms;
     uint64_t first_ms;
     unsigned attempts;
     bool auth_retried;
@@ -75,10 +114,22 @@ struct job {
 };
 
 struct iha_delivery {
+    const struct iha_tls_config *tls; /* borrowed: instance_ha.tls */
     pthread_mutex_t lock;
-    struct job *head, *tail; /* submission order; guarded by lock */
-    size_t njobs;            /* guarded by lock */
-    bool stop;               /* guarded by lock */
+    /* Guarded by lock: every index is O(1) or O(log n), so no step scans the backlog. */
+    struct job *head, *tail; /* submission order */
+    size_t njobs;
+    bool stop;
+    struct iha_hmap *keys;   /* job by dedupe key (joining) */
+    struct iha_hmap *hosts;  /* struct host by hostname (per-host order) */
+    struct heap due;         /* jobs that may start, by due time then submission */
+    struct heap notices;     /* waiters by notice time */
+    struct job *cancel_head; /* cancelled while due, oldest first */
+    struct job *cancel_tail;
+    uint64_t seq; /* submissions and waiters so far: heap tie-breaker */
+    size_t nblocked;
+    unsigned long long turns;  /* iha_delivery_debug_stats() */
+    unsigned long long probes; /* jobs and waiters taken by the loop */
 
     /* Fixed at creation. */
     char *url;
@@ -101,7 +152,6 @@ struct iha_delivery {
     char *hdrbuf;
     bool token_warned;
     uint64_t rng;
-    uint64_t soonest_ms;
 };
 
 static uint64_t now_ms(void)
@@ -136,7 +186,144 @@ static uint64_t backoff_ms(struct iha_delivery *d, unsigned attempts)
     return base * 8 / 10 + rng_next(&d->rng) % (base * 4 / 10 + 1);
 }
 
+/* ---- heap ---- */
+
+static bool heap_before(const struct heap_item *x, const struct heap_item *y)
+{
+    return x->at < y->at || (x->at == y->at && x->seq < y->seq);
+}
+
+static void heap_place(struct heap *h, size_t i, struct heap_item *it)
+{
+    h->a[i] = it;
+    it->idx = i;
+}
+
+static void sift_up(struct heap *h, size_t i)
+{
+    struct heap_item *it = h->a[i];
+
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        h->probes++;
+        if (!heap_before(it, h->a[parent]))
+            break;
+        heap_place(h, i, h->a[parent]);
+        i = parent;
+    }
+    heap_place(h, i, it);
+}
+
+static void sift_down(struct heap *h, size_t i)
+{
+    struct heap_item *it = h->a[i];
+
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && heap_before(h->a[c + 1], h->a[c]))
+            c++;
+        h->probes++;
+        if (!heap_before(h->a[c], it))
+            break;
+        heap_place(h, i, h->a[c]);
+        i = c;
+    }
+    heap_place(h, i, it);
+}
+
+/* Makes room for @p n entries (geometric growth). @return false when out of memory. */
+static bool heap_reserve(struct heap *h, size_t n)
+{
+    size_t cap = h->cap ? h->cap : 64;
+    struct heap_item **a;
+
+    if (n <= h->cap)
+        return true;
+    while (cap < n) {
+        if (cap > SIZE_MAX / 2 / sizeof(*a))
+            return false;
+        cap *= 2;
+    }
+    a = realloc(h->a, cap * sizeof(*a));
+    if (!a)
+        return false;
+    h->a = a;
+    h->cap = cap;
+    return true;
+}
+
+/* The caller reserved the room. */
+static void heap_push(struct heap *h, struct heap_item *it)
+{
+    h->a[h->n] = it;
+    it->idx = h->n++;
+    sift_up(h, it->idx);
+}
+
+/* Takes @p it out of @p h if it is in it. */
+static void heap_remove(struct heap *h, struct heap_item *it)
+{
+    size_t i = it->idx;
+    struct heap_item *last;
+
+    if (i == NOT_IN_HEAP)
+        return;
+    it->idx = NOT_IN_HEAP;
+    last = h->a[--h->n];
+    if (i == h->n)
+        return;
+    heap_place(h, i, last);
+    if (i > 0 && heap_before(last, h->a[(i - 1) / 2]))
+        sift_up(h, i);
+    else
+        sift_down(h, i);
+}
+
+static struct heap_item *heap_top(const struct heap *h)
+{
+    return h->n ? h->a[0] : NULL;
+}
+
 /* ---- jobs ---- */
+
+static struct job *job_of_key(struct iha_hnode *n)
+{
+    return (struct job *)(void *)((char *)n - offsetof(struct job, by_key));
+}
+
+static struct job *job_of_due(struct heap_item *it)
+{
+    return (struct job *)(void *)((char *)it - offsetof(struct job, due));
+}
+
+static struct waiter *waiter_of_notice(struct heap_item *it)
+{
+    return (struct waiter *)(void *)((char *)it - offsetof(struct waiter, notice));
+}
+
+static struct host *host_of(struct iha_hnode *n)
+{
+    return (struct host *)(void *)((char *)n - offsetof(struct host, node));
+}
+
+static bool job_key_eq(const struct iha_hnode *node, const void *key, size_t len)
+{
+    const struct job *j = job_of_key((struct iha_hnode *)(uintptr_t)node);
+
+    return j->key_len == len && memcmp(j->key, key, len) == 0;
+}
+
+static bool host_eq(const struct iha_hnode *node, const void *key, size_t len)
+{
+    const struct host *h = host_of((struct iha_hnode *)(uintptr_t)node);
+
+    return h->len == len && memcmp(h->name, key, len) == 0;
+}
+
+static const struct iha_hmap_ops job_key_ops = {.eq = job_key_eq};
+static const struct iha_hmap_ops host_ops = {.eq = host_eq};
 
 static void job_free(struct job *j)
 {
@@ -155,31 +342,149 @@ static void job_free(struct job *j)
     free(j);
 }
 
-static struct job *find_job(struct iha_delivery *d, const char *key)
+/* Lock held. */
+static struct job *find_job(struct iha_delivery *d, const char *key, size_t len)
 {
-    for (struct job *j = d->head; j; j = j->next)
-        if (strcmp(j->key, key) == 0)
-            return j;
-    return NULL;
+    struct iha_hnode *n = iha_hmap_find(d->keys, key, len);
+
+    return n ? job_of_key(n) : NULL;
 }
 
-/* The first later ordered job for the same hostname may start now. */
-static void unblock_next(struct job *j)
+/* Lock held. Hands @p j, cancelled while due, to the thread, which completes it. */
+static void queue_cancel(struct iha_delivery *d, struct job *j)
 {
-    if (!j->ordered)
+    if (j->cancel_queued)
         return;
-    for (struct job *k = j->next; k; k = k->next) {
-        if (k->ordered && strcmp(k->n.hostname, j->n.hostname) == 0) {
-            k->blocked = false;
-            return;
-        }
+    heap_remove(&d->due, &j->due);
+    j->cancel_queued = true;
+    j->cancel_next = NULL;
+    if (d->cancel_tail)
+        d->cancel_tail->cancel_next = j;
+    else
+        d->cancel_head = j;
+    d->cancel_tail = j;
+}
+
+/* Lock held. Puts @p j where the thread finds it when it is due and may run. */
+static void schedule(struct iha_delivery *d, struct job *j)
+{
+    if (j->state != JOB_DUE || j->blocked || j->due.idx != NOT_IN_HEAP)
+        return;
+    if (j->cancel)
+        queue_cancel(d, j);
+    else
+        heap_push(&d->due, &j->due); /* room reserved at submission */
+}
+
+/* Makes @p j due at @p at (after its backoff) once an attempt is over. Takes the lock. */
+static void make_due(struct iha_delivery *d, struct job *j, uint64_t at)
+{
+    pthread_mutex_lock(&d->lock);
+    j->state = JOB_DUE;
+    j->due.at = at;
+    schedule(d, j);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/*
+ * Lock held. @return the entry of @p n's hostname: the existing one, or a new one not
+ * linked yet (iha_delivery_submit_opts() links it with the first job). NULL: no memory.
+ */
+static struct host *get_host(struct iha_delivery *d, const struct iha_notification *n)
+{
+    size_t len = strlen(n->hostname);
+    struct iha_hnode *node = iha_hmap_find(d->hosts, n->hostname, len);
+    struct host *h;
+
+    if (node)
+        return host_of(node);
+    h = calloc(1, sizeof(*h) + len + 1);
+    if (!h)
+        return NULL;
+    memcpy(h->name, n->hostname, len + 1);
+    h->len = len;
+    return h;
+}
+
+/* Lock held. Links @p j into every index; @p h is its host entry for an ordered job. */
+static void link_job(struct iha_delivery *d, struct job *j, struct host *h)
+{
+    j->due.seq = d->seq++;
+    iha_hmap_insert(d->keys, &j->by_key, j->key, j->key_len);
+    j->prev = d->tail;
+    if (d->tail)
+        d->tail->next = j;
+    else
+        d->head = j;
+    d->tail = j;
+    d->njobs++;
+    if (h) {
+        if (!h->head)
+            iha_hmap_insert(d->hosts, &h->node, h->name, h->len);
+        j->host = h;
+        j->host_prev = h->tail;
+        if (h->tail)
+            h->tail->host_next = j;
+        else
+            h->head = j;
+        h->tail = j;
+        j->blocked = h->head != j;
+        if (j->blocked)
+            d->nblocked++;
+    }
+    schedule(d, j);
+}
+
+/* Lock held. Adds @p w to @p j's waiters; room in the notice heap was reserved. */
+static void link_waiter(struct iha_delivery *d, struct job *j, struct waiter *w)
+{
+    w->job = j;
+    *j->waiters_tail = w;
+    j->waiters_tail = &w->next;
+    if (w->notice_ms) {
+        w->notice.at = w->notice_ms;
+        w->notice.seq = d->seq++;
+        heap_push(&d->notices, &w->notice);
     }
 }
 
+/* Lock held. The next ordered job of @p j's hostname may start once @p j is gone. */
+static void unlink_host(struct iha_delivery *d, struct job *j)
+{
+    struct host *h = j->host;
+
+    if (j->host_prev)
+        j->host_prev->host_next = j->host_next;
+    else
+        h->head = j->host_next;
+    if (j->host_next)
+        j->host_next->host_prev = j->host_prev;
+    else
+        h->tail = j->host_prev;
+    j->host = NULL;
+    j->host_prev = j->host_next = NULL;
+    if (j->blocked) {
+        d->nblocked--;
+    } else if (h->head) {
+        h->head->blocked = false;
+        d->nblocked--;
+        schedule(d, h->head);
+    }
+    if (!h->head) {
+        iha_hmap_remove(d->hosts, &h->node);
+        free(h);
+    }
+}
+
+/* Lock held. */
 static void unlink_job(struct iha_delivery *d, struct job *j)
 {
-    if (!j->blocked)
-        unblock_next(j);
+    iha_hmap_remove(d->keys, &j->by_key);
+    heap_remove(&d->due, &j->due);
+    for (struct waiter *w = j->waiters; w; w = w->next)
+        heap_remove(&d->notices, &w->notice);
+    if (j->host)
+        unlink_host(d, j);
     if (j->prev)
         j->prev->next = j->next;
     else
@@ -240,7 +545,6 @@ static void fill_result(const struct job *j, struct iha_delivery_result *res)
     if (j->http_code >= 200 && j->http_code < 300)
         copy_uuid(j, res->notification_uuid, sizeof(res->notification_uuid));
     res->response_body = j->resp ? j->resp : "";
-    res->cancelled = j->cancel;
 }
 
 /*
@@ -255,6 +559,7 @@ static void complete_job(struct iha_delivery *d, struct job *j)
     fill_result(j, &res);
 
     pthread_mutex_lock(&d->lock);
+    res.cancelled = j->cancel;
     unlink_job(d, j);
     w = j->waiters;
     j->waiters = NULL;
@@ -271,7 +576,9 @@ static void complete_job(struct iha_delivery *d, struct job *j)
 
 /*
  * Calls the attempt callbacks of @p j's waiters (all, or only those whose notice is
- * due when @p notice_now is non-zero) without holding the lock.
+ * due when @p notice_now is non-zero) without holding the lock, in batches. Waiters are
+ * freed only by complete_job() on this thread, so the cursor stays valid while the
+ * lock is released; waiters joining meanwhile are appended behind it.
  */
 static void call_attempt_cbs(struct iha_delivery *d, struct job *j, uint64_t notice_now)
 {
@@ -279,34 +586,49 @@ static void call_attempt_cbs(struct iha_delivery *d, struct job *j, uint64_t not
         iha_delivery_attempt_cb cb;
         void *cls;
     } calls[32];
-    size_t n = 0;
     struct iha_delivery_result res;
+    struct waiter *w;
+    bool filled = false, blocked, cancelled;
 
     pthread_mutex_lock(&d->lock);
-    for (struct waiter *w = j->waiters; w && n < sizeof(calls) / sizeof(calls[0]); w = w->next) {
-        if (!w->on_attempt)
-            continue;
-        if (notice_now && (!w->notice_ms || w->notice_ms > notice_now))
-            continue;
-        w->notice_ms = 0;
-        calls[n].cb = w->on_attempt;
-        calls[n].cls = w->cls;
-        n++;
+    w = j->waiters;
+    for (;;) {
+        size_t n = 0;
+        for (; w && n < sizeof(calls) / sizeof(calls[0]); w = w->next) {
+            if (!w->on_attempt)
+                continue;
+            if (notice_now && (!w->notice_ms || w->notice_ms > notice_now))
+                continue;
+            w->notice_ms = 0;
+            heap_remove(&d->notices, &w->notice);
+            calls[n].cb = w->on_attempt;
+            calls[n].cls = w->cls;
+            n++;
+        }
+        blocked = j->blocked;
+        cancelled = j->cancel;
+        pthread_mutex_unlock(&d->lock);
+        if (!n)
+            return;
+        if (!filled) {
+            fill_result(j, &res);
+            res.cancelled = cancelled;
+            if (notice_now) {
+                res.attempts = 0;
+                res.outcome = IHA_OUTCOME_RETRY;
+                res.http_code = 0;
+                snprintf(res.detail, sizeof(res.detail), "%s",
+                         blocked ? "waiting for an earlier notification for the same host"
+                                 : "first attempt still running");
+            }
+            filled = true;
+        }
+        for (size_t i = 0; i < n; i++)
+            calls[i].cb(calls[i].cls, &res);
+        if (!w)
+            return;
+        pthread_mutex_lock(&d->lock);
     }
-    pthread_mutex_unlock(&d->lock);
-    if (!n)
-        return;
-    fill_result(j, &res);
-    if (notice_now) {
-        res.attempts = 0;
-        res.outcome = IHA_OUTCOME_RETRY;
-        res.http_code = 0;
-        snprintf(res.detail, sizeof(res.detail), "%s",
-                 j->blocked ? "waiting for an earlier notification for the same host"
-                            : "first attempt still running");
-    }
-    for (size_t i = 0; i < n; i++)
-        calls[i].cb(calls[i].cls, &res);
 }
 
 /* ---- curl callbacks ---- */
@@ -488,6 +810,11 @@ static bool start_attempt(struct iha_delivery *d, struct job *j)
         snprintf(j->detail, sizeof(j->detail), "curl option: %s", curl_easy_strerror(cc));
         goto fail;
     }
+    /* Reused handles were reset above, so the TLS options are set on every attempt. */
+    if (iha_tls_apply(e, d->tls) != IHA_OK) {
+        snprintf(j->detail, sizeof(j->detail), "the TLS options of instance_ha.tls are refused");
+        goto fail;
+    }
     if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
         snprintf(j->detail, sizeof(j->detail), "cannot add the curl handle");
         goto fail;
@@ -507,14 +834,17 @@ fail:
 static void after_attempt(struct iha_delivery *d, struct job *j)
 {
     uint64_t now = now_ms();
-    bool retry = j->outcome == IHA_OUTCOME_RETRY;
+    bool retry = j->outcome == IHA_OUTCOME_RETRY, cancel;
 
     if (j->attempts > 0)
         call_attempt_cbs(d, j, 0);
     if (j->outcome == IHA_OUTCOME_AUTH_ERROR && j->http_code == 401 && j->auth_retried &&
         j->retry_unauthorized)
         retry = true; /* the operator may still renew the token */
-    if (j->cancel && !iha_outcome_is_delivered(j->outcome)) {
+    pthread_mutex_lock(&d->lock);
+    cancel = j->cancel;
+    pthread_mutex_unlock(&d->lock);
+    if (cancel && !iha_outcome_is_delivered(j->outcome)) {
         log_attempt(d, j, false);
         snprintf(j->detail, sizeof(j->detail), "cancelled");
     } else if (retry) {
@@ -522,10 +852,7 @@ static void after_attempt(struct iha_delivery *d, struct job *j)
         uint64_t deadline = j->deadline_ms ? j->deadline_ms : j->first_ms + d->retry_for_ms;
         if (now + delay <= deadline) {
             log_attempt(d, j, true);
-            j->state = JOB_DUE;
-            j->due_ms = now + delay;
-            if (j->due_ms < d->soonest_ms)
-                d->soonest_ms = j->due_ms;
+            make_due(d, j, now + delay);
             return;
         }
         log_attempt(d, j, false);
@@ -536,9 +863,7 @@ static void after_attempt(struct iha_delivery *d, struct job *j)
         log_attempt(d, j, true);
         iha_token_source_invalidate(d->token); /* Keystone: one shared re-authentication */
         j->auth_retried = true;
-        j->state = JOB_DUE;
-        j->due_ms = now;
-        d->soonest_ms = now;
+        make_due(d, j, now);
         return;
     } else {
         log_attempt(d, j, false);
@@ -578,53 +903,91 @@ static void drain(struct iha_delivery *d)
     }
 }
 
+/*
+ * Lock held. Takes waiters whose notice time has come off the notice heap and collects
+ * their jobs (at most START_BATCH distinct ones) into @p out.
+ */
+static size_t take_notices(struct iha_delivery *d, uint64_t now, struct job **out)
+{
+    size_t n = 0;
+    struct heap_item *top;
+
+    while ((top = heap_top(&d->notices)) && top->at <= now) {
+        struct job *j = waiter_of_notice(top)->job;
+        bool have = false;
+        for (size_t i = 0; i < n && !have; i++)
+            have = out[i] == j;
+        if (!have) {
+            if (n == START_BATCH)
+                break; /* the next turn comes at once: the top is due */
+            out[n++] = j;
+        }
+        heap_remove(&d->notices, top);
+        d->probes++;
+    }
+    return n;
+}
+
+/* @return how long the loop may sleep: until the earliest due job, notice or cancel. */
+static int poll_timeout(struct iha_delivery *d)
+{
+    uint64_t now = now_ms(), next = UINT64_MAX;
+    struct heap_item *top;
+
+    pthread_mutex_lock(&d->lock);
+    if (d->cancel_head)
+        next = now;
+    top = heap_top(&d->due);
+    /* At MAX_RUNNING a finishing transfer wakes the poll, not the clock. */
+    if (top && d->running < MAX_RUNNING && top->at < next)
+        next = top->at;
+    top = heap_top(&d->notices);
+    if (top && top->at < next)
+        next = top->at;
+    pthread_mutex_unlock(&d->lock);
+    if (next <= now)
+        return 0;
+    return next - now < POLL_MAX_MS ? (int)(next - now) : POLL_MAX_MS;
+}
+
 static void *thread_main(void *arg)
 {
     struct iha_delivery *d = arg;
 
     for (;;) {
         struct job *start[START_BATCH], *cancelled[START_BATCH], *notice[START_BATCH];
-        size_t nstart = 0, ncancel = 0, nnotice = 0;
-        uint64_t now = now_ms(), next = UINT64_MAX;
-        int running = 0, timeout = POLL_MAX_MS;
+        size_t nstart = 0, ncancel = 0, nnotice;
+        uint64_t now = now_ms();
+        struct heap_item *top;
+        int running = 0;
 
         pthread_mutex_lock(&d->lock);
         if (d->stop) {
             pthread_mutex_unlock(&d->lock);
             break;
         }
-        for (struct job *j = d->head; j; j = j->next) {
-            if (nnotice < START_BATCH) {
-                for (struct waiter *w = j->waiters; w; w = w->next) {
-                    if (w->notice_ms && w->notice_ms <= now) {
-                        notice[nnotice++] = j;
-                        break;
-                    }
-                    if (w->notice_ms && w->notice_ms < next)
-                        next = w->notice_ms;
-                }
-            }
-            if (j->state != JOB_DUE)
-                continue;
-            if (j->cancel) {
-                if (ncancel < START_BATCH) {
-                    j->state = JOB_RUNNING; /* taken: completed below */
-                    cancelled[ncancel++] = j;
-                }
-                continue;
-            }
-            if (j->blocked)
-                continue;
-            if (j->due_ms <= now && nstart < START_BATCH && d->running + nstart < MAX_RUNNING) {
-                j->state = JOB_RUNNING;
-                start[nstart++] = j;
-            } else if (j->due_ms > now && j->due_ms < next) {
-                next = j->due_ms;
-            }
+        d->turns++;
+        nnotice = take_notices(d, now, notice);
+        while (ncancel < START_BATCH && d->cancel_head) {
+            struct job *j = d->cancel_head;
+            d->cancel_head = j->cancel_next;
+            if (!d->cancel_head)
+                d->cancel_tail = NULL;
+            j->cancel_next = NULL;
+            j->state = JOB_RUNNING; /* taken: completed below */
+            cancelled[ncancel++] = j;
+            d->probes++;
+        }
+        while (nstart < START_BATCH && d->running + nstart < MAX_RUNNING &&
+               (top = heap_top(&d->due)) && top->at <= now) {
+            struct job *j = job_of_due(top);
+            heap_remove(&d->due, top);
+            j->state = JOB_RUNNING;
+            start[nstart++] = j;
+            d->probes++;
         }
         pthread_mutex_unlock(&d->lock);
 
-        d->soonest_ms = next;
         for (size_t i = 0; i < nnotice; i++) {
             bool taken = false;
             for (size_t k = 0; k < ncancel; k++)
@@ -646,16 +1009,7 @@ static void *thread_main(void *arg)
         }
         curl_multi_perform(d->multi, &running);
         drain(d);
-
-        now = now_ms();
-        if (d->soonest_ms != UINT64_MAX) {
-            uint64_t wait = d->soonest_ms > now ? d->soonest_ms - now : 0;
-            if (wait < (uint64_t)timeout)
-                timeout = (int)wait;
-        }
-        if (nstart == START_BATCH || ncancel == START_BATCH)
-            timeout = 0; /* more may be due right now */
-        curl_multi_poll(d->multi, NULL, 0, timeout, NULL);
+        curl_multi_poll(d->multi, NULL, 0, poll_timeout(d), NULL);
     }
     return NULL;
 }
@@ -673,6 +1027,10 @@ static void delivery_destroy(struct iha_delivery *d)
         free(d->hdrbuf);
     }
     free(d->url);
+    iha_hmap_free(d->keys);
+    iha_hmap_free(d->hosts);
+    free(d->due.a);
+    free(d->notices.a);
     pthread_mutex_destroy(&d->lock);
     free(d);
 }
@@ -710,6 +1068,7 @@ enum iha_rc iha_delivery_new(const struct iha_delivery_config *cfg, struct iha_d
     }
     d->dialect = cfg->dialect;
     d->token = cfg->token;
+    d->tls = cfg->tls;
     d->auth_header = cfg->dialect == IHA_DIALECT_XLOUD ? "Authorization" : "X-Auth-Token";
     d->connect_timeout_ms =
         (long)(cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS);
@@ -723,7 +1082,11 @@ enum iha_rc iha_delivery_new(const struct iha_delivery_config *cfg, struct iha_d
 
     d->url = make_url(cfg->url);
     d->hdrbuf = malloc(TOKEN_HDR_MAX);
-    if (!d->url || !d->hdrbuf) {
+    d->keys =
+        iha_hmap_new(&job_key_ops, d->max_jobs < KEY_BUCKETS_MAX ? d->max_jobs : KEY_BUCKETS_MAX);
+    d->hosts =
+        iha_hmap_new(&host_ops, d->max_jobs < HOST_BUCKETS_MAX ? d->max_jobs : HOST_BUCKETS_MAX);
+    if (!d->url || !d->hdrbuf || !d->keys || !d->hosts) {
         delivery_destroy(d);
         return IHA_E_NOMEM;
     }
@@ -755,6 +1118,7 @@ enum iha_rc iha_delivery_submit_opts(struct iha_delivery *d, const struct iha_no
     enum iha_rc rc = IHA_E_NOMEM;
     struct waiter *w = calloc(1, sizeof(*w));
     struct job *j = calloc(1, sizeof(*j)), *existing;
+    struct host *h = NULL;
     json_t *body = NULL;
 
     if (!d || !n || !key || !cb) {
@@ -763,6 +1127,8 @@ enum iha_rc iha_delivery_submit_opts(struct iha_delivery *d, const struct iha_no
     }
     if (!w || !j)
         goto cleanup;
+    w->notice.idx = NOT_IN_HEAP;
+    j->due.idx = NOT_IN_HEAP;
     w->cb = cb;
     w->cls = cls;
     if (opts) {
@@ -777,6 +1143,7 @@ enum iha_rc iha_delivery_submit_opts(struct iha_delivery *d, const struct iha_no
     iha_notification_init(&j->n);
     if (!(j->key = strdup(key)))
         goto cleanup;
+    j->key_len = strlen(key);
     rc = iha_notification_copy(&j->n, n);
     if (rc != IHA_OK)
         goto cleanup;
@@ -788,29 +1155,26 @@ enum iha_rc iha_delivery_submit_opts(struct iha_delivery *d, const struct iha_no
     j->state = JOB_DUE;
     j->outcome = IHA_OUTCOME_RETRY;
 
+    j->waiters_tail = &j->waiters;
+
+    /* Everything that can fail comes before the first link, so a failure changes nothing. */
     pthread_mutex_lock(&d->lock);
-    existing = find_job(d, key);
-    if (existing) {
-        *existing->waiters_tail = w;
-        existing->waiters_tail = &w->next;
+    existing = find_job(d, j->key, j->key_len);
+    if (w->notice_ms && !heap_reserve(&d->notices, d->notices.n + 1)) {
+        rc = IHA_E_NOMEM;
+    } else if (existing) {
+        link_waiter(d, existing, w);
         w = NULL;
         rc = IHA_OK;
     } else if (d->njobs >= d->max_jobs) {
         rc = IHA_E_LIMIT;
+    } else if (!heap_reserve(&d->due, d->njobs + 1) || (j->ordered && !(h = get_host(d, &j->n)))) {
+        rc = IHA_E_NOMEM;
     } else {
-        j->waiters = w;
-        j->waiters_tail = &w->next;
-        w = NULL;
-        for (struct job *k = d->head; j->ordered && k && !j->blocked; k = k->next)
-            j->blocked = k->ordered && strcmp(k->n.hostname, j->n.hostname) == 0;
-        j->prev = d->tail;
-        if (d->tail)
-            d->tail->next = j;
-        else
-            d->head = j;
-        d->tail = j;
-        d->njobs++;
+        link_job(d, j, h);
+        link_waiter(d, j, w);
         j = NULL;
+        w = NULL;
         rc = IHA_OK;
     }
     pthread_mutex_unlock(&d->lock);
@@ -828,9 +1192,12 @@ enum iha_rc iha_delivery_cancel(struct iha_delivery *d, const char *key)
     struct job *j;
 
     pthread_mutex_lock(&d->lock);
-    j = find_job(d, key);
-    if (j)
+    j = find_job(d, key, strlen(key));
+    if (j) {
         j->cancel = true;
+        if (j->state == JOB_DUE)
+            queue_cancel(d, j); /* a running one ends after its attempt */
+    }
     pthread_mutex_unlock(&d->lock);
     if (j)
         curl_multi_wakeup(d->multi);
@@ -842,9 +1209,14 @@ enum iha_rc iha_delivery_kick(struct iha_delivery *d, const char *key)
     struct job *j;
 
     pthread_mutex_lock(&d->lock);
-    j = find_job(d, key);
-    if (j && j->state == JOB_DUE)
-        j->due_ms = 0;
+    j = find_job(d, key, strlen(key));
+    if (j && j->state == JOB_DUE) {
+        bool queued = j->due.idx != NOT_IN_HEAP;
+        heap_remove(&d->due, &j->due);
+        j->due.at = 0;
+        if (queued)
+            heap_push(&d->due, &j->due); /* its own slot: no allocation */
+    }
     pthread_mutex_unlock(&d->lock);
     if (j)
         curl_multi_wakeup(d->multi);
@@ -873,6 +1245,7 @@ void iha_delivery_free(struct iha_delivery *d)
         pthread_join(d->thread, NULL);
     }
     /* The thread is gone: everything it owned is ours now. */
+    d->cancel_head = d->cancel_tail = NULL;
     while (d->head) {
         struct job *j = d->head;
         release_easy(d, j);
@@ -882,4 +1255,18 @@ void iha_delivery_free(struct iha_delivery *d)
         complete_job(d, j);
     }
     delivery_destroy(d);
+}
+
+void iha_delivery_debug_stats(struct iha_delivery *d, struct iha_delivery_debug *out)
+{
+    pthread_mutex_lock(&d->lock);
+    out->turns = d->turns;
+    out->probes = d->probes + d->due.probes + d->notices.probes + iha_hmap_probes(d->keys) +
+                  iha_hmap_probes(d->hosts);
+    out->jobs = d->njobs;
+    out->due = d->due.n;
+    out->blocked = d->nblocked;
+    out->hosts = iha_hmap_count(d->hosts);
+    out->notices = d->notices.n;
+    pthread_mutex_unlock(&d->lock);
 }

@@ -27,18 +27,20 @@
 #include "notification.h"
 #include "rc.h"
 #include "secret.h"
+#include "tls.h"
 
 struct iha_delivery;
 
 struct iha_delivery_config {
     const char *url; /**< base URL, e.g. "http://127.0.0.1:15868" (copied) */
     enum iha_dialect dialect;
-    struct iha_token_source *token; /**< borrowed; must outlive the delivery */
-    unsigned connect_timeout_ms;    /**< per attempt */
-    unsigned timeout_ms;            /**< per attempt, total */
-    unsigned retry_for_ms;          /**< retry budget from the first attempt */
-    unsigned max_backoff_ms;        /**< cap of the backoff between attempts; 0 = 5 s */
-    size_t max_jobs;                /**< in flight + waiting; beyond it submit fails */
+    struct iha_token_source *token;   /**< borrowed; must outlive the delivery */
+    unsigned connect_timeout_ms;      /**< per attempt */
+    unsigned timeout_ms;              /**< per attempt, total */
+    unsigned retry_for_ms;            /**< retry budget from the first attempt */
+    unsigned max_backoff_ms;          /**< cap of the backoff between attempts; 0 = 5 s */
+    size_t max_jobs;                  /**< in flight + waiting; beyond it submit fails */
+    const struct iha_tls_config *tls; /**< borrowed, must outlive the delivery; NULL = defaults */
 };
 
 /** Passed to the completion callback; valid only during the call. */

@@ -743,9 +743,9 @@ static int cmd_run(const struct options *o)
         IHA_LOG(IHA_LOG_ERROR, "cannot set up the Keystone service token", "detail", err.msg);
         goto cleanup;
     }
-    if (iha_tls_configured(&cfg->tls))
-        IHA_LOG(IHA_LOG_WARN, "instance_ha.tls is not applied to delivery yet (only to Keystone "
-                              "via instance_ha.auth.tls); libcurl's defaults are used");
+    if (cfg->tls.insecure)
+        IHA_LOG(IHA_LOG_WARN, "instance_ha.tls.insecure: the Instance HA server's certificate is "
+                              "NOT verified; use this only in a lab");
     dedupe = iha_dedupe_new(cfg->dedupe_window_s, cfg->dedupe_max_entries);
     if (!dedupe)
         goto cleanup;
@@ -781,6 +781,7 @@ static int cmd_run(const struct options *o)
             .retry_for_ms = cfg->storage_max_age_ms,
             .max_backoff_ms = cfg->storage_max_backoff_ms,
             .max_jobs = cfg->storage_max_entries + 64,
+            .tls = &cfg->tls,
         };
         if (iha_delivery_new(&dc, &delivery) != IHA_OK) {
             IHA_LOG(IHA_LOG_ERROR, "cannot start the delivery thread");

@@ -2,7 +2,8 @@
 /**
  * @file test_delivery.c
  * @brief Delivery against a scripted libmicrohttpd peer on 127.0.0.1: outcomes,
- *        retries, 401 handling, timeouts, joins, headers and bodies per dialect.
+ *        retries, 401 handling, timeouts, joins, headers and bodies per dialect; per-host
+ *        order, cancel, kick and notices; bookkeeping that stays flat with a large backlog.
  */
 #include "delivery.h"
 
@@ -11,12 +12,15 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "delivery_debug.h"
 #include "log.h"
 
 #include "cmocka_includes.h"
@@ -84,8 +88,12 @@ struct peer {
     size_t nscript, next;
     struct req reqs[MAX_REQS];
     size_t nreqs;
-    char *big; /* an oversized body for the response cap test */
+    char *big;           /* an oversized body for the response cap test */
+    struct track *track; /* set while a test tracks per-host order */
 };
+
+struct track;
+static void track_request(struct track *t, const char *body);
 
 struct upload {
     char body[BODY_MAX];
@@ -150,6 +158,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (p->next < p->nscript)
         st = p->script[p->next++];
     pthread_mutex_unlock(&p->lock);
+    if (p->track)
+        track_request(p->track, u->body);
 
     if (st.delay_ms)
         sleep_ms(st.delay_ms);
@@ -782,6 +792,561 @@ static void test_bad_config(void **state)
     iha_delivery_free(NULL);
 }
 
+/* ---- per-host order, joining, cancel and kick at scale ---- */
+
+#define TRACK_HOSTS 64
+#define TRACK_MAX 1024
+
+/* What the tracking peer saw: per-host concurrency and the arrival order of "n". */
+struct track {
+    pthread_mutex_t lock;
+    int inflight[TRACK_HOSTS];
+    int max_inflight;
+    int host[TRACK_MAX];
+    int n[TRACK_MAX];
+    size_t count;
+};
+
+/* Called by on_request() for every complete request while the peer tracks. */
+static void track_request(struct track *t, const char *body)
+{
+    json_t *root = json_loads(body, 0, NULL);
+    json_t *inner = json_object_get(root, "notification");
+    const char *host = json_string_value(json_object_get(inner, "hostname"));
+    int h = -1,
+        n = (int)json_integer_value(json_object_get(json_object_get(inner, "payload"), "n"));
+
+    if (host && strncmp(host, "h-", 2) == 0)
+        h = (int)strtol(host + 2, NULL, 10);
+    json_decref(root);
+    if (h < 0 || h >= TRACK_HOSTS)
+        return;
+    pthread_mutex_lock(&t->lock);
+    if (++t->inflight[h] > t->max_inflight)
+        t->max_inflight = t->inflight[h];
+    if (t->count < TRACK_MAX) {
+        t->host[t->count] = h;
+        t->n[t->count] = n;
+        t->count++;
+    }
+    pthread_mutex_unlock(&t->lock);
+    sleep_ms(5); /* long enough for a second request of the host to overlap if one were sent */
+    pthread_mutex_lock(&t->lock);
+    t->inflight[h]--;
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* A host-down notification for hostname "h-<host>" whose payload carries @p n. */
+static void make_numbered(struct iha_notification *n, int host, int seq)
+{
+    make_host_down(n);
+    snprintf(n->hostname, sizeof(n->hostname), "h-%d", host);
+    json_object_set_new(n->payload, "n", json_integer(seq));
+}
+
+struct attempts {
+    pthread_mutex_t lock;
+    int calls;
+    unsigned attempts[8];
+    char detail[8][512];
+};
+
+static void on_attempt_rec(void *cls, const struct iha_delivery_result *res)
+{
+    struct attempts *a = ((void **)cls)[1];
+
+    pthread_mutex_lock(&a->lock);
+    if (a->calls < 8) {
+        a->attempts[a->calls] = res->attempts;
+        snprintf(a->detail[a->calls], sizeof(a->detail[0]), "%s", res->detail);
+    }
+    a->calls++;
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* The cls of a submission with both a completion and an attempt record: {capture, attempts}. */
+static void on_done_pair(void *cls, const struct iha_delivery_result *res)
+{
+    on_done(((void **)cls)[0], res);
+}
+
+static int attempt_calls(struct attempts *a)
+{
+    int n;
+
+    pthread_mutex_lock(&a->lock);
+    n = a->calls;
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}
+
+static bool wait_attempts(struct attempts *a, int n, unsigned timeout_ms)
+{
+    for (unsigned waited = 0; attempt_calls(a) < n; waited += 5) {
+        if (waited >= timeout_ms)
+            return false;
+        sleep_ms(5);
+    }
+    return true;
+}
+
+/* A port that accepts no connection: just bound and closed again. */
+static unsigned closed_port(void)
+{
+    struct peer *gone = peer_start();
+    unsigned port = gone->port;
+
+    peer_stop(gone);
+    return port;
+}
+
+/*
+ * A listener that never accepts: connections hang until the client's timeout, as when
+ * Instance HA is unreachable behind a firewall that drops packets.
+ */
+static int blackhole_start(unsigned *port)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/*
+ * 40 hosts, 5 ordered notifications each, submitted interleaved: every host receives
+ * its notifications one at a time and in submission order, while hosts run in parallel.
+ */
+static void test_order_many_hosts(void **state)
+{
+    enum { HOSTS = 40, PER_HOST = 5 };
+    struct fx *f = *state;
+    struct iha_delivery *d = NULL;
+    struct track *t = calloc(1, sizeof(*t));
+    struct capture cap;
+    struct iha_delivery_opts o = {.retry_for_ms = 10000, .per_host_order = true};
+    int next[HOSTS] = {0};
+    struct iha_delivery_debug dbg;
+
+    assert_non_null(t);
+    pthread_mutex_init(&t->lock, NULL);
+    f->peer->track = t;
+    capture_init(&cap);
+    f->cfg.max_jobs = HOSTS * PER_HOST;
+    assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
+    for (int k = 0; k < PER_HOST; k++) {
+        for (int h = 0; h < HOSTS; h++) {
+            struct iha_notification n;
+            char key[32];
+            make_numbered(&n, h, k);
+            snprintf(key, sizeof(key), "h-%d/%d", h, k);
+            assert_int_equal(iha_delivery_submit_opts(d, &n, key, &o, on_done, &cap), IHA_OK);
+            iha_notification_clear(&n);
+        }
+    }
+    assert_int_equal(wait_calls(&cap, HOSTS * PER_HOST, 30000), HOSTS * PER_HOST);
+    assert_int_equal(iha_delivery_pending(d), 0);
+    iha_delivery_debug_stats(d, &dbg);
+    assert_int_equal(dbg.hosts, 0); /* host entries go with their last job */
+    assert_int_equal(dbg.blocked, 0);
+    iha_delivery_free(d);
+    f->peer->track = NULL;
+
+    assert_int_equal(cap.res.outcome, IHA_OUTCOME_DELIVERED);
+    assert_int_equal(t->count, HOSTS * PER_HOST);
+    assert_int_equal(t->max_inflight, 1);
+    for (size_t i = 0; i < t->count; i++) {
+        assert_int_equal(t->n[i], next[t->host[i]]);
+        next[t->host[i]]++;
+    }
+    for (int h = 0; h < HOSTS; h++)
+        assert_int_equal(next[h], PER_HOST);
+    capture_destroy(&cap);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+/*
+ * Unordered jobs of a host do not wait for its ordered ones, and ordered jobs of other
+ * hosts do not wait either: only the same hostname's ordered jobs queue behind each other.
+ */
+static void test_order_only_same_host(void **state)
+{
+    struct fx *f = *state;
+    struct iha_delivery *d = NULL;
+    struct iha_notification n;
+    struct capture slow, same, free_host, unordered;
+    struct iha_delivery_opts o = {.retry_for_ms = 10000, .per_host_order = true};
+    struct iha_delivery_debug dbg;
+
+    peer_script(f->peer, 202, BODY_202, 600); /* the first request ("slow") hangs a while */
+    capture_init(&slow);
+    capture_init(&same);
+    capture_init(&free_host);
+    capture_init(&unordered);
+    assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
+    make_numbered(&n, 1, 0);
+    assert_int_equal(iha_delivery_submit_opts(d, &n, "slow", &o, on_done, &slow), IHA_OK);
+    sleep_ms(100);
+    assert_int_equal(iha_delivery_submit_opts(d, &n, "same", &o, on_done, &same), IHA_OK);
+    assert_int_equal(iha_delivery_submit(d, &n, "unordered", on_done, &unordered), IHA_OK);
+    iha_notification_clear(&n);
+    iha_delivery_debug_stats(d, &dbg);
+    assert_int_equal(dbg.blocked, 1);
+    assert_int_equal(dbg.hosts, 1);
+    make_numbered(&n, 2, 0);
+    assert_int_equal(iha_delivery_submit_opts(d, &n, "other", &o, on_done, &free_host), IHA_OK);
+    iha_notification_clear(&n);
+
+    assert_int_equal(wait_calls(&unordered, 1, 5000), 1);
+    assert_int_equal(wait_calls(&free_host, 1, 5000), 1);
+    assert_int_equal(slow.calls, 0); /* both finished while "slow" was still on the wire */
+    assert_int_equal(same.calls, 0);
+    assert_int_equal(wait_calls(&same, 1, 5000), 1);
+    assert_int_equal(slow.calls, 1); /* "same" completed only after "slow" */
+    assert_int_equal(same.res.outcome, IHA_OUTCOME_DELIVERED);
+    iha_delivery_free(d);
+    capture_destroy(&slow);
+    capture_destroy(&same);
+    capture_destroy(&free_host);
+    capture_destroy(&unordered);
+}
+
+/*
+ * Cancelling a waiting ordered job ends it at once without disturbing the order;
+ * cancelling the first one during its backoff lets the next one start.
+ */
+static void test_cancel_ordered(void **state)
+{
+    struct fx *f = *state;
+    struct iha_delivery *d = NULL;
+    struct iha_notification n;
+    struct capture a, b, c;
+    struct attempts ra = {.calls = 0}, rc = {.calls = 0};
+    void *pa[2] = {&a, &ra}, *pc[2] = {&c, &rc};
+    struct iha_delivery_opts o = {.retry_for_ms = 60000, .per_host_order = true};
+
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u", closed_port());
+    pthread_mutex_init(&ra.lock, NULL);
+    pthread_mutex_init(&rc.lock, NULL);
+    capture_init(&a);
+    capture_init(&b);
+    capture_init(&c);
+    assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
+    make_numbered(&n, 7, 0);
+    o.on_attempt = on_attempt_rec;
+    assert_int_equal(iha_delivery_submit_opts(d, &n, "a", &o, on_done_pair, pa), IHA_OK);
+    o.on_attempt = NULL;
+    assert_int_equal(iha_delivery_submit_opts(d, &n, "b", &o, on_done, &b), IHA_OK);
+    o.on_attempt = on_attempt_rec;
+    assert_int_equal(iha_delivery_submit_opts(d, &n, "c", &o, on_done_pair, pc), IHA_OK);
+    iha_notification_clear(&n);
+
+    assert_true(wait_attempts(&ra, 1, 5000)); /* "a" was refused and waits for its retry */
+    assert_int_equal(iha_delivery_cancel(d, "b"), IHA_OK);
+    assert_int_equal(wait_calls(&b, 1, 5000), 1);
+    assert_true(b.res.cancelled);
+    assert_int_equal(b.res.attempts, 0);
+    assert_string_equal(b.res.detail, "cancelled");
+    assert_int_equal(attempt_calls(&rc), 0); /* "c" still waits for "a" */
+    assert_int_equal(a.calls, 0);
+
+    assert_int_equal(iha_delivery_cancel(d, "a"), IHA_OK);
+    assert_int_equal(wait_calls(&a, 1, 5000), 1);
+    assert_true(a.res.cancelled);
+    assert_int_equal(a.res.outcome, IHA_OUTCOME_RETRY);
+    assert_true(wait_attempts(&rc, 1, 5000)); /* now "c" runs */
+    assert_int_equal(rc.attempts[0], 1);
+    assert_int_equal(iha_delivery_cancel(d, "b"), IHA_E_NOTFOUND);
+    assert_int_equal(iha_delivery_cancel(d, "c"), IHA_OK);
+    assert_int_equal(wait_calls(&c, 1, 5000), 1);
+    assert_true(c.res.cancelled);
+    assert_int_equal(iha_delivery_pending(d), 0);
+    iha_delivery_free(d);
+    assert_int_equal(a.calls + b.calls + c.calls, 3);
+    capture_destroy(&a);
+    capture_destroy(&b);
+    capture_destroy(&c);
+    pthread_mutex_destroy(&ra.lock);
+    pthread_mutex_destroy(&rc.lock);
+}
+
+/* A kicked job in its backoff is attempted at once, long before its backoff ends. */
+static void test_kick(void **state)
+{
+    struct fx *f = *state;
+    struct iha_delivery *d = NULL;
+    struct iha_notification n;
+    struct capture cap;
+    struct attempts ra = {.calls = 0};
+    void *pa[2] = {&cap, &ra};
+    struct iha_delivery_opts o = {.retry_for_ms = 60000, .on_attempt = on_attempt_rec};
+    struct iha_delivery_debug dbg = {.due = 0};
+
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u", closed_port());
+    pthread_mutex_init(&ra.lock, NULL);
+    capture_init(&cap);
+    assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
+    make_host_down(&n);
+    assert_int_equal(iha_delivery_kick(d, "k"), IHA_E_NOTFOUND);
+    assert_int_equal(iha_delivery_submit_opts(d, &n, "k", &o, on_done_pair, pa), IHA_OK);
+    iha_notification_clear(&n);
+    assert_true(wait_attempts(&ra, 1, 5000));
+    /* Wait until it is back in its backoff (0.4-0.6 s after a first failure). */
+    for (int i = 0; i < 100 && dbg.due == 0; i++) {
+        iha_delivery_debug_stats(d, &dbg);
+        if (dbg.due == 0)
+            sleep_ms(2);
+    }
+    assert_int_equal(dbg.due, 1);
+    assert_int_equal(iha_delivery_kick(d, "k"), IHA_OK);
+    assert_true(wait_attempts(&ra, 2, 300)); /* well before the earliest natural retry */
+    assert_int_equal(ra.attempts[1], 2);
+    assert_int_equal(cap.calls, 0);
+    iha_delivery_free(d);
+    assert_int_equal(cap.calls, 1);
+    assert_string_equal(cap.res.detail, "shutting down");
+    capture_destroy(&cap);
+    pthread_mutex_destroy(&ra.lock);
+}
+
+/*
+ * Notices: the first job tells its waiter the attempt is still running; the blocked
+ * one says it waits for the host; each waiter gets one notice, then its attempts.
+ */
+static void test_notices(void **state)
+{
+    struct fx *f = *state;
+    struct iha_delivery *d = NULL;
+    struct iha_notification n;
+    struct capture a, b;
+    struct attempts ra = {.calls = 0}, rb = {.calls = 0};
+    void *pa[2] = {&a, &ra}, *pb[2] = {&b, &rb};
+    struct iha_delivery_opts o = {.retry_for_ms = 10000,
+                                  .per_host_order = true,
+                                  .on_attempt = on_attempt_rec,
+                                  .notice_after_ms = 100};
+    struct iha_delivery_debug dbg;
+
+    peer_script(f->peer, 202, BODY_202, 700);
+    pthread_mutex_init(&ra.lock, NULL);
+    pthread_mutex_init(&rb.lock, NULL);
+    capture_init(&a);
+    capture_init(&b);
+    assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
+    make_host_down(&n);
+    assert_int_equal(iha_delivery_submit_opts(d, &n, "first", &o, on_done_pair, pa), IHA_OK);
+    assert_int_equal(iha_delivery_submit_opts(d, &n, "second", &o, on_done_pair, pb), IHA_OK);
+    iha_notification_clear(&n);
+    assert_true(wait_attempts(&ra, 1, 5000));
+    assert_true(wait_attempts(&rb, 1, 5000));
+    assert_int_equal(ra.attempts[0], 0);
+    assert_string_equal(ra.detail[0], "first attempt still running");
+    assert_int_equal(rb.attempts[0], 0);
+    assert_string_equal(rb.detail[0], "waiting for an earlier notification for the same host");
+    iha_delivery_debug_stats(d, &dbg);
+    assert_int_equal(dbg.notices, 0);
+
+    assert_int_equal(wait_calls(&b, 1, 5000), 1);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(attempt_calls(&ra), 2);
+    assert_int_equal(attempt_calls(&rb), 2);
+    assert_int_equal(ra.attempts[1], 1);
+    assert_int_equal(rb.attempts[1], 1);
+    iha_delivery_free(d);
+    capture_destroy(&a);
+    capture_destroy(&b);
+    pthread_mutex_destroy(&ra.lock);
+    pthread_mutex_destroy(&rb.lock);
+}
+
+/* Every one of many waiters joined to one job hears about its attempt, not only 32. */
+static void test_many_waiters_attempt(void **state)
+{
+    enum { WAITERS = 40 };
+    struct fx *f = *state;
+    struct iha_delivery *d = NULL;
+    struct iha_notification n;
+    struct capture cap;
+    struct attempts ra = {.calls = 0};
+    void *pa[2] = {&cap, &ra};
+    struct iha_delivery_opts o = {.retry_for_ms = 10000, .on_attempt = on_attempt_rec};
+
+    peer_script(f->peer, 202, BODY_202, 300);
+    pthread_mutex_init(&ra.lock, NULL);
+    capture_init(&cap);
+    assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
+    make_host_down(&n);
+    for (int i = 0; i < WAITERS; i++)
+        assert_int_equal(iha_delivery_submit_opts(d, &n, "one", &o, on_done_pair, pa), IHA_OK);
+    iha_notification_clear(&n);
+    assert_int_equal(iha_delivery_pending(d), 1);
+    assert_int_equal(wait_calls(&cap, WAITERS, 5000), WAITERS);
+    assert_int_equal(attempt_calls(&ra), WAITERS);
+    assert_int_equal(peer_nreqs(f->peer), 1);
+    iha_delivery_free(d);
+    capture_destroy(&cap);
+    pthread_mutex_destroy(&ra.lock);
+}
+
+/*
+ * Thousands of pending keys: a second submission of each joins its job, the capacity
+ * counts jobs not waiters, and cancelling each ends both of its waiters.
+ */
+static void test_join_thousands(void **state)
+{
+    enum { KEYS = 3000 };
+    struct fx *f = *state;
+    struct iha_delivery *d = NULL;
+    struct iha_notification n;
+    struct capture first, second, extra;
+    struct iha_delivery_opts o = {.retry_for_ms = 60000, .per_host_order = true};
+    struct iha_delivery_debug dbg;
+    unsigned port;
+    int hole = blackhole_start(&port);
+    char key[32];
+
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u", port);
+    f->cfg.connect_timeout_ms = 30000;
+    f->cfg.timeout_ms = 30000;
+    f->cfg.max_jobs = KEYS;
+    capture_init(&first);
+    capture_init(&second);
+    capture_init(&extra);
+    assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
+    for (int i = 0; i < KEYS; i++) {
+        make_numbered(&n, i % 3, i); /* three hosts: three on the wire, the rest wait */
+        snprintf(key, sizeof(key), "key-%d", i);
+        assert_int_equal(iha_delivery_submit_opts(d, &n, key, &o, on_done, &first), IHA_OK);
+        iha_notification_clear(&n);
+    }
+    make_numbered(&n, 0, 0);
+    assert_int_equal(iha_delivery_submit_opts(d, &n, "one-too-many", &o, on_done, &extra),
+                     IHA_E_LIMIT);
+    for (int i = KEYS - 1; i >= 0; i--) {
+        snprintf(key, sizeof(key), "key-%d", i);
+        assert_int_equal(iha_delivery_submit_opts(d, &n, key, &o, on_done, &second), IHA_OK);
+    }
+    iha_notification_clear(&n);
+    assert_int_equal(iha_delivery_pending(d), KEYS);
+    iha_delivery_debug_stats(d, &dbg);
+    assert_int_equal(dbg.hosts, 3);
+    assert_int_equal(dbg.blocked, KEYS - 3);
+    assert_int_equal(first.calls + second.calls, 0);
+
+    for (int i = 3; i < KEYS; i++) {
+        snprintf(key, sizeof(key), "key-%d", i);
+        assert_int_equal(iha_delivery_cancel(d, key), IHA_OK);
+    }
+    assert_int_equal(wait_calls(&second, KEYS - 3, 10000), KEYS - 3);
+    assert_int_equal(wait_calls(&first, KEYS - 3, 10000), KEYS - 3);
+    assert_true(second.res.cancelled);
+    assert_string_equal(second.res.detail, "cancelled");
+    assert_int_equal(iha_delivery_pending(d), 3);
+    assert_int_equal(iha_delivery_cancel(d, "key-3"), IHA_E_NOTFOUND);
+    iha_delivery_debug_stats(d, &dbg);
+    assert_int_equal(dbg.blocked, 0);
+    iha_delivery_free(d);
+    assert_int_equal(first.calls, KEYS);
+    assert_int_equal(second.calls, KEYS);
+    assert_int_equal(extra.calls, 0);
+    assert_string_equal(first.res.detail, "shutting down");
+    close(hole);
+    capture_destroy(&first);
+    capture_destroy(&second);
+    capture_destroy(&extra);
+}
+
+/* Submits @p count ordered jobs spread over @p hosts hostnames; @return probes used. */
+static unsigned long long submit_batch(struct iha_delivery *d, struct capture *cap, int from,
+                                       int count, int hosts)
+{
+    struct iha_delivery_opts o = {.retry_for_ms = 600000, .per_host_order = true};
+    struct iha_delivery_debug before, after;
+    struct iha_notification n;
+    char key[32];
+
+    iha_delivery_debug_stats(d, &before);
+    for (int i = from; i < from + count; i++) {
+        make_numbered(&n, i % hosts, i);
+        snprintf(key, sizeof(key), "backlog-%d", i);
+        assert_int_equal(iha_delivery_submit_opts(d, &n, key, &o, on_done, cap), IHA_OK);
+        iha_notification_clear(&n);
+    }
+    iha_delivery_debug_stats(d, &after);
+    return after.probes - before.probes;
+}
+
+/*
+ * The outage case: Instance HA unreachable and 20,000 notifications pending. A
+ * submission, a join and a turn of the loop must cost what they cost with an empty
+ * backlog (the old linear scans cost a pass over every job for each of them). Counted
+ * in index probes, not time, so the test is deterministic.
+ */
+static void test_backlog_flat(void **state)
+{
+    enum { BACKLOG = 20000, BATCH = 500, HOSTS = 50 };
+    struct fx *f = *state;
+    struct iha_delivery *d = NULL;
+    struct capture cap;
+    struct iha_delivery_debug a, b;
+    unsigned long long small, big, join_probes;
+    unsigned port;
+    int hole = blackhole_start(&port);
+    struct iha_notification n;
+
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u", port);
+    f->cfg.connect_timeout_ms = 60000;
+    f->cfg.timeout_ms = 60000;
+    f->cfg.max_jobs = BACKLOG + 2 * BATCH;
+    capture_init(&cap);
+    assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
+
+    small = submit_batch(d, &cap, 0, BATCH, HOSTS);
+    assert_int_equal(submit_batch(d, &cap, BATCH, BACKLOG - BATCH, HOSTS) > 0, 1);
+    sleep_ms(200); /* the loop settles: every host's first job hangs, the rest wait */
+    big = submit_batch(d, &cap, BACKLOG, BATCH, HOSTS);
+    assert_int_equal(iha_delivery_pending(d), BACKLOG + BATCH);
+    /* Generous: a few probes per submission either way; a scan would be 20,000 each. */
+    assert_true(big <= 3 * small + 10 * BATCH);
+    assert_true(big < 40ull * BATCH);
+
+    /* Joining an old key in the backlog costs the same. */
+    iha_delivery_debug_stats(d, &a);
+    make_numbered(&n, 1, 1);
+    for (int i = 0; i < BATCH; i++)
+        assert_int_equal(iha_delivery_submit(d, &n, "backlog-1", on_done, &cap), IHA_OK);
+    iha_notification_clear(&n);
+    iha_delivery_debug_stats(d, &b);
+    join_probes = b.probes - a.probes;
+    assert_true(join_probes < 40ull * BATCH);
+
+    /* Idle turns of the loop cost next to nothing. */
+    iha_delivery_debug_stats(d, &a);
+    sleep_ms(300);
+    iha_delivery_debug_stats(d, &b);
+    assert_true(b.turns > a.turns);
+    assert_true(b.probes - a.probes <= 40 * (b.turns - a.turns));
+    assert_int_equal(b.hosts, HOSTS);
+    assert_int_equal(b.blocked, BACKLOG + BATCH - HOSTS);
+
+    print_message("      backlog probes: %llu per %d submissions with none pending, %llu with "
+                  "%d pending, %llu per %d joins\n",
+                  small, BATCH, big, BACKLOG, join_probes, BATCH);
+    iha_delivery_free(d);
+    assert_int_equal(cap.calls, BACKLOG + 2 * BATCH);
+    close(hole);
+    capture_destroy(&cap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -804,6 +1369,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shutdown_completes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_response_cap, setup, teardown),
         cmocka_unit_test(test_bad_config),
+        cmocka_unit_test_setup_teardown(test_order_many_hosts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_only_same_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_ordered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kick, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notices, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_waiters_attempt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_join_thousands, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backlog_flat, setup, teardown),
     };
     int rc;
 
