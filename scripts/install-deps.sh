@@ -6,7 +6,9 @@
 #   --build  compilers and libraries to build the gateway and its unit tests
 #   --test   the real peers the integration tests run: masakari-api,
 #            prometheus-alertmanager, keystone (with python3-openstackclient),
-#            nagios4-core + monitoring-plugins-basic, plus jq, curl and sqlite3
+#            nagios4-core + monitoring-plugins-basic, plus jq, curl and sqlite3;
+#            prometheus (promtool), chromium (status page), systemd
+#            (systemd-analyze verify) and python3-yaml for the operability tests
 #   (no option = --build)
 #
 # Must run as root (CI does). Before installing, it writes /usr/sbin/policy-rc.d
@@ -18,7 +20,7 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev
             libcurl4-openssl-dev libyaml-dev libpcre2-dev libcmocka-dev clang-format)
 TEST_PKGS=(masakari-api prometheus-alertmanager jq curl sqlite3 keystone python3-openstackclient
-           nagios4-core monitoring-plugins-basic)
+           nagios4-core monitoring-plugins-basic prometheus chromium systemd python3-yaml)
 
 want_build=0
 want_test=0

@@ -106,6 +106,29 @@ void iha_events_attempt_steal(struct iha_events *ev, const char *id, json_t *att
     json_decref(attempt);
 }
 
+void iha_events_update(struct iha_events *ev, const char *id, const json_t *fields)
+{
+    const char *k;
+    json_t *v;
+
+    if (!ev || !id || !*id || !json_is_object(fields))
+        return;
+    pthread_mutex_lock(&ev->lock);
+    for (size_t i = 0; i < ev->count; i++) {
+        json_t *e = ev->ring[nth_newest(ev, i)];
+        const char *eid = json_string_value(json_object_get(e, "id"));
+
+        if (!eid || strcmp(eid, id) != 0)
+            continue;
+        json_object_foreach((json_t *)fields, k, v)
+        {
+            json_object_set_new(e, k, json_deep_copy(v));
+        }
+        break;
+    }
+    pthread_mutex_unlock(&ev->lock);
+}
+
 json_t *iha_events_list(struct iha_events *ev, const char *hostname, size_t limit)
 {
     json_t *out = json_array();

@@ -41,6 +41,13 @@ void iha_events_attempt_steal(struct iha_events *ev, const char *id, json_t *att
                               const char *result);
 
 /**
+ * Sets every member of @p fields (borrowed; values are copied) on the newest event whose
+ * id is @p id, e.g. the queue sequence once the notification is stored, or the final
+ * result. Unknown ids are ignored. NULL-safe in @p ev.
+ */
+void iha_events_update(struct iha_events *ev, const char *id, const json_t *fields);
+
+/**
  * @return a new JSON array of copies of the events, newest first, at most @p limit,
  *         only those whose "hostname" equals @p hostname when it is non-NULL and non-empty.
  */

@@ -19,8 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "form.h"
 #include "log.h"
+#include "metrics.h"
+#include "status_page.h"
 
 #define URL_MAX 512
 #define PROJECT_ID_MAX 64
@@ -34,6 +37,10 @@
 /* Rejected requests logged at info per second; the rest are counted. */
 #define REJECT_LOG_PER_S 10
 #define REALM_HEADER "Bearer realm=\"iha-gateway\""
+/* Events on the status page, and the default and maximum of /api/v1/events?limit=. */
+#define PAGE_EVENTS 200
+#define EVENTS_LIMIT_DEFAULT 100
+#define EVENTS_LIMIT_MAX 10000
 
 enum method { M_GET = 1, M_HEAD = 2, M_POST = 4 };
 
@@ -43,7 +50,7 @@ enum err_format {
     FMT_OPENSTACK /* {"<faultName>": {"code", "message"}}, Keystone's shape for 401 */
 };
 
-enum route_kind { R_INGEST, R_HEALTHY, R_READY };
+enum route_kind { R_INGEST, R_HEALTHY, R_READY, R_METRICS, R_PAGE, R_STATUS, R_EVENTS, R_RELOAD };
 
 struct route {
     const char *path; /* '*' stands for one project_id segment */
@@ -61,6 +68,11 @@ static const struct route routes[] = {
     {"/v1/*/notifications", M_POST, R_INGEST, IHA_SOURCE_NATIVE, FMT_OPENSTACK, true},
     {"/-/healthy", M_GET | M_HEAD, R_HEALTHY, IHA_SOURCE_NATIVE, FMT_GATEWAY, false},
     {"/-/ready", M_GET | M_HEAD, R_READY, IHA_SOURCE_NATIVE, FMT_GATEWAY, false},
+    {"/-/reload", M_POST, R_RELOAD, IHA_SOURCE_NATIVE, FMT_GATEWAY, true},
+    {"/metrics", M_GET | M_HEAD, R_METRICS, IHA_SOURCE_NATIVE, FMT_GATEWAY, false},
+    {"/", M_GET | M_HEAD, R_PAGE, IHA_SOURCE_NATIVE, FMT_GATEWAY, false},
+    {"/api/v1/status", M_GET | M_HEAD, R_STATUS, IHA_SOURCE_NATIVE, FMT_GATEWAY, false},
+    {"/api/v1/events", M_GET | M_HEAD, R_EVENTS, IHA_SOURCE_NATIVE, FMT_GATEWAY, false},
     {NULL, 0, R_HEALTHY, IHA_SOURCE_NATIVE, FMT_GATEWAY, false},
 };
 
@@ -71,8 +83,12 @@ struct iha_http {
     unsigned port;
     size_t max_body;
     struct iha_auth *auth;
+    bool auth_owned;            /* auth came from iha_http_set_auth_steal() */
+    struct iha_auth *auth_next; /* handed over by a reload; under ready_lock */
     iha_ingest_fn ingest;
     void *ingest_cls;
+    struct iha_metrics *metrics;
+    struct iha_http_ops ops;
     struct MHD_Response *ok_response; /* persistent "OK" */
     struct MHD_Response *not_ready;   /* rebuilt by iha_http_set_ready() */
     bool ready;
@@ -221,14 +237,31 @@ static void peer_name(struct MHD_Connection *c, char *out, size_t size)
                   (socklen_t)size);
 }
 
+static const struct route *route_find(const char *url);
+
+/* iha_gateway_http_requests_total{route,code}: the route's pattern keeps the label bounded. */
+static void count_request(struct iha_http *h, const char *url, unsigned status)
+{
+    const struct route *rt;
+    char code[8];
+
+    if (!h->metrics)
+        return;
+    rt = strlen(url) > URL_MAX ? NULL : route_find(url);
+    snprintf(code, sizeof(code), "%u", status);
+    iha_metrics_add(h->metrics, "iha_gateway_http_requests_total", 1, rt ? rt->path : "other",
+                    code);
+}
+
 /* One debug line per answered request (refused ones get their info line instead). */
-static void log_request(struct MHD_Connection *c, const char *method, const char *url,
-                        unsigned status, long long t0_ms)
+static void log_request(struct iha_http *h, struct MHD_Connection *c, const char *method,
+                        const char *url, unsigned status, long long t0_ms)
 {
     char st[8];
     char ms[24];
     char peer[INET6_ADDRSTRLEN];
 
+    count_request(h, url, status);
     if (!iha_log_enabled(IHA_LOG_DEBUG))
         return;
     snprintf(st, sizeof(st), "%u", status);
@@ -247,6 +280,7 @@ static void log_reject(struct iha_http *h, struct MHD_Connection *c, const char 
     char sup[24];
     char peer[INET6_ADDRSTRLEN];
 
+    count_request(h, url, status);
     if (!iha_log_enabled(IHA_LOG_INFO))
         return;
     if (now_s != h->reject_window_s) {
@@ -521,7 +555,7 @@ static enum MHD_Result queue_reply(struct req *r, const char *method, const char
     pthread_mutex_unlock(&r->lock);
     if (!body)
         body = json_object();
-    log_request(r->conn, method, url, status, r->t0_ms);
+    log_request(r->h, r->conn, method, url, status, r->t0_ms);
     return queue_json(r->conn, status, body, NULL, NULL);
 }
 
@@ -628,7 +662,7 @@ static enum MHD_Result answer_fixed(struct iha_http *h, struct MHD_Connection *c
     enum MHD_Result ret;
 
     if (rt->kind == R_HEALTHY) {
-        log_request(c, method, url, 200, t0);
+        log_request(h, c, method, url, 200, t0);
         return MHD_queue_response(c, 200, h->ok_response);
     }
     pthread_mutex_lock(&h->ready_lock);
@@ -640,8 +674,138 @@ static enum MHD_Result answer_fixed(struct iha_http *h, struct MHD_Connection *c
     }
     ret = MHD_queue_response(c, status, resp);
     pthread_mutex_unlock(&h->ready_lock);
-    log_request(c, method, url, status, t0);
+    log_request(h, c, method, url, status, t0);
     return ret;
+}
+
+/* ---- operability routes ------------------------------------------------------------------ */
+
+/* Queues @p text (malloc'ed, stolen) with @p content_type. */
+static enum MHD_Result queue_text(struct MHD_Connection *c, unsigned status, char *text,
+                                  const char *content_type)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    if (!text)
+        return queue_json(c, 500, NULL, NULL, NULL);
+    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES ||
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+    ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ?limit=N: digits only, 1..EVENTS_LIMIT_MAX; anything else is the default. */
+static size_t events_limit(struct MHD_Connection *c)
+{
+    const char *s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+    unsigned long long v;
+
+    if (!s || !parse_content_length(s, &v) || v == 0)
+        return EVENTS_LIMIT_DEFAULT;
+    return v > EVENTS_LIMIT_MAX ? EVENTS_LIMIT_MAX : (size_t)v;
+}
+
+static json_t *status_json(struct iha_http *h)
+{
+    return h->ops.status ? h->ops.status(h->ops.cls) : json_object();
+}
+
+static enum MHD_Result answer_ops(struct iha_http *h, struct MHD_Connection *c,
+                                  const struct route *rt, const char *method, const char *url,
+                                  long long t0)
+{
+    const char *host = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "hostname");
+    char detail[512];
+    json_t *status, *events;
+    char *text = NULL;
+    unsigned code = 200;
+
+    switch (rt->kind) {
+    case R_METRICS:
+        if (h->ops.refresh)
+            h->ops.refresh(h->ops.cls);
+        log_request(h, c, method, url, 200, t0);
+        /* Counted before rendering, so a scrape sees itself. */
+        text = h->metrics ? iha_metrics_render(h->metrics) : strdup("");
+        return queue_text(c, 200, text, "text/plain; version=0.0.4; charset=utf-8");
+    case R_PAGE:
+        status = status_json(h);
+        events = iha_events_list(h->ops.events, host, PAGE_EVENTS);
+        text = status && events ? iha_status_page_render(status, events, host) : NULL;
+        json_decref(status);
+        json_decref(events);
+        log_request(h, c, method, url, text ? 200 : 500, t0);
+        return queue_text(c, 200, text, "text/html; charset=utf-8");
+    case R_STATUS:
+        log_request(h, c, method, url, 200, t0);
+        return queue_json(c, 200, status_json(h), NULL, NULL);
+    case R_EVENTS:
+        log_request(h, c, method, url, 200, t0);
+        return queue_json(c, 200, iha_events_list(h->ops.events, host, events_limit(c)), NULL,
+                          NULL);
+    case R_RELOAD:
+        detail[0] = '\0';
+        if (!h->ops.reload) {
+            code = 500;
+            snprintf(detail, sizeof(detail), "reload is not available");
+        } else if (h->ops.reload(h->ops.cls, detail, sizeof(detail)) != IHA_OK) {
+            code = 500;
+        }
+        log_request(h, c, method, url, code, t0);
+        if (code != 200) {
+            char msg[600];
+            snprintf(msg, sizeof(msg), "failed to reload config: %s", detail);
+            return queue_json(c, code, json_pack("{s:s,s:s}", "status", "error", "error", msg),
+                              NULL, NULL);
+        }
+        return queue_json(c, 200, json_pack("{s:s,s:s}", "status", "success", "detail", detail),
+                          NULL, NULL);
+    default:
+        return answer_fixed(h, c, rt, method, url, t0);
+    }
+}
+
+/* HTTP thread: takes over an authentication handed over by a reload. */
+static void adopt_auth(struct iha_http *h)
+{
+    struct iha_auth *next, *old = NULL;
+
+    pthread_mutex_lock(&h->ready_lock);
+    next = h->auth_next;
+    h->auth_next = NULL;
+    pthread_mutex_unlock(&h->ready_lock);
+    if (!next)
+        return;
+    if (h->auth_owned)
+        old = h->auth;
+    h->auth = next;
+    h->auth_owned = true;
+    iha_auth_free(old);
+}
+
+void iha_http_set_auth_steal(struct iha_http *h, struct iha_auth *auth)
+{
+    struct iha_auth *old;
+
+    if (!h) {
+        iha_auth_free(auth);
+        return;
+    }
+    pthread_mutex_lock(&h->ready_lock);
+    old = h->auth_next;
+    h->auth_next = auth;
+    pthread_mutex_unlock(&h->ready_lock);
+    iha_auth_free(old);
 }
 
 /* First call for a request: everything decided from the headers alone. */
@@ -662,6 +826,7 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
 
     if (strlen(url) > URL_MAX)
         return reject(h, c, method, "(long URL)", FMT_GATEWAY, 404, "no such route", "");
+    adopt_auth(h);
     rt = route_find(url);
     if (!rt)
         return reject(h, c, method, url, format_for_url(url), 404, "no such route", "");
@@ -672,7 +837,7 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
         return queue_json(c, 405, error_body(rt->format, 405, detail, ""), MHD_HTTP_HEADER_ALLOW,
                           allow);
     }
-    if (rt->kind != R_INGEST)
+    if (rt->kind == R_HEALTHY || rt->kind == R_READY)
         return answer_fixed(h, c, rt, method, url, t0);
     if (atomic_load(&h->stopping))
         return reject(h, c, method, url, rt->format, 503, "the gateway is shutting down", "");
@@ -683,6 +848,8 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
             return reject(h, c, method, url, rt->format, 401,
                           why[0] ? why : "authentication required", "");
     }
+    if (rt->kind != R_INGEST)
+        return answer_ops(h, c, rt, method, url, t0);
     value = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     form = rt->source == IHA_SOURCE_NAGIOS && form_type(value);
     if (!form && !content_type_ok(value))
@@ -904,6 +1071,9 @@ static void free_http(struct iha_http *h)
         MHD_destroy_response(h->ok_response);
     if (h->not_ready)
         MHD_destroy_response(h->not_ready);
+    if (h->auth_owned)
+        iha_auth_free(h->auth);
+    iha_auth_free(h->auth_next);
     pthread_cond_destroy(&h->cond);
     pthread_mutex_destroy(&h->lock);
     pthread_mutex_destroy(&h->ready_lock);
@@ -1035,6 +1205,9 @@ enum iha_rc iha_http_start(const struct iha_http_config *cfg, struct iha_http **
     h->auth = cfg->auth;
     h->ingest = cfg->ingest;
     h->ingest_cls = cfg->ingest_cls;
+    h->metrics = cfg->metrics;
+    if (cfg->ops)
+        h->ops = *cfg->ops;
     h->reject_window_s = -1;
     atomic_init(&h->n_inflight, 0);
     atomic_init(&h->starting, true);

@@ -10,6 +10,11 @@
  *   POST /v1/{project_id}/notifications     same, path used by OpenStack clients (auth)
  *   GET|HEAD /-/healthy                     200 "OK"
  *   GET|HEAD /-/ready                       200 "OK" when ready, 503 with the reason otherwise
+ *   GET /metrics                            Prometheus text exposition (no auth)
+ *   GET /                                   status page, HTML (?hostname= filter; no auth)
+ *   GET /api/v1/status                      status JSON (secrets redacted; no auth)
+ *   GET /api/v1/events                      recent alert outcomes (?hostname=, ?limit=; no auth)
+ *   POST /-/reload                          reload config, tokens and rules (auth)
  * Unknown path 404, wrong method 405 with Allow. A body over the limit is answered
  * 413 (never a dropped connection); malformed JSON 400 naming line/column/position;
  * a Content-Type other than application/json 415. Error bodies:
@@ -42,6 +47,28 @@ struct iha_http;
 typedef enum iha_rc (*iha_ingest_fn)(void *cls, enum iha_source source, const json_t *body,
                                      iha_reply_fn reply, void *reply_cls, struct iha_err *err);
 
+struct iha_metrics;
+struct iha_events;
+
+/**
+ * The operability side of the server: what /metrics, /, /api/v1/status, /api/v1/events
+ * and /-/reload read or call. Every member may be NULL; the callbacks run on the HTTP
+ * thread with @c cls.
+ */
+struct iha_http_ops {
+    struct iha_events *events; /**< borrowed: /api/v1/events and the status page */
+    /** Refreshes gauges (queue depth, oldest age) right before /metrics is rendered. */
+    void (*refresh)(void *cls);
+    /** @return a new object for /api/v1/status (NULL: out of memory). */
+    json_t *(*status)(void *cls);
+    /**
+     * Reloads config, tokens and rules. @return IHA_OK (@p detail may say which
+     * settings need a restart) or an error with the reason in @p detail.
+     */
+    enum iha_rc (*reload)(void *cls, char *detail, size_t detail_size);
+    void *cls;
+};
+
 struct iha_http_config {
     const char *listen_address; /**< "HOST:PORT", "[V6]:PORT" or ":PORT" (all addresses) */
     size_t max_body;            /**< bytes */
@@ -49,6 +76,8 @@ struct iha_http_config {
     struct iha_auth *auth;      /**< borrowed */
     iha_ingest_fn ingest;
     void *ingest_cls;
+    struct iha_metrics *metrics;    /**< borrowed, may be NULL: /metrics, requests counted */
+    const struct iha_http_ops *ops; /**< copied, may be NULL */
 };
 
 /**
@@ -60,6 +89,13 @@ enum iha_rc iha_http_start(const struct iha_http_config *cfg, struct iha_http **
 
 /** Sets readiness for /-/ready; @p why is shown when not ready (copied). Thread-safe. */
 void iha_http_set_ready(struct iha_http *h, bool ready, const char *why);
+
+/**
+ * Replaces the inbound authentication (reload): @p auth is stolen and adopted by the
+ * HTTP thread at its next request; the previous one is freed there unless it was the
+ * borrowed one from iha_http_start(). Thread-safe.
+ */
+void iha_http_set_auth_steal(struct iha_http *h, struct iha_auth *auth);
 
 /** @return the port actually bound (useful with port 0). */
 unsigned iha_http_port(const struct iha_http *h);

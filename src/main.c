@@ -21,14 +21,17 @@
 #include "dedupe.h"
 #include "delivery.h"
 #include "diag.h"
+#include "events.h"
 #include "http_server.h"
 #include "lint.h"
 #include "log.h"
 #include "mapping.h"
+#include "metrics.h"
 #include "nagios.h"
 #include "native.h"
 #include "pipeline.h"
 #include "queue.h"
+#include "reload.h"
 #include "record.h"
 #include "ruletest.h"
 #include "secret.h"
@@ -666,6 +669,15 @@ static void on_storage_health(void *cls, bool healthy, const char *why)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* Alert outcomes kept for the status page and /api/v1/events. */
+#define EVENTS_KEPT 1000
+
+/* A reload loads the configuration exactly as the start did: file or default, flags over it. */
+static enum iha_rc reload_load(void *cls, struct iha_config **out, struct iha_diag *diag)
+{
+    return load_config(cls, out, diag);
+}
+
 static enum iha_rc ingest(void *cls, enum iha_source source, const json_t *body, iha_reply_fn reply,
                           void *reply_cls, struct iha_err *err)
 {
@@ -699,13 +711,18 @@ static int cmd_run(const struct options *o)
     struct readiness ready = {.lock = PTHREAD_MUTEX_INITIALIZER};
     struct iha_auth *auth = NULL;
     struct iha_http *http = NULL;
+    struct iha_metrics *metrics = iha_metrics_new();
+    struct iha_events *events = iha_events_new(EVENTS_KEPT);
+    struct iha_reload *reload = NULL;
+    struct iha_http_ops ops;
     struct iha_err err = {0};
     char desc[256], port[16], nrules[16];
     sigset_t sigs;
     int sig = 0, status = 1;
     bool curl_ready = false;
 
-    if (!diag || !rs) {
+    if (!diag || !rs || !metrics || !events ||
+        iha_metrics_register_gateway(metrics, IHA_VERSION) != IHA_OK) {
         fprintf(stderr, "iha-gateway: out of memory\n");
         goto cleanup;
     }
@@ -796,10 +813,28 @@ static int cmd_run(const struct options *o)
             .queue = queue,
             .native_wait_ms = cfg->connect_timeout_ms + cfg->timeout_ms,
             .max_age_ms = cfg->storage_max_age_ms,
+            .metrics = metrics,
+            .events = events,
         };
         pipeline = iha_pipeline_new(&st);
         if (!pipeline)
             goto cleanup;
+    }
+    {
+        struct iha_reload_config rc = {
+            .load = reload_load,
+            .load_cls = (void *)o,
+            .running = cfg,
+            .rules = rs,
+            .pipeline = pipeline,
+            .metrics = metrics,
+            .queue = queue,
+            .token = token,
+        };
+        reload = iha_reload_new(&rc);
+        if (!reload)
+            goto cleanup;
+        iha_reload_http_ops(reload, events, &ops);
     }
     /* Commands left while the daemon was down run before anything is delivered. */
     iha_queue_set_callbacks(queue, iha_pipeline_control, on_storage_health, &ready);
@@ -816,6 +851,8 @@ static int cmd_run(const struct options *o)
             .auth = auth,
             .ingest = ingest,
             .ingest_cls = pipeline,
+            .metrics = metrics,
+            .ops = &ops,
         };
         if (iha_http_start(&hc, &http, &err) != IHA_OK) {
             IHA_LOG(IHA_LOG_ERROR, "cannot listen", "listen_address", cfg->listen_address, "detail",
@@ -825,6 +862,7 @@ static int cmd_run(const struct options *o)
     }
     pthread_mutex_lock(&ready.lock);
     ready.http = http;
+    iha_reload_set_http(reload, http);
     iha_http_set_ready(http, !ready.bad, ready.why);
     pthread_mutex_unlock(&ready.lock);
     iha_token_source_describe(token, desc, sizeof(desc));
@@ -840,8 +878,9 @@ static int cmd_run(const struct options *o)
         if (sigwait(&sigs, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            IHA_LOG(IHA_LOG_WARN, "SIGHUP received: reload is not supported yet; restart the "
-                                  "gateway to apply a new configuration");
+            char detail[512];
+            IHA_LOG(IHA_LOG_INFO, "SIGHUP received: reloading the configuration");
+            (void)iha_reload_run(reload, "SIGHUP", detail, sizeof(detail));
             continue;
         }
         break;
@@ -856,12 +895,17 @@ cleanup:
     pthread_mutex_lock(&ready.lock);
     ready.http = NULL;
     pthread_mutex_unlock(&ready.lock);
+    if (reload)
+        iha_reload_set_http(reload, NULL);
     iha_http_stop(http);
     if (pipeline)
         iha_pipeline_stop(pipeline);
     iha_delivery_free(delivery);
     iha_queue_close(queue);
     iha_pipeline_free(pipeline);
+    iha_reload_free(reload);
+    iha_events_free(events);
+    iha_metrics_free(metrics);
     iha_auth_free(auth);
     iha_dedupe_free(dedupe);
     iha_token_source_free(token);

@@ -410,3 +410,94 @@ char *iha_metrics_render(struct iha_metrics *m)
     }
     return o.buf;
 }
+
+/* ---- the gateway's own families ---- */
+
+static const double latency_buckets[] = {0.05, 0.1, 0.25, 0.5, 1,    2.5, 5,
+                                         10,   30,  60,   300, 1800, 3600};
+
+static const struct {
+    const char *name;
+    enum iha_metric_type type;
+    const char *labels;
+    const char *help;
+} gateway_families[] = {
+    {"iha_gateway_build_info", IHA_METRIC_GAUGE, "version", "Build information; always 1."},
+    {"iha_gateway_alerts_received_total", IHA_METRIC_COUNTER, "source,status",
+     "Alerts received, by source (alertmanager, nagios, native) and status (firing, resolved; "
+     "notification for native input)."},
+    {"iha_gateway_alerts_mapped_total", IHA_METRIC_COUNTER, "rule",
+     "Notifications produced by mapping rules, by rule."},
+    {"iha_gateway_alerts_dropped_total", IHA_METRIC_COUNTER, "reason,rule",
+     "Alerts dropped by mapping, by reason (no_rule, resolved, extraction_failed, invalid, "
+     "other) and the rule that decided (empty when none matched)."},
+    {"iha_gateway_notifications_deduplicated_total", IHA_METRIC_COUNTER, "",
+     "Notifications not sent because an equal one was queued or delivered within the dedupe "
+     "window."},
+    {"iha_gateway_notifications_queued_total", IHA_METRIC_COUNTER, "",
+     "Notifications stored durably in the queue."},
+    {"iha_gateway_deliveries_total", IHA_METRIC_COUNTER, "outcome,code",
+     "Delivery attempts to Instance HA, by outcome (delivered, duplicate, maintenance, rejected, "
+     "auth_error, retry) and HTTP status code (0 for a transport error)."},
+    {"iha_gateway_notifications_dead_lettered_total", IHA_METRIC_COUNTER, "",
+     "Notifications that ended in the dead-letter file."},
+    {"iha_gateway_queue_depth", IHA_METRIC_GAUGE, "",
+     "Notifications in the durable queue waiting for delivery."},
+    {"iha_gateway_queue_oldest_age_seconds", IHA_METRIC_GAUGE, "",
+     "Age of the oldest notification in the queue; 0 when it is empty."},
+    {"iha_gateway_delivery_latency_seconds", IHA_METRIC_HISTOGRAM, "",
+     "Time from receiving an alert to the final outcome of its notification."},
+    {"iha_gateway_http_requests_total", IHA_METRIC_COUNTER, "route,code",
+     "HTTP requests answered, by route and status code."},
+    {"iha_gateway_config_last_reload_successful", IHA_METRIC_GAUGE, "",
+     "Whether the last configuration reload attempt succeeded (1) or failed (0)."},
+    {"iha_gateway_config_last_reload_success_timestamp_seconds", IHA_METRIC_GAUGE, "",
+     "Unix time of the last successful configuration load (start or reload)."},
+    {"iha_gateway_config_reloads_total", IHA_METRIC_COUNTER, "result",
+     "Configuration reload attempts, by result (success, failure)."},
+    {"iha_gateway_token_renewals_total", IHA_METRIC_COUNTER, "result",
+     "Keystone service token renewals, by result (success, failure)."},
+};
+
+enum iha_rc iha_metrics_register_gateway(struct iha_metrics *m, const char *version)
+{
+    enum iha_rc rc = IHA_OK;
+
+    for (size_t i = 0; i < sizeof(gateway_families) / sizeof(gateway_families[0]); i++) {
+        bool hist = gateway_families[i].type == IHA_METRIC_HISTOGRAM;
+        rc = iha_metrics_register(m, gateway_families[i].name, gateway_families[i].type,
+                                  gateway_families[i].help, gateway_families[i].labels,
+                                  hist ? latency_buckets : NULL,
+                                  hist ? sizeof(latency_buckets) / sizeof(latency_buckets[0]) : 0);
+        if (rc != IHA_OK)
+            return rc;
+    }
+    iha_metrics_set(m, "iha_gateway_build_info", 1, version);
+    iha_metrics_set(m, "iha_gateway_config_last_reload_successful", 1);
+    /* Counters with a fixed label set start at 0 so rates and alerts see them from the start. */
+    iha_metrics_add(m, "iha_gateway_config_reloads_total", 0, "success");
+    iha_metrics_add(m, "iha_gateway_config_reloads_total", 0, "failure");
+    iha_metrics_add(m, "iha_gateway_token_renewals_total", 0, "success");
+    iha_metrics_add(m, "iha_gateway_token_renewals_total", 0, "failure");
+    iha_metrics_add(m, "iha_gateway_notifications_deduplicated_total", 0);
+    iha_metrics_add(m, "iha_gateway_notifications_queued_total", 0);
+    iha_metrics_add(m, "iha_gateway_notifications_dead_lettered_total", 0);
+    iha_metrics_set(m, "iha_gateway_queue_depth", 0);
+    iha_metrics_set(m, "iha_gateway_queue_oldest_age_seconds", 0);
+    return IHA_OK;
+}
+
+const char *iha_metrics_drop_reason(const char *rule, const char *reason)
+{
+    if (!rule || !*rule)
+        return IHA_DROP_NO_RULE;
+    if (!reason)
+        return IHA_DROP_OTHER;
+    if (strstr(reason, " sends nothing for resolved alerts"))
+        return IHA_DROP_RESOLVED;
+    if (strstr(reason, "extraction did not match") || strstr(reason, "extracted value"))
+        return IHA_DROP_EXTRACTION;
+    if (strstr(reason, "invalid notification"))
+        return IHA_DROP_INVALID;
+    return IHA_DROP_OTHER;
+}

@@ -14,7 +14,9 @@
 #include <time.h>
 
 #include "alertmanager.h"
+#include "events.h"
 #include "log.h"
+#include "metrics.h"
 #include "nagios.h"
 #include "native.h"
 #include "redelivery.h"
@@ -30,6 +32,11 @@ struct iha_pipeline {
     unsigned native_wait_ms;
     unsigned long long max_age_ms;
     struct iha_redelivery *redelivery; /* Nagios record ids answered 2xx */
+    struct iha_metrics *metrics;       /* may be NULL */
+    struct iha_events *events;         /* may be NULL */
+    struct iha_ruleset *owned_rules;   /* == rules after a reload; ingest thread only */
+    pthread_mutex_t rules_lock;        /* next_rules */
+    struct iha_ruleset *next_rules;    /* handed over by a reload, adopted by ingest */
     pthread_mutex_t flight_lock;       /* hand-offs to delivery vs iha_pipeline_stop() */
     bool stopping;                     /* guarded by flight_lock */
 };
@@ -70,6 +77,7 @@ struct flight {
     struct iha_notification n;
     struct request *native; /* a native sender waiting for the first attempt, else NULL */
     json_t *native_item;
+    long long received_ms; /* first sight, for the latency histogram */
 };
 
 static long long wall_ms(void)
@@ -95,12 +103,15 @@ struct iha_pipeline *iha_pipeline_new(const struct iha_pipeline_stages *stages)
     p->queue = stages->queue;
     p->native_wait_ms = stages->native_wait_ms ? stages->native_wait_ms : 10000;
     p->max_age_ms = stages->max_age_ms ? stages->max_age_ms : 6ull * 3600 * 1000;
+    p->metrics = stages->metrics;
+    p->events = stages->events;
     p->redelivery = iha_redelivery_new(IHA_REDELIVERY_DEFAULT_MAX, IHA_REDELIVERY_DEFAULT_TTL_S);
     if (!p->redelivery) {
         free(p);
         return NULL;
     }
     pthread_mutex_init(&p->flight_lock, NULL);
+    pthread_mutex_init(&p->rules_lock, NULL);
     return p;
 }
 
@@ -116,6 +127,9 @@ void iha_pipeline_free(struct iha_pipeline *p)
     if (p) {
         iha_redelivery_free(p->redelivery);
         pthread_mutex_destroy(&p->flight_lock);
+        iha_ruleset_free(p->owned_rules);
+        iha_ruleset_free(p->next_rules);
+        pthread_mutex_destroy(&p->rules_lock);
     }
     free(p);
 }
@@ -123,6 +137,108 @@ void iha_pipeline_free(struct iha_pipeline *p)
 void iha_pipeline_set_rules(struct iha_pipeline *p, const struct iha_ruleset *rules)
 {
     p->rules = rules;
+    iha_ruleset_free(p->owned_rules);
+    p->owned_rules = NULL;
+}
+
+void iha_pipeline_replace_rules_steal(struct iha_pipeline *p, struct iha_ruleset *rules)
+{
+    struct iha_ruleset *old;
+
+    pthread_mutex_lock(&p->rules_lock);
+    old = p->next_rules;
+    p->next_rules = rules;
+    pthread_mutex_unlock(&p->rules_lock);
+    iha_ruleset_free(old);
+}
+
+/* Ingest thread, before mapping: no request is mapping with the rules freed here. */
+static void adopt_rules(struct iha_pipeline *p)
+{
+    struct iha_ruleset *next;
+
+    pthread_mutex_lock(&p->rules_lock);
+    next = p->next_rules;
+    p->next_rules = NULL;
+    pthread_mutex_unlock(&p->rules_lock);
+    if (!next)
+        return;
+    iha_ruleset_free(p->owned_rules);
+    p->owned_rules = next;
+    p->rules = next;
+}
+
+/* ---- events (status page) ---- */
+
+/* Adds the event for one alert outcome: a copy of the sender's result item. */
+static void event_add(struct request *r, const json_t *item)
+{
+    json_t *ev;
+
+    if (!r->p->events)
+        return;
+    pthread_mutex_lock(&r->lock);
+    ev = json_deep_copy(item);
+    pthread_mutex_unlock(&r->lock);
+    if (!ev)
+        return;
+    json_object_set_new(ev, "source", json_string(iha_source_name(r->source)));
+    if (!json_object_get(ev, "result"))
+        json_object_set_new(ev, "result", json_string("storing"));
+    iha_events_add_steal(r->p->events, ev);
+}
+
+/* Copies the decision taken before storing (dedupe, refusal) from @p item to its event. */
+static void event_sync(struct request *r, const json_t *item)
+{
+    json_t *f = json_object();
+    const char *id;
+
+    if (!f)
+        return;
+    pthread_mutex_lock(&r->lock);
+    id = json_string_value(json_object_get(item, "id"));
+    json_object_set(f, "result", json_object_get(item, "result"));
+    if (json_object_get(item, "detail"))
+        json_object_set(f, "detail", json_object_get(item, "detail"));
+    if (json_object_get(item, "result") &&
+        strcmp(json_string_value(json_object_get(item, "result")), "deduplicated") == 0)
+        json_object_set_new(f, "dedupe", json_string("duplicate"));
+    iha_events_update(r->p->events, id, f);
+    pthread_mutex_unlock(&r->lock);
+    json_decref(f);
+}
+
+static void event_set(struct iha_pipeline *p, const char *id, const char *result, const char *k2,
+                      json_t *v2)
+{
+    json_t *f = json_pack("{s:s}", "result", result);
+
+    if (f && k2 && v2)
+        json_object_set(f, k2, v2);
+    json_decref(v2);
+    if (f)
+        iha_events_update(p->events, id, f);
+    json_decref(f);
+}
+
+/*
+ * The gateway id in the answer to a native sender, also when Instance HA's own answer
+ * is passed through: in every object member of @p body ({"notification": {...}} or a
+ * fault {"conflictingRequest": {...}}).
+ */
+static void tag_gateway_id(json_t *body, const char *id)
+{
+    const char *k;
+    json_t *v;
+
+    if (!json_is_object(body) || !id || !*id)
+        return;
+    json_object_foreach(body, k, v)
+    {
+        if (json_is_object(v) && !json_object_get(v, "gateway_id"))
+            json_object_set_new(v, "gateway_id", json_string(id));
+    }
 }
 
 static void request_free(struct request *r)
@@ -312,6 +428,7 @@ static void native_answer(struct flight *f, const struct iha_delivery_result *re
         code = 202;
         body = queued_body(&f->n, f->seq);
     }
+    tag_gateway_id(body, f->n.id);
     pthread_mutex_lock(&r->lock);
     json_decref(r->native_body);
     r->native_body = body;
@@ -329,7 +446,7 @@ static void on_attempt(void *cls, const struct iha_delivery_result *res)
     struct flight *f = cls;
 
     if (res->attempts > 0) {
-        char at[IHA_TIME_LEN];
+        char at[IHA_TIME_LEN], code[16];
         json_t *a;
 
         iha_time_format(time(NULL), at);
@@ -339,6 +456,17 @@ static void on_attempt(void *cls, const struct iha_delivery_result *res)
         if (a)
             iha_queue_note_attempt(f->p->queue, f->seq, a);
         json_decref(a);
+        snprintf(code, sizeof(code), "%ld", res->http_code);
+        if (f->p->metrics)
+            iha_metrics_add(f->p->metrics, "iha_gateway_deliveries_total", 1,
+                            iha_outcome_name(res->outcome), code);
+        if (f->p->events) {
+            a = json_pack("{s:s,s:I,s:I,s:s,s:s,s:s}", "time", at, "attempt",
+                          (json_int_t)res->attempts, "http_code", (json_int_t)res->http_code,
+                          "outcome", iha_outcome_name(res->outcome), "detail", res->detail,
+                          "notification_uuid", res->notification_uuid);
+            iha_events_attempt_steal(f->p->events, f->n.id, a, iha_outcome_name(res->outcome));
+        }
     }
     if (f->native)
         native_answer(f, res);
@@ -403,6 +531,15 @@ static void on_done(void *cls, const struct iha_delivery_result *res)
         json_object_set_new(info, "notification_uuid", json_string(res->notification_uuid));
     rc = iha_queue_complete(p->queue, f->seq, marker, info);
     json_decref(info);
+    if (p->metrics) {
+        long long ms = wall_ms() - f->received_ms;
+        iha_metrics_observe(p->metrics, "iha_gateway_delivery_latency_seconds",
+                            ms > 0 ? (double)ms / 1000.0 : 0.0);
+        if (marker == IHA_QREC_DEAD)
+            iha_metrics_add(p->metrics, "iha_gateway_notifications_dead_lettered_total", 1);
+    }
+    if (marker == IHA_QREC_DEAD && p->events)
+        event_set(p, f->n.id, "dead", "reason", json_string(reason));
     if (rc != IHA_OK && rc != IHA_E_NOTFOUND)
         IHA_LOG(IHA_LOG_ERROR,
                 "queue: cannot record the end of a notification; it will be "
@@ -446,6 +583,7 @@ static void start_flight(struct iha_pipeline *p, uint64_t seq, const char *key,
         snprintf(f->key, sizeof(f->key), "%s", key);
         f->native = native;
         f->native_item = item;
+        f->received_ms = received_ms;
         rc = iha_notification_copy(&f->n, n);
     }
     if (rc == IHA_OK) {
@@ -496,6 +634,8 @@ static void on_stored(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
             pthread_mutex_unlock(&r->lock);
             request_release(r);
         }
+        if (p && p->events)
+            event_set(p, st->n.id, "retry", "detail", json_string(why ? why : ""));
         IHA_LOG(IHA_LOG_WARN, "notification not stored; the sender is answered 503", "id", st->n.id,
                 "host", st->n.hostname, "detail", why);
         iha_notification_clear(&st->n);
@@ -505,6 +645,15 @@ static void on_stored(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
     IHA_LOG(IHA_LOG_INFO, "notification queued", "id", st->n.id, "seq", s, "rule", st->n.rule,
             "host", st->n.hostname, "type", iha_ntype_name(st->n.type, IHA_DIALECT_MASAKARI),
             "generated_time", st->n.generated_time);
+    if (r && p->metrics)
+        iha_metrics_add(p->metrics, "iha_gateway_notifications_queued_total", 1);
+    if (r && p->events) {
+        json_t *f = json_pack("{s:s,s:s,s:I}", "result", "queued", "dedupe", "new", "queue_seq",
+                              (json_int_t)seq);
+        if (f)
+            iha_events_update(p->events, st->n.id, f);
+        json_decref(f);
+    }
     if (r) {
         pthread_mutex_lock(&r->lock);
         set_result(st->item, "queued", "stored durably; delivery continues in the background");
@@ -534,6 +683,16 @@ static void on_requeued(void *cls, enum iha_rc rc, uint64_t seq, const char *why
 {
     struct requeued *rq = cls;
 
+    if (rc == IHA_OK && rq->p->metrics)
+        iha_metrics_add(rq->p->metrics, "iha_gateway_notifications_queued_total", 1);
+    if (rc == IHA_OK && rq->p->events) {
+        json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:s,s:I}", "source", "requeue", "id",
+                               rq->n.id, "type", iha_ntype_name(rq->n.type, IHA_DIALECT_MASAKARI),
+                               "hostname", rq->n.hostname, "payload", rq->n.payload, "rule",
+                               rq->n.rule, "result", "queued", "queue_seq", (json_int_t)seq);
+        if (ev)
+            iha_events_add_steal(rq->p->events, ev);
+    }
     if (rc == IHA_OK)
         start_flight(rq->p, seq, rq->key, &rq->n, rq->received_ms, NULL, NULL);
     else
@@ -571,6 +730,8 @@ static bool submit(struct request *r, struct iha_notification *n, json_t *item)
     }
     if (verdict != IHA_DEDUPE_NEW) {
         bool inflight = verdict == IHA_DEDUPE_INFLIGHT;
+        if (r->p->metrics)
+            iha_metrics_add(r->p->metrics, "iha_gateway_notifications_deduplicated_total", 1);
         IHA_LOG(IHA_LOG_INFO, "notification deduplicated", "id", n->id, "rule", n->rule, "host",
                 n->hostname, "type", iha_ntype_name(n->type, IHA_DIALECT_MASAKARI), "state",
                 inflight ? "queued" : "delivered");
@@ -584,6 +745,7 @@ static bool submit(struct request *r, struct iha_notification *n, json_t *item)
                      iha_ntype_name(n->type, IHA_DIALECT_MASAKARI));
             json_decref(r->native_body);
             r->native_body = fault("conflictingRequest", 409, msg);
+            tag_gateway_id(r->native_body, n->id);
             r->native_code = 409;
         }
         free(st);
@@ -663,6 +825,9 @@ static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct i
         struct iha_map_result mr = {0};
         const struct iha_alert *a = &alerts[i];
 
+        if (r->p->metrics)
+            iha_metrics_add(r->p->metrics, "iha_gateway_alerts_received_total", 1,
+                            iha_source_name(r->source), iha_alert_status_name(a->status));
         if (iha_mapping_apply(r->p->rules, a, &mr) != IHA_OK) {
             json_t *item = json_pack("{s:I,s:s,s:s}", "alert", (json_int_t)i, "result", "retry",
                                      "detail", "out of memory while mapping");
@@ -681,8 +846,14 @@ static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct i
                 item = json_pack("{s:s,s:s}", "result", "dropped", "reason", o->reason);
                 if (item && o->rule[0])
                     set_str(item, "rule", o->rule);
+                if (r->p->metrics)
+                    iha_metrics_add(r->p->metrics, "iha_gateway_alerts_dropped_total", 1,
+                                    iha_metrics_drop_reason(o->rule, o->reason), o->rule);
             } else {
                 item = item_new(&o->notif);
+                if (r->p->metrics)
+                    iha_metrics_add(r->p->metrics, "iha_gateway_alerts_mapped_total", 1,
+                                    o->notif.rule[0] ? o->notif.rule : o->rule);
             }
             if (!item)
                 continue;
@@ -694,8 +865,10 @@ static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct i
             pthread_mutex_lock(&r->lock);
             json_array_append_new(r->results, item);
             pthread_mutex_unlock(&r->lock);
-            if (!o->dropped)
-                (void)submit(r, &o->notif, item);
+            /* The event exists before the queue or delivery can update it. */
+            event_add(r, item);
+            if (!o->dropped && !submit(r, &o->notif, item))
+                event_sync(r, item);
         }
         iha_map_result_clear(&mr);
     }
@@ -716,16 +889,24 @@ static enum iha_rc handle_native(struct request *r, const json_t *body, struct i
     if (rc != IHA_OK)
         return rc;
     iha_id_new(n.id);
+    if (r->p->metrics)
+        iha_metrics_add(r->p->metrics, "iha_gateway_alerts_received_total", 1, "native",
+                        "notification");
     item = item_new(&n);
     if (!item || json_array_append_new(r->results, item) != 0) {
         iha_notification_clear(&n);
         return IHA_E_NOMEM;
     }
-    if (!submit(r, &n, item) && !r->native_body) {
-        /* Refused before storing (queue full, out of memory): the sender should retry. */
-        r->native_code = 503;
-        r->native_body =
-            fault("serviceUnavailable", 503, json_string_value(json_object_get(item, "detail")));
+    event_add(r, item);
+    if (!submit(r, &n, item)) {
+        event_sync(r, item);
+        if (!r->native_body) {
+            /* Refused before storing (queue full, out of memory): the sender should retry. */
+            r->native_code = 503;
+            r->native_body = fault("serviceUnavailable", 503,
+                                   json_string_value(json_object_get(item, "detail")));
+            tag_gateway_id(r->native_body, n.id);
+        }
     }
     iha_notification_clear(&n);
     return IHA_OK;
@@ -745,6 +926,7 @@ enum iha_rc iha_pipeline_handle(struct iha_pipeline *p, enum iha_source source, 
         return rc;
     if (replayed)
         return IHA_OK;
+    adopt_rules(p);
     r = request_new(p, source, reply, cls);
     if (!r) {
         iha_redelivery_cancel(reply, cls);

@@ -34,6 +34,8 @@
 #include "record.h"
 
 struct iha_pipeline;
+struct iha_metrics;
+struct iha_events;
 
 /**
  * Receives the answer for one request: HTTP status and a JSON body (stolen).
@@ -50,6 +52,8 @@ struct iha_pipeline_stages {
     struct iha_queue *queue;       /**< required */
     unsigned native_wait_ms;       /**< bound on a native sender's wait; 0 = 10 s */
     unsigned long long max_age_ms; /**< retried this long after arrival; 0 = 6 h */
+    struct iha_metrics *metrics;   /**< may be NULL: the iha_gateway_* families are counted */
+    struct iha_events *events;     /**< may be NULL: one event per alert outcome and attempt */
 };
 
 /** @return a new pipeline or NULL (also when the queue or delivery is missing). */
@@ -66,6 +70,15 @@ void iha_pipeline_free(struct iha_pipeline *p);
 
 /** Replaces the rule set (reload). @p rules is borrowed. Call from the ingest thread. */
 void iha_pipeline_set_rules(struct iha_pipeline *p, const struct iha_ruleset *rules);
+
+/**
+ * Replaces the rule set from any thread (reload): @p rules is stolen; the ingest thread
+ * adopts it at the start of its next request, so a request being mapped finishes with
+ * the rules it started with, and the previous set is freed there if the pipeline owned
+ * it (the initial, borrowed set is never freed). A set handed over but not adopted yet is
+ * replaced (and freed) by a later call.
+ */
+void iha_pipeline_replace_rules_steal(struct iha_pipeline *p, struct iha_ruleset *rules);
 
 /**
  * Handles one parsed request body from @p source.

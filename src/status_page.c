@@ -174,6 +174,16 @@ static void events_table(struct html *h, const json_t *events)
             json_text(h, payload);
             raw(h, "</code><br><small>id ");
             text(h, str(e, "id"));
+            if (*str(e, "dedupe")) {
+                raw(h, " · dedupe ");
+                text(h, str(e, "dedupe"));
+            }
+            if (json_is_integer(json_object_get(e, "queue_seq"))) {
+                char seq[48];
+                snprintf(seq, sizeof(seq), " · queue seq %lld",
+                         (long long)json_integer_value(json_object_get(e, "queue_seq")));
+                text(h, seq);
+            }
             raw(h, "</small>");
         }
         raw(h, "</td>");

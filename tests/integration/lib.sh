@@ -1207,3 +1207,42 @@ if len(page) >= 1000:
 print("\n".join(sorted(n["payload"].get("instance_uuid", "") for n in page if n["type"] == "VM")))
 PYEOF
 }
+
+# ---------------------------------------------------------------------------
+# operability helpers (issue 7): metrics, reload, status page
+
+# gw_metrics: prints GET /metrics of the gateway.
+gw_metrics() {
+    curl -fsS --max-time 10 "$GW_URL/metrics" || fail "GET $GW_URL/metrics failed"
+}
+
+# gw_metric SERIES: the value of one series of GET /metrics, written exactly as the
+# exposition writes it (labels in registration order), e.g.
+# 'iha_gateway_deliveries_total{outcome="delivered",code="202"}'; 0 when absent.
+gw_metric() {
+    gw_metrics | awk -v s="$1" '$1 == s { v = $2 } END { print (v == "" ? 0 : v) }'
+}
+
+# gw_metric_is SERIES VALUE: true when the series has VALUE now (for wait_until).
+gw_metric_is() { [[ "$(gw_metric "$1")" == "$2" ]]; }
+
+# assert_metric SERIES VALUE
+assert_metric() { assert_eq "$(gw_metric "$1")" "$2" "metric $1"; }
+
+# gw_reload: POST /-/reload with the bearer token; sets HTTP_CODE and HTTP_BODY.
+gw_reload() { http POST "$GW_URL/-/reload" - -H "Authorization: Bearer $GW_TOKEN"; }
+
+# gw_pid: the PID of the running gateway started by start_gateway.
+gw_pid() {
+    local entry
+    for entry in "${IT_PIDS[@]}"; do
+        [[ "${entry%%:*}" == gateway ]] && echo "${entry#*:}"
+    done
+}
+
+# it_artifacts_dir: build/artifacts of the source tree (kept for CI), created if needed.
+it_artifacts_dir() {
+    local d=${IHA_ARTIFACTS_DIR:-$IT_ROOT/build/artifacts}
+    mkdir -p "$d"
+    echo "$d"
+}

@@ -63,11 +63,36 @@ static void test_attempts(void **state)
     iha_events_free(ev);
 }
 
+static void test_update(void **state)
+{
+    struct iha_events *ev = iha_events_new(4);
+    json_t *list, *e, *f = json_pack("{s:s,s:i}", "result", "dead", "queue_seq", 42);
+
+    (void)state;
+    iha_events_add_steal(ev, event("n1", "c1"));
+    iha_events_add_steal(ev, event("n2", "c2"));
+    iha_events_update(ev, "n1", f);
+    iha_events_update(ev, "gone", f);
+    iha_events_update(NULL, "n1", f);
+    json_decref(f);
+    list = iha_events_list(ev, NULL, 10);
+    e = json_array_get(list, 1);
+    assert_string_equal(json_string_value(json_object_get(e, "id")), "n1");
+    assert_string_equal(json_string_value(json_object_get(e, "result")), "dead");
+    assert_int_equal(json_integer_value(json_object_get(e, "queue_seq")), 42);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "result")),
+                        "queued");
+    assert_null(json_object_get(json_array_get(list, 0), "queue_seq"));
+    json_decref(list);
+    iha_events_free(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ring_order_and_bound),
         cmocka_unit_test(test_attempts),
+        cmocka_unit_test(test_update),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -540,7 +540,10 @@ static void test_not_found(void **state)
     struct ts *t = *state;
     struct resp r;
     static const char *const paths[] = {
-        "/", "/nope", "/api/v1/alertmanager/", "/api/v1/alertmanagers", "/-/healthy/x",
+        "/nope",
+        "/api/v1/alertmanager/",
+        "/api/v1/alertmanagers",
+        "/-/healthy/x",
     };
     static const char *const v1_paths[] = {
         "/v1/notificationz",

@@ -102,12 +102,59 @@ static void test_series_bound(void **state)
     iha_metrics_free(m);
 }
 
+static void test_gateway_families(void **state)
+{
+    struct iha_metrics *m = iha_metrics_new();
+    char *text;
+
+    (void)state;
+    assert_int_equal(iha_metrics_register_gateway(m, "1.2.3"), IHA_OK);
+    /* Twice is a bug: the names are taken. */
+    assert_int_equal(iha_metrics_register_gateway(m, "1.2.3"), IHA_E_INVAL);
+    iha_metrics_add(m, "iha_gateway_deliveries_total", 1, "delivered", "202");
+    iha_metrics_observe(m, "iha_gateway_delivery_latency_seconds", 0.3);
+    assert_true(iha_metrics_value(m, "iha_gateway_build_info", "1.2.3") == 1.0);
+    assert_true(iha_metrics_value(m, "iha_gateway_config_last_reload_successful") == 1.0);
+    text = iha_metrics_render(m);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "iha_gateway_build_info{version=\"1.2.3\"} 1\n"));
+    assert_non_null(strstr(text, "# TYPE iha_gateway_delivery_latency_seconds histogram\n"));
+    assert_non_null(strstr(text, "iha_gateway_delivery_latency_seconds_bucket{le=\"0.5\"} 1\n"));
+    assert_non_null(
+        strstr(text, "iha_gateway_deliveries_total{outcome=\"delivered\",code=\"202\"} 1\n"));
+    assert_non_null(strstr(text, "iha_gateway_config_reloads_total{result=\"failure\"} 0\n"));
+    assert_non_null(strstr(text, "iha_gateway_token_renewals_total{result=\"success\"} 0\n"));
+    assert_non_null(strstr(text, "iha_gateway_notifications_dead_lettered_total 0\n"));
+    free(text);
+    iha_metrics_free(m);
+}
+
+static void test_drop_reason(void **state)
+{
+    (void)state;
+    assert_string_equal(iha_metrics_drop_reason("", "no rule matched"), IHA_DROP_NO_RULE);
+    assert_string_equal(iha_metrics_drop_reason(NULL, NULL), IHA_DROP_NO_RULE);
+    assert_string_equal(
+        iha_metrics_drop_reason("node-down", "rule node-down sends nothing for resolved alerts"),
+        IHA_DROP_RESOLVED);
+    assert_string_equal(
+        iha_metrics_drop_reason("r", "rule r: hostname: extraction did not match (x)"),
+        IHA_DROP_EXTRACTION);
+    assert_string_equal(
+        iha_metrics_drop_reason("r", "rule r: payload.x: extracted value is too long (x)"),
+        IHA_DROP_EXTRACTION);
+    assert_string_equal(iha_metrics_drop_reason("r", "rule r: invalid notification: hostname: bad"),
+                        IHA_DROP_INVALID);
+    assert_string_equal(iha_metrics_drop_reason("r", "rule r sends nothing for firing alerts"),
+                        IHA_DROP_OTHER);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counters_and_gauges),
-        cmocka_unit_test(test_histogram_and_escaping),
-        cmocka_unit_test(test_series_bound),
+        cmocka_unit_test(test_counters_and_gauges), cmocka_unit_test(test_histogram_and_escaping),
+        cmocka_unit_test(test_series_bound),        cmocka_unit_test(test_gateway_families),
+        cmocka_unit_test(test_drop_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

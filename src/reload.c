@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/** @file reload.c @brief Reload of config, tokens and rules; status of the running gateway. */
+#include "reload.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "auth.h"
+#include "http_server.h"
+#include "log.h"
+#include "mapping.h"
+#include "metrics.h"
+#include "notification.h"
+#include "pipeline.h"
+#include "queue.h"
+#include "secret.h"
+
+#define SECRET "<secret>"
+#define DIAG_SHOWN 3
+
+struct iha_reload {
+    struct iha_reload_config c;
+    pthread_mutex_t run_lock; /* one reload at a time */
+    pthread_mutex_t lock;     /* everything below */
+    struct iha_http *http;
+    struct iha_config *current; /* the last config loaded by a reload (NULL: c.running) */
+    json_t *rule_names;
+    json_t *restart_required; /* settings that differ from the running ones */
+    time_t started;
+    time_t last_time;
+    bool last_ok;
+    char last_error[512];
+    unsigned long reloads;
+};
+
+static double now_s(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static json_t *names_of(const struct iha_ruleset *rs)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && rs && i < iha_ruleset_count(rs); i++)
+        json_array_append_new(a, json_string(iha_ruleset_rule_name(rs, i)));
+    return a;
+}
+
+struct iha_reload *iha_reload_new(const struct iha_reload_config *cfg)
+{
+    struct iha_reload *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    r->c = *cfg;
+    r->rule_names = names_of(cfg->rules);
+    r->restart_required = json_array();
+    if (!r->rule_names || !r->restart_required) {
+        json_decref(r->rule_names);
+        json_decref(r->restart_required);
+        free(r);
+        return NULL;
+    }
+    pthread_mutex_init(&r->run_lock, NULL);
+    pthread_mutex_init(&r->lock, NULL);
+    r->started = time(NULL);
+    r->last_time = r->started;
+    r->last_ok = true;
+    if (r->c.metrics)
+        iha_metrics_set(r->c.metrics, "iha_gateway_config_last_reload_success_timestamp_seconds",
+                        now_s());
+    return r;
+}
+
+void iha_reload_set_http(struct iha_reload *r, struct iha_http *h)
+{
+    pthread_mutex_lock(&r->lock);
+    r->http = h;
+    pthread_mutex_unlock(&r->lock);
+}
+
+void iha_reload_free(struct iha_reload *r)
+{
+    if (!r)
+        return;
+    iha_config_free(r->current);
+    json_decref(r->rule_names);
+    json_decref(r->restart_required);
+    pthread_mutex_destroy(&r->run_lock);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+/* ---- redacted config ---- */
+
+static const char *level_name(enum iha_log_level l)
+{
+    switch (l) {
+    case IHA_LOG_DEBUG:
+        return "debug";
+    case IHA_LOG_INFO:
+        return "info";
+    case IHA_LOG_WARN:
+        return "warn";
+    case IHA_LOG_ERROR:
+        return "error";
+    }
+    return "info";
+}
+
+static const char *auth_type_name(enum iha_auth_type t)
+{
+    switch (t) {
+    case IHA_AUTH_STATIC:
+        return "static";
+    case IHA_AUTH_PASSWORD:
+        return "password";
+    case IHA_AUTH_APPCRED:
+        return "application_credential";
+    case IHA_AUTH_CLOUD:
+        return "cloud";
+    }
+    return "static";
+}
+
+/* Sets @p k to @p v when it is set (NULL stays out). */
+static void put_str(json_t *o, const char *k, const char *v)
+{
+    if (o && v)
+        json_object_set_new(o, k, json_string(v));
+}
+
+/* A secret: shown as "<secret>" when set, never its value. */
+static void put_secret(json_t *o, const char *k, const char *v)
+{
+    if (o && v && *v)
+        json_object_set_new(o, k, json_string(SECRET));
+}
+
+static json_t *tls_json(const struct iha_tls_config *t)
+{
+    json_t *o = json_object();
+
+    put_str(o, "ca_file", t->ca_file);
+    put_str(o, "cert_file", t->cert_file);
+    put_str(o, "key_file", t->key_file);
+    if (o)
+        json_object_set_new(o, "insecure", json_boolean(t->insecure));
+    return o;
+}
+
+static json_t *auth_json(const struct iha_auth_config *a)
+{
+    json_t *o = json_object();
+
+    put_str(o, "type", auth_type_name(a->type));
+    put_str(o, "auth_url", a->auth_url);
+    put_str(o, "username", a->username);
+    put_str(o, "user_id", a->user_id);
+    put_str(o, "user_domain_name", a->user_domain_name);
+    put_str(o, "user_domain_id", a->user_domain_id);
+    put_secret(o, "password", a->password);
+    put_str(o, "password_file", a->password_file);
+    put_str(o, "project_name", a->project_name);
+    put_str(o, "project_id", a->project_id);
+    put_str(o, "project_domain_name", a->project_domain_name);
+    put_str(o, "project_domain_id", a->project_domain_id);
+    put_str(o, "application_credential_id", a->application_credential_id);
+    put_str(o, "application_credential_name", a->application_credential_name);
+    put_secret(o, "application_credential_secret", a->application_credential_secret);
+    put_str(o, "application_credential_secret_file", a->application_credential_secret_file);
+    put_str(o, "cloud", a->cloud);
+    put_str(o, "region_name", a->region_name);
+    put_str(o, "interface", a->interface);
+    if (o)
+        json_object_set_new(o, "tls", tls_json(&a->tls));
+    return o;
+}
+
+json_t *iha_config_to_json_redacted(const struct iha_config *cfg)
+{
+    json_t *users = json_object(), *globs = json_array(), *o;
+
+    for (size_t i = 0; users && i < cfg->n_basic_users; i++)
+        json_object_set_new(users, cfg->basic_users[i].name, json_string(SECRET));
+    for (size_t i = 0; globs && i < cfg->n_rule_files; i++)
+        json_array_append_new(globs, json_string(cfg->rule_files[i]));
+    o = json_pack(
+        "{s:s?,s:{s:s?,s:I,s:I,s:{s:b,s:s?,s:o}},"
+        "s:{s:s?,s:s,s:s?,s:I,s:I,s:I,s:o,s:o},"
+        "s:{s:I,s:I},s:{s:o},"
+        "s:{s:s?,s:I,s:I,s:I,s:I,s:I},s:{s:s,s:s}}",
+        "source", cfg->source, "web", "listen_address", cfg->listen_address, "max_request_bytes",
+        (json_int_t)cfg->max_request_bytes, "read_timeout_seconds", (json_int_t)cfg->read_timeout_s,
+        "auth", "disabled", cfg->auth_disabled, "bearer_tokens_file", cfg->bearer_tokens_file,
+        "basic_auth_users", users ? users : json_null(), "instance_ha", "url", cfg->url, "dialect",
+        iha_dialect_name(cfg->dialect), "token_file", cfg->token_file, "connect_timeout_ms",
+        (json_int_t)cfg->connect_timeout_ms, "timeout_ms", (json_int_t)cfg->timeout_ms,
+        "retry_for_ms", (json_int_t)cfg->retry_for_ms, "tls", tls_json(&cfg->tls), "auth",
+        auth_json(&cfg->auth), "dedupe", "window_seconds", (json_int_t)cfg->dedupe_window_s,
+        "max_entries", (json_int_t)cfg->dedupe_max_entries, "mapping", "rule_files",
+        globs ? globs : json_null(), "storage", "path", cfg->storage_path, "max_bytes",
+        (json_int_t)cfg->storage_max_bytes, "max_entries", (json_int_t)cfg->storage_max_entries,
+        "segment_bytes", (json_int_t)cfg->storage_segment_bytes, "max_age_ms",
+        (json_int_t)cfg->storage_max_age_ms, "max_backoff_ms",
+        (json_int_t)cfg->storage_max_backoff_ms, "log", "level", level_name(cfg->log_level),
+        "format", cfg->log_format == IHA_LOG_JSON ? "json" : "logfmt");
+    return o;
+}
+
+/* ---- reload ---- */
+
+static bool str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* Appends to @p out every setting of @p next that differs from @p run and needs a restart. */
+static void restart_only(const struct iha_config *run, const struct iha_config *next, json_t *out)
+{
+    struct {
+        const char *name;
+        bool differs;
+    } checks[] = {
+        {"web.listen_address", str_differs(run->listen_address, next->listen_address)},
+        {"web.max_request_bytes", run->max_request_bytes != next->max_request_bytes},
+        {"web.read_timeout", run->read_timeout_s != next->read_timeout_s},
+        {"instance_ha.url", str_differs(run->url, next->url)},
+        {"instance_ha.dialect", run->dialect != next->dialect},
+        {"instance_ha.token_file", str_differs(run->token_file, next->token_file)},
+        {"instance_ha.connect_timeout", run->connect_timeout_ms != next->connect_timeout_ms},
+        {"instance_ha.timeout", run->timeout_ms != next->timeout_ms},
+        {"instance_ha.auth", run->auth.type != next->auth.type ||
+                                 str_differs(run->auth.auth_url, next->auth.auth_url) ||
+                                 str_differs(run->auth.cloud, next->auth.cloud)},
+        {"dedupe.window", run->dedupe_window_s != next->dedupe_window_s},
+        {"dedupe.max_entries", run->dedupe_max_entries != next->dedupe_max_entries},
+        {"storage.path", str_differs(run->storage_path, next->storage_path)},
+        {"storage.max_bytes", run->storage_max_bytes != next->storage_max_bytes},
+        {"storage.max_entries", run->storage_max_entries != next->storage_max_entries},
+        {"storage.segment_bytes", run->storage_segment_bytes != next->storage_segment_bytes},
+        {"storage.max_age", run->storage_max_age_ms != next->storage_max_age_ms},
+        {"storage.max_backoff", run->storage_max_backoff_ms != next->storage_max_backoff_ms},
+    };
+
+    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
+        if (checks[i].differs)
+            json_array_append_new(out, json_string(checks[i].name));
+}
+
+/* The first few errors of @p d in @p out, joined by "; ". */
+static void diag_summary(const struct iha_diag *d, enum iha_rc rc, char *out, size_t size)
+{
+    size_t n = iha_diag_count(d), used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < n && i < DIAG_SHOWN && used < size; i++) {
+        int w = snprintf(out + used, size - used, "%s%s", i ? "; " : "", iha_diag_get(d, i));
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    if (used >= size)
+        return; /* truncated: the log has the whole list */
+    if (n > DIAG_SHOWN)
+        snprintf(out + used, size - used, " (and %zu more)", n - DIAG_SHOWN);
+    else if (n == 0)
+        snprintf(out, size, "%s", iha_rc_str(rc));
+}
+
+static void failed(struct iha_reload *r, const char *trigger, const char *why, char *detail,
+                   size_t size)
+{
+    snprintf(detail, size, "%s", why);
+    IHA_LOG(IHA_LOG_ERROR, "configuration reload failed; the previous configuration stays in force",
+            "trigger", trigger, "detail", why);
+    pthread_mutex_lock(&r->lock);
+    r->last_ok = false;
+    r->last_time = time(NULL);
+    snprintf(r->last_error, sizeof(r->last_error), "%s", why);
+    r->reloads++;
+    pthread_mutex_unlock(&r->lock);
+    if (r->c.metrics) {
+        iha_metrics_set(r->c.metrics, "iha_gateway_config_last_reload_successful", 0);
+        iha_metrics_add(r->c.metrics, "iha_gateway_config_reloads_total", 1, "failure");
+    }
+}
+
+enum iha_rc iha_reload_run(struct iha_reload *r, const char *trigger, char *detail,
+                           size_t detail_size)
+{
+    struct iha_diag *diag = iha_diag_new();
+    struct iha_config *cfg = NULL;
+    struct iha_ruleset *rs = iha_ruleset_new();
+    struct iha_auth *auth = NULL;
+    json_t *names = NULL, *restart = json_array();
+    char why[512], nrules[24], *list = NULL;
+    struct iha_http *http;
+    enum iha_rc rc = IHA_E_NOMEM;
+
+    pthread_mutex_lock(&r->run_lock);
+    detail[0] = '\0';
+    if (!diag || !rs || !restart) {
+        failed(r, trigger, "out of memory", detail, detail_size);
+        goto cleanup;
+    }
+    rc = r->c.load(r->c.load_cls, &cfg, diag);
+    if (rc == IHA_OK)
+        rc = iha_config_load_rules(cfg, rs, diag);
+    if (rc != IHA_OK) {
+        for (size_t i = 0; i < iha_diag_count(diag); i++)
+            IHA_LOG(IHA_LOG_ERROR, "reload: config error", "detail", iha_diag_get(diag, i));
+        diag_summary(diag, rc, why, sizeof(why));
+        failed(r, trigger, why, detail, detail_size);
+        goto cleanup;
+    }
+    if (cfg->auth_disabled && !iha_http_is_loopback(r->c.running->listen_address)) {
+        rc = IHA_E_CONFIG;
+        failed(r, trigger, "web.auth.disabled is allowed only on a loopback listen address", detail,
+               detail_size);
+        goto cleanup;
+    }
+    rc = iha_auth_new(cfg->auth_disabled, cfg->bearer_tokens_file, cfg->basic_users,
+                      cfg->n_basic_users, &auth);
+    names = rc == IHA_OK ? names_of(rs) : NULL;
+    if (rc != IHA_OK || !names) {
+        rc = rc != IHA_OK ? rc : IHA_E_NOMEM;
+        snprintf(why, sizeof(why), "inbound authentication: %s", iha_rc_str(rc));
+        failed(r, trigger, why, detail, detail_size);
+        goto cleanup;
+    }
+    restart_only(r->c.running, cfg, restart);
+
+    /* Everything is built: hand it over. Nothing below can fail. */
+    snprintf(nrules, sizeof(nrules), "%zu", iha_ruleset_count(rs));
+    iha_pipeline_replace_rules_steal(r->c.pipeline, rs);
+    rs = NULL;
+    pthread_mutex_lock(&r->lock);
+    http = r->http;
+    pthread_mutex_unlock(&r->lock);
+    iha_http_set_auth_steal(http, auth);
+    auth = NULL;
+    iha_log_setup(cfg->log_level, cfg->log_format);
+    if (json_array_size(restart) > 0) {
+        list = json_dumps(restart, JSON_COMPACT);
+        snprintf(detail, detail_size, "reloaded; these settings differ and need a restart: %s",
+                 list ? list : "?");
+    }
+    pthread_mutex_lock(&r->lock);
+    iha_config_free(r->current);
+    r->current = cfg;
+    cfg = NULL;
+    json_decref(r->rule_names);
+    r->rule_names = names;
+    names = NULL;
+    json_decref(r->restart_required);
+    r->restart_required = restart;
+    restart = NULL;
+    r->last_ok = true;
+    r->last_time = time(NULL);
+    r->last_error[0] = '\0';
+    r->reloads++;
+    pthread_mutex_unlock(&r->lock);
+    if (r->c.metrics) {
+        iha_metrics_set(r->c.metrics, "iha_gateway_config_last_reload_successful", 1);
+        iha_metrics_set(r->c.metrics, "iha_gateway_config_last_reload_success_timestamp_seconds",
+                        now_s());
+        iha_metrics_add(r->c.metrics, "iha_gateway_config_reloads_total", 1, "success");
+    }
+    IHA_LOG(IHA_LOG_INFO, "configuration reloaded", "trigger", trigger, "rules", nrules,
+            "restart_required", list);
+    if (list)
+        IHA_LOG(IHA_LOG_WARN, "changed settings need a restart to apply", "settings", list);
+    rc = IHA_OK;
+cleanup:
+    free(list);
+    json_decref(names);
+    json_decref(restart);
+    iha_auth_free(auth);
+    iha_ruleset_free(rs);
+    iha_config_free(cfg);
+    iha_diag_free(diag);
+    pthread_mutex_unlock(&r->run_lock);
+    return rc;
+}
+
+/* ---- status ---- */
+
+struct oldest {
+    long long min_ms;
+};
+
+static void visit_oldest(void *cls, const struct iha_queue_item *it)
+{
+    struct oldest *o = cls;
+    json_int_t ms = json_integer_value(json_object_get(it->record, "received_ms"));
+
+    if (ms > 0 && (o->min_ms == 0 || ms < o->min_ms))
+        o->min_ms = ms;
+}
+
+/* Depth and age of the oldest entry in seconds (0 when empty). */
+static void queue_numbers(struct iha_queue *q, size_t *depth, double *oldest_s)
+{
+    struct oldest o = {0};
+    struct timeval tv;
+    long long now_ms;
+
+    *depth = 0;
+    *oldest_s = 0;
+    if (!q)
+        return;
+    *depth = iha_queue_stats(q).live;
+    iha_queue_foreach(q, visit_oldest, &o);
+    gettimeofday(&tv, NULL);
+    now_ms = (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    if (o.min_ms && now_ms > o.min_ms)
+        *oldest_s = (double)(now_ms - o.min_ms) / 1000.0;
+}
+
+void iha_reload_refresh(struct iha_reload *r)
+{
+    size_t depth;
+    double age;
+
+    if (!r || !r->c.metrics)
+        return;
+    queue_numbers(r->c.queue, &depth, &age);
+    iha_metrics_set(r->c.metrics, "iha_gateway_queue_depth", (double)depth);
+    iha_metrics_set(r->c.metrics, "iha_gateway_queue_oldest_age_seconds", age);
+}
+
+json_t *iha_reload_status(struct iha_reload *r)
+{
+    const struct iha_config *cfg;
+    char token[256], started[IHA_TIME_LEN], last[IHA_TIME_LEN], problem[256];
+    struct iha_queue_stats qs = {0};
+    size_t depth;
+    double age;
+    bool unhealthy = false;
+    json_t *o = NULL, *queue;
+
+    iha_token_source_describe(r->c.token, token, sizeof(token));
+    queue_numbers(r->c.queue, &depth, &age);
+    problem[0] = '\0';
+    if (r->c.queue) {
+        qs = iha_queue_stats(r->c.queue);
+        unhealthy = iha_queue_unhealthy(r->c.queue, problem, sizeof(problem));
+    }
+    queue = json_pack("{s:s?,s:I,s:f,s:I,s:b,s:s}", "path",
+                      r->c.queue ? iha_queue_dir(r->c.queue) : NULL, "depth", (json_int_t)depth,
+                      "oldest_age_seconds", age, "disk_bytes", (json_int_t)qs.disk_bytes, "healthy",
+                      !unhealthy, "problem", problem);
+    pthread_mutex_lock(&r->lock);
+    cfg = r->current ? r->current : r->c.running;
+    iha_time_format(r->started, started);
+    iha_time_format(r->last_time, last);
+    o = json_pack("{s:s,s:s,s:I,s:{s:s?,s:s,s:s},s:o,s:O,s:o,s:{s:s},"
+                  "s:{s:b,s:s,s:s,s:I,s:O}}",
+                  "version", IHA_VERSION, "started", started, "uptime_seconds",
+                  (json_int_t)(time(NULL) - r->started), "instance_ha", "url", r->c.running->url,
+                  "dialect", iha_dialect_name(r->c.running->dialect), "token", token, "config",
+                  iha_config_to_json_redacted(cfg), "rules", r->rule_names, "queue",
+                  queue ? queue : json_null(), "token", "description", token, "reload",
+                  "last_successful", r->last_ok, "last_time", last, "last_error", r->last_error,
+                  "reloads", (json_int_t)r->reloads, "restart_required", r->restart_required);
+    pthread_mutex_unlock(&r->lock);
+    return o;
+}
+
+/* ---- HTTP callbacks ---- */
+
+static void ops_refresh(void *cls)
+{
+    iha_reload_refresh(cls);
+}
+
+static json_t *ops_status(void *cls)
+{
+    return iha_reload_status(cls);
+}
+
+static enum iha_rc ops_reload(void *cls, char *detail, size_t size)
+{
+    return iha_reload_run(cls, "POST /-/reload", detail, size);
+}
+
+void iha_reload_http_ops(struct iha_reload *r, struct iha_events *events, struct iha_http_ops *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->events = events;
+    out->refresh = ops_refresh;
+    out->status = ops_status;
+    out->reload = ops_reload;
+    out->cls = r;
+}
