@@ -1,36 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/** @file matcher.c @brief Alertmanager label matchers, regexes compiled once with PCRE2. */
+/** @file matcher.c @brief Alertmanager label matchers, regexes compiled once at load. */
 #include "matcher.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "regexp.h"
+#include "strbuf.h"
+
 #define MAX_MATCHERS 64
 /* A matcher list in a rule file is a few hundred bytes; anything near this is a mistake. */
 #define MAX_TEXT 16384
-/*
- * Bounds backtracking so one unlucky pattern cannot stall ingest. Label values
- * are at most IHA_ALERT_MAX_VALUE bytes, for which sane patterns stay far below.
- */
-#define MATCH_LIMIT 1000000
-
-/*
- * Anchoring is done with PCRE2_ANCHORED | PCRE2_ENDANCHORED rather than by
- * pasting "^(?:" and ")$" around the text: the semantics are the same as
- * Alertmanager's `^(?:re)$`, but a pattern such as `a)|(b` or `\Qa` cannot
- * escape the wrapper, and PCRE2's error offsets point into the user's text.
- * DOLLAR_ENDONLY gives `$` Go's meaning (end of text, not before a final
- * newline). MATCH_INVALID_UTF makes a label with broken UTF-8 simply not match
- * instead of failing the match with an error.
- */
-#define RE_OPTIONS                                                                                 \
-    (PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED |                    \
-     PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_BACKSLASH_C)
 
 enum mop { MOP_EQ, MOP_NE, MOP_RE, MOP_NRE };
 
@@ -40,84 +22,35 @@ struct matcher {
     char *name;
     char *value; /* the literal, or the regex source for =~ and !~ */
     enum mop op;
-    pcre2_code *re;
+    struct iha_regex *re;
 };
 
 struct iha_matchers {
     struct matcher items[MAX_MATCHERS];
     size_t n;
-    pcre2_match_context *mctx; /* shared read-only by all matching threads */
 };
-
-/* ---- per-thread match data ---------------------------------------------- */
-
-/*
- * Matching runs for every alert against every rule, so a malloc per regex run
- * would dominate; each thread keeps one block instead. One ovector pair is
- * enough: a matcher only needs to know whether the regex matched, and PCRE2
- * reports a match (rc 0) even when the ovector is too small for the groups.
- * The key's destructor frees the block when a thread exits.
- */
-static pthread_once_t md_once = PTHREAD_ONCE_INIT;
-static pthread_key_t md_key;
-static int md_key_ok;
-
-static void md_destroy(void *p)
-{
-    pcre2_match_data_free(p);
-}
-
-static void md_key_create(void)
-{
-    md_key_ok = pthread_key_create(&md_key, md_destroy) == 0;
-}
-
-/* @return the thread's block; *owned is set when the caller must free it (no key). */
-static pcre2_match_data *thread_md(int *owned)
-{
-    pcre2_match_data *md;
-
-    *owned = 0;
-    if (pthread_once(&md_once, md_key_create) == 0 && md_key_ok) {
-        md = pthread_getspecific(md_key);
-        if (md)
-            return md;
-        md = pcre2_match_data_create(1, NULL);
-        if (md && pthread_setspecific(md_key, md) == 0)
-            return md;
-        pcre2_match_data_free(md);
-    }
-    md = pcre2_match_data_create(1, NULL);
-    *owned = md != NULL;
-    return md;
-}
 
 /* ---- evaluation ----------------------------------------------------------- */
 
 enum verdict { V_NO = 0, V_YES = 1, V_ERROR = -1 };
 
-static enum verdict regex_run(const struct iha_matchers *m, const struct matcher *mt, const char *v)
+static enum verdict regex_run(const struct matcher *mt, const char *v)
 {
-    int owned;
-    pcre2_match_data *md = thread_md(&owned);
-    int rc;
-
-    if (!md)
-        return V_ERROR;
-    rc = pcre2_match(mt->re, (PCRE2_SPTR)v, strlen(v), 0, 0, md, m->mctx);
-    if (owned)
-        pcre2_match_data_free(md);
-    if (rc >= 0)
+    switch (iha_regex_test(mt->re, v, strlen(v))) {
+    case IHA_OK:
         return V_YES;
-    return rc == PCRE2_ERROR_NOMATCH ? V_NO : V_ERROR;
+    case IHA_E_NOTFOUND:
+        return V_NO;
+    default:
+        return V_ERROR;
+    }
 }
 
 /*
  * A regex that could not be evaluated (match limit, no memory) fails the
  * matcher for !~ as well as =~: a rule must not fire on an undecided result.
  */
-static enum verdict eval(const struct iha_matchers *m, const struct matcher *mt,
-                         const struct iha_alert *a)
+static enum verdict eval(const struct matcher *mt, const struct iha_alert *a)
 {
     const char *v = iha_alert_label(a, mt->name);
     enum verdict r;
@@ -128,9 +61,9 @@ static enum verdict eval(const struct iha_matchers *m, const struct matcher *mt,
     case MOP_NE:
         return strcmp(v, mt->value) != 0 ? V_YES : V_NO;
     case MOP_RE:
-        return regex_run(m, mt, v);
+        return regex_run(mt, v);
     case MOP_NRE:
-        r = regex_run(m, mt, v);
+        r = regex_run(mt, v);
         return r == V_ERROR ? V_ERROR : (r == V_YES ? V_NO : V_YES);
     }
     return V_ERROR;
@@ -138,73 +71,11 @@ static enum verdict eval(const struct iha_matchers *m, const struct matcher *mt,
 
 /* ---- bounded output ------------------------------------------------------- */
 
-struct wbuf {
-    char *p;
-    size_t size;
-    size_t len;
-    int full;
-};
-
-static void wb_init(struct wbuf *w, char *out, size_t size)
+static void put_matcher(struct iha_strbuf *b, const struct matcher *mt)
 {
-    w->p = out;
-    w->size = out ? size : 0;
-    w->len = 0;
-    w->full = w->size == 0;
-    if (w->size)
-        out[0] = '\0';
-}
-
-/* Appends all of @p n bytes or none, so an escape sequence is never cut in half. */
-static void wb_put(struct wbuf *w, const char *s, size_t n)
-{
-    if (w->full)
-        return;
-    if (n >= w->size - w->len) {
-        w->full = 1;
-        return;
-    }
-    memcpy(w->p + w->len, s, n);
-    w->len += n;
-    w->p[w->len] = '\0';
-}
-
-static void wb_str(struct wbuf *w, const char *s)
-{
-    wb_put(w, s, strlen(s));
-}
-
-/* Writes @p s double-quoted with exactly the escapes the parser accepts. */
-static void wb_quoted(struct wbuf *w, const char *s)
-{
-    wb_put(w, "\"", 1);
-    for (; *s && !w->full; s++) {
-        switch (*s) {
-        case '"':
-            wb_put(w, "\\\"", 2);
-            break;
-        case '\\':
-            wb_put(w, "\\\\", 2);
-            break;
-        case '\n':
-            wb_put(w, "\\n", 2);
-            break;
-        case '\t':
-            wb_put(w, "\\t", 2);
-            break;
-        default:
-            wb_put(w, s, 1);
-            break;
-        }
-    }
-    wb_put(w, "\"", 1);
-}
-
-static void wb_matcher(struct wbuf *w, const struct matcher *mt)
-{
-    wb_str(w, mt->name);
-    wb_str(w, mop_str[mt->op]);
-    wb_quoted(w, mt->value);
+    iha_strbuf_str(b, mt->name);
+    iha_strbuf_str(b, mop_str[mt->op]);
+    iha_strbuf_quoted(b, mt->value);
 }
 
 /* ---- parsing -------------------------------------------------------------- */
@@ -214,19 +85,7 @@ struct parser {
     size_t len;
     size_t pos;
     struct iha_err *err;
-    const pcre2_match_context *mctx;
 };
-
-/* Columns count UTF-8 characters, as editors and libyaml marks do. */
-static unsigned column_of(const char *s, size_t off)
-{
-    unsigned col = 1;
-
-    for (size_t i = 0; i < off; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            col++;
-    return col;
-}
 
 static enum iha_rc fail(struct parser *p, size_t off, const char *fmt, ...) IHA_PRINTF(3, 4);
 
@@ -240,23 +99,13 @@ static enum iha_rc fail(struct parser *p, size_t off, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(p->err->msg, sizeof(p->err->msg), fmt, ap);
     va_end(ap);
-    p->err->col = column_of(p->s, off > p->len ? p->len : off);
+    p->err->col = iha_regex_column_of(p->s, off > p->len ? p->len : off);
     return IHA_E_PARSE;
 }
 
 static int is_ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int is_name_start(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static int is_name_char(char c)
-{
-    return is_name_start(c) || (c >= '0' && c <= '9');
 }
 
 static char peek(const struct parser *p, size_t ahead)
@@ -384,134 +233,23 @@ static enum iha_rc parse_unquoted(struct parser *p, struct value *v)
     return IHA_OK;
 }
 
-/* @return the offset of the two-byte sequence @p a @p b at or after @p from, or @p len. */
-static size_t find_pair(const char *s, size_t len, size_t from, char a, char b)
+/* Compiles the regex of value @p v; errors point at the regex's place in the matcher text. */
+static enum iha_rc compile_regex(struct parser *p, const struct value *v, struct iha_regex **out)
 {
-    for (size_t i = from; i + 1 < len; i++)
-        if (s[i] == a && s[i + 1] == b)
-            return i;
-    return len;
-}
-
-/*
- * Finds constructs PCRE2 accepts but Go's RE2 (Alertmanager, Prometheus) does
- * not, so a rule that works here also works in an Alertmanager route. Only the
- * structure is scanned; PCRE2 reports plain syntax errors afterwards.
- * @return NULL when portable, else a description, with *at set to the offset.
- */
-static const char *re2_unportable(const char *re, size_t len, size_t *at)
-{
-    size_t i = 0, j;
-    char c, d;
-
-    while (i < len) {
-        c = re[i];
-        d = i + 1 < len ? re[i + 1] : '\0';
-        *at = i;
-        if (c == '\\') {
-            if (d >= '1' && d <= '9')
-                return "backreference (\\1 .. \\9)";
-            if (d == 'g' || d == 'k')
-                return "backreference (\\g or \\k)";
-            if (d == 'K')
-                return "match start reset \\K";
-            if (d == 'Q') {
-                /* \Q...\E is literal text in both engines; skip it whole. */
-                i = find_pair(re, len, i + 2, '\\', 'E') + 2;
-                continue;
-            }
-            i += 2;
-            continue;
-        }
-        if (c == '[') {
-            /* Skip the class: a leading ']' (after an optional '^') is literal. */
-            j = i + 1;
-            if (j < len && re[j] == '^')
-                j++;
-            if (j < len && re[j] == ']')
-                j++;
-            while (j < len && re[j] != ']') {
-                if (re[j] == '\\')
-                    j += 2;
-                else if (re[j] == '[' && j + 1 < len && re[j + 1] == ':')
-                    j = find_pair(re, len, j + 2, ':', ']') + 2;
-                else
-                    j++;
-            }
-            i = j + 1;
-            continue;
-        }
-        if (c == '(' && d == '*')
-            return "backtracking control verb (*...)";
-        if (c == '(' && d == '?') {
-            char e = i + 2 < len ? re[i + 2] : '\0';
-            char f = i + 3 < len ? re[i + 3] : '\0';
-
-            if (e == '=')
-                return "lookahead (?=";
-            if (e == '!')
-                return "negative lookahead (?!";
-            if (e == '<' && f == '=')
-                return "lookbehind (?<=";
-            if (e == '<' && f == '!')
-                return "negative lookbehind (?<!";
-            if (e == 'P' && f == '=')
-                return "backreference (?P=";
-            if (e == 'P' && f == '>')
-                return "recursion (?P>";
-            if (e == ':' || e == '<' || (e == 'P' && f == '<')) {
-                i += 2;
-                continue;
-            }
-            /* Flag groups: RE2 knows i, m, s and U only. */
-            for (j = i + 2; j < len && re[j] != '\0' && strchr("imsU-", re[j]); j++)
-                ;
-            if (j > i + 2 && j < len && (re[j] == ')' || re[j] == ':')) {
-                i = j + 1;
-                continue;
-            }
-            return "group syntax (?... (only (?:, (?P<name>, (?<name> and the flags i, m, s, U "
-                   "are portable)";
-        }
-        if ((c == '*' || c == '+' || c == '?') && d == '+') {
-            *at = i + 1;
-            return "possessive quantifier";
-        }
-        i++;
-    }
-    return NULL;
-}
-
-static enum iha_rc compile_regex(struct parser *p, const struct value *v, pcre2_code **out)
-{
-    const char *why;
     size_t at = 0;
-    int ec;
-    PCRE2_SIZE eo;
-    PCRE2_UCHAR msg[256];
+    enum iha_rc rc;
 
-    why = re2_unportable(v->s, v->len, &at);
-    if (why)
-        return fail(p, v->map[at],
-                    "%s is not supported by Alertmanager's RE2 regex engine; refused so rules "
-                    "stay portable",
-                    why);
-    *out = pcre2_compile((PCRE2_SPTR)v->s, v->len, RE_OPTIONS, &ec, &eo, NULL);
-    if (!*out) {
-        if (pcre2_get_error_message(ec, msg, sizeof(msg)) < 0)
-            snprintf((char *)msg, sizeof(msg), "error %d", ec);
-        return fail(p, v->map[eo > v->len ? v->len : eo], "invalid regex: %s", (char *)msg);
-    }
-    /* Without JIT (unsupported CPU, no executable memory) pcre2_match interprets. */
-    (void)pcre2_jit_compile(*out, PCRE2_JIT_COMPLETE);
-    return IHA_OK;
+    rc = iha_regex_compile(v->s, v->len, out, p->err, &at);
+    if (rc == IHA_E_PARSE && p->err)
+        p->err->col = iha_regex_column_of(p->s, v->map[at]);
+    return rc;
 }
 
 static void matcher_release(struct matcher *mt)
 {
     free(mt->name);
     free(mt->value);
-    pcre2_code_free(mt->re);
+    iha_regex_free(mt->re);
     memset(mt, 0, sizeof(*mt));
 }
 
@@ -523,11 +261,10 @@ static enum iha_rc parse_matcher(struct parser *p, struct matcher *mt)
 
     skip_ws(p);
     start = p->pos;
-    if (!is_name_start(peek(p, 0)))
+    len = iha_label_name_span(p->s + start, p->len - start);
+    if (len == 0)
         return fail(p, p->pos, "expected a label name ([a-zA-Z_][a-zA-Z0-9_]*)");
-    while (is_name_char(peek(p, 0)))
-        p->pos++;
-    len = p->pos - start;
+    p->pos += len;
     mt->name = strndup(p->s + start, len);
     if (!mt->name)
         return IHA_E_NOMEM;
@@ -587,7 +324,7 @@ static enum iha_rc parse_list(struct parser *p, struct matcher *tmp, size_t room
         }
         if (braced && p->pos >= p->len)
             return fail(p, p->pos, "expected '}' to close the '{' at column %u",
-                        column_of(p->s, open));
+                        iha_regex_column_of(p->s, open));
         if (!braced && p->pos >= p->len && *n > 0)
             break;
         if (*n >= room) {
@@ -623,16 +360,7 @@ static enum iha_rc parse_list(struct parser *p, struct matcher *tmp, size_t room
 
 struct iha_matchers *iha_matchers_new(void)
 {
-    struct iha_matchers *m = calloc(1, sizeof(*m));
-
-    if (!m)
-        return NULL;
-    m->mctx = pcre2_match_context_create(NULL);
-    if (!m->mctx || pcre2_set_match_limit(m->mctx, MATCH_LIMIT) != 0) {
-        iha_matchers_free(m);
-        return NULL;
-    }
-    return m;
+    return calloc(1, sizeof(struct iha_matchers));
 }
 
 void iha_matchers_free(struct iha_matchers *m)
@@ -641,7 +369,6 @@ void iha_matchers_free(struct iha_matchers *m)
         return;
     for (size_t i = 0; i < m->n; i++)
         matcher_release(&m->items[i]);
-    pcre2_match_context_free(m->mctx);
     free(m);
 }
 
@@ -686,7 +413,7 @@ cleanup:
 bool iha_matchers_match(const struct iha_matchers *m, const struct iha_alert *a)
 {
     for (size_t i = 0; i < m->n; i++)
-        if (eval(m, &m->items[i], a) != V_YES)
+        if (eval(&m->items[i], a) != V_YES)
             return false;
     return true;
 }
@@ -699,18 +426,18 @@ size_t iha_matchers_count(const struct iha_matchers *m)
 bool iha_matchers_explain(const struct iha_matchers *m, const struct iha_alert *a, char *out,
                           size_t size)
 {
-    struct wbuf w;
+    struct iha_strbuf b;
     enum verdict r;
 
-    wb_init(&w, out, size);
+    iha_strbuf_init(&b, out, size);
     for (size_t i = 0; i < m->n; i++) {
-        r = eval(m, &m->items[i], a);
+        r = eval(&m->items[i], a);
         if (r == V_YES)
             continue;
-        wb_matcher(&w, &m->items[i]);
-        wb_str(&w, " (got ");
-        wb_quoted(&w, iha_alert_label(a, m->items[i].name));
-        wb_str(&w, r == V_ERROR ? ", regex match limit or error)" : ")");
+        put_matcher(&b, &m->items[i]);
+        iha_strbuf_str(&b, " (got ");
+        iha_strbuf_quoted(&b, iha_alert_label(a, m->items[i].name));
+        iha_strbuf_str(&b, r == V_ERROR ? ", regex match limit or error)" : ")");
         return true;
     }
     return false;
@@ -718,11 +445,11 @@ bool iha_matchers_explain(const struct iha_matchers *m, const struct iha_alert *
 
 void iha_matchers_format(const struct iha_matchers *m, size_t i, char *out, size_t size)
 {
-    struct wbuf w;
+    struct iha_strbuf b;
 
-    wb_init(&w, out, size);
+    iha_strbuf_init(&b, out, size);
     if (m && i < m->n)
-        wb_matcher(&w, &m->items[i]);
+        put_matcher(&b, &m->items[i]);
 }
 
 bool iha_matchers_get(const struct iha_matchers *m, size_t i, const char **name,
@@ -760,9 +487,9 @@ bool iha_matchers_accepts(const struct iha_matchers *m, size_t i, const char *va
     case MOP_NE:
         return strcmp(value, mt->value) != 0;
     case MOP_RE:
-        return regex_run(m, mt, value) == V_YES;
+        return regex_run(mt, value) == V_YES;
     case MOP_NRE:
-        r = regex_run(m, mt, value);
+        r = regex_run(mt, value);
         return r == V_NO;
     }
     return false;

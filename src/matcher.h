@@ -31,8 +31,8 @@ void iha_matchers_free(struct iha_matchers *m);
  * Parses @p text (one matcher or a braced list) and adds the result to @p m.
  * @return IHA_OK; IHA_E_PARSE with @p err->msg saying what was expected and
  *         @p err->col the 1-based column in @p text where the problem is (also for
- *         a regex PCRE2 refuses, using PCRE2's offset); IHA_E_NOMEM; IHA_E_LIMIT
- *         past 64 matchers per set.
+ *         a regex that is refused, see regexp.h); IHA_E_NOMEM; IHA_E_LIMIT past 64
+ *         matchers per set.
  */
 enum iha_rc iha_matchers_add(struct iha_matchers *m, const char *text,
                              struct iha_err *err) IHA_MUST_CHECK;

@@ -128,3 +128,31 @@ const char *iha_alert_name(const struct iha_alert *a)
         n = iha_alert_label(a, "hostname");
     return n;
 }
+
+static bool is_name_start(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool is_name_char(char c)
+{
+    return is_name_start(c) || (c >= '0' && c <= '9');
+}
+
+size_t iha_label_name_span(const char *s, size_t len)
+{
+    size_t n = 0;
+
+    if (len == 0 || !is_name_start(s[0]))
+        return 0;
+    while (++n < len && is_name_char(s[n]))
+        ;
+    return n;
+}
+
+bool iha_label_name_valid(const char *s)
+{
+    size_t len = strlen(s);
+
+    return len > 0 && iha_label_name_span(s, len) == len;
+}

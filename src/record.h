@@ -73,6 +73,19 @@ const char *iha_alert_label(const struct iha_alert *a, const char *name);
 /** @return the annotation's value (borrowed), or "" when absent. */
 const char *iha_alert_annotation(const struct iha_alert *a, const char *name);
 
+/**
+ * @return true when @p s is a valid label name, `[a-zA-Z_][a-zA-Z0-9_]*` as in Prometheus and
+ *         Alertmanager (so not empty). @p s must not be NULL.
+ */
+bool iha_label_name_valid(const char *s);
+
+/**
+ * @return the length of the longest label name at the start of the @p len bytes of @p s
+ *         (see iha_label_name_valid()), or 0 when @p s does not start with one. Reads no byte
+ *         at or past @p len.
+ */
+size_t iha_label_name_span(const char *s, size_t len);
+
 /** @return a short description for logs: "alertname=X hostname=Y" style (borrowed label values). */
 const char *iha_alert_name(const struct iha_alert *a);
 

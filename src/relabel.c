@@ -1,10 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/** @file relabel.c @brief Relabel-style field extraction (action replace) with PCRE2. */
+/** @file relabel.c @brief Relabel-style field extraction (action replace). */
 #include "relabel.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,17 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "regexp.h"
+#include "strbuf.h"
+
 #define MAX_SOURCES 32
 #define MAX_SPEC_STRING 4096
-#define MATCH_LIMIT 1000000
 #define ANNOTATION_PREFIX "annotations."
 /* Joined values up to this size are built on the stack, larger ones on the heap. */
 #define JOIN_STACK 1024
-
-/* Same anchoring and engine settings as matcher.c; see the reasoning there. */
-#define RE_OPTIONS                                                                                 \
-    (PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED |                    \
-     PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_BACKSLASH_C)
 
 struct source {
     char *name;
@@ -51,69 +45,13 @@ struct iha_extract {
     char *separator;
     char *regex;
     char *replacement;
-    pcre2_code *re;
-    pcre2_match_context *mctx;
+    struct iha_regex *re;
     struct piece *pieces;
     size_t n_pieces;
     uint32_t pairs; /* ovector pairs needed: groups + 1 */
 };
 
-/* ---- per-thread match data ---------------------------------------------- */
-
-/*
- * One block per thread, grown to the largest group count seen, instead of a
- * malloc per extraction; freed by the key's destructor at thread exit.
- */
-static pthread_once_t md_once = PTHREAD_ONCE_INIT;
-static pthread_key_t md_key;
-static int md_key_ok;
-
-static void md_destroy(void *p)
-{
-    pcre2_match_data_free(p);
-}
-
-static void md_key_create(void)
-{
-    md_key_ok = pthread_key_create(&md_key, md_destroy) == 0;
-}
-
-static pcre2_match_data *thread_md(uint32_t pairs, int *owned)
-{
-    pcre2_match_data *md, *old;
-
-    *owned = 0;
-    if (pthread_once(&md_once, md_key_create) == 0 && md_key_ok) {
-        old = pthread_getspecific(md_key);
-        if (old && pcre2_get_ovector_count(old) >= pairs)
-            return old;
-        md = pcre2_match_data_create(pairs < 16 ? 16 : pairs, NULL);
-        if (md && pthread_setspecific(md_key, md) == 0) {
-            pcre2_match_data_free(old);
-            return md;
-        }
-        pcre2_match_data_free(md);
-    }
-    md = pcre2_match_data_create(pairs, NULL);
-    *owned = md != NULL;
-    return md;
-}
-
 /* ---- helpers -------------------------------------------------------------- */
-
-/*
- * Columns count UTF-8 characters (as libyaml marks and editors do), so PCRE2's
- * byte offset is converted; for ASCII patterns the two are the same.
- */
-static unsigned column_of(const char *s, size_t off)
-{
-    unsigned col = 1;
-
-    for (size_t i = 0; i < off && s[i]; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            col++;
-    return col;
-}
 
 static enum iha_rc fail(struct iha_err *err, const char *field, unsigned col, enum iha_rc rc,
                         const char *fmt, ...) IHA_PRINTF(5, 6);
@@ -133,85 +71,10 @@ static enum iha_rc fail(struct iha_err *err, const char *field, unsigned col, en
     return rc;
 }
 
-static bool is_name_start(char c)
+/* The characters of a `$name` reference: Go's Regexp.Expand takes [a-zA-Z0-9_]. */
+static bool is_ref_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static bool is_name_char(char c)
-{
-    return is_name_start(c) || (c >= '0' && c <= '9');
-}
-
-static bool is_label_name(const char *s)
-{
-    if (!is_name_start(*s))
-        return false;
-    while (*++s)
-        if (!is_name_char(*s))
-            return false;
-    return true;
-}
-
-struct wbuf {
-    char *p;
-    size_t size;
-    size_t len;
-    bool full;
-};
-
-static void wb_init(struct wbuf *w, char *out, size_t size)
-{
-    w->p = out;
-    w->size = out ? size : 0;
-    w->len = 0;
-    w->full = w->size == 0;
-    if (w->size)
-        out[0] = '\0';
-}
-
-/* Appends all of @p n bytes or none. */
-static void wb_put(struct wbuf *w, const char *s, size_t n)
-{
-    if (w->full)
-        return;
-    if (n >= w->size - w->len) {
-        w->full = true;
-        return;
-    }
-    memcpy(w->p + w->len, s, n);
-    w->len += n;
-    w->p[w->len] = '\0';
-}
-
-static void wb_str(struct wbuf *w, const char *s)
-{
-    wb_put(w, s, strlen(s));
-}
-
-static void wb_quoted(struct wbuf *w, const char *s)
-{
-    wb_put(w, "\"", 1);
-    for (; *s && !w->full; s++) {
-        switch (*s) {
-        case '"':
-            wb_put(w, "\\\"", 2);
-            break;
-        case '\\':
-            wb_put(w, "\\\\", 2);
-            break;
-        case '\n':
-            wb_put(w, "\\n", 2);
-            break;
-        case '\t':
-            wb_put(w, "\\t", 2);
-            break;
-        default:
-            wb_put(w, s, 1);
-            break;
-        }
-    }
-    wb_put(w, "\"", 1);
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
 static char *dup_bounded(const char *s)
@@ -237,7 +100,7 @@ static enum iha_rc resolve(struct iha_extract *x, size_t dollar, size_t name, si
                            bool braced, struct iha_err *err)
 {
     const char *r = x->replacement;
-    unsigned col = column_of(r, dollar);
+    unsigned col = iha_regex_column_of(r, dollar);
     size_t digits = 0;
     uint32_t groups = x->pairs - 1;
     uint64_t num = 0;
@@ -270,7 +133,7 @@ static enum iha_rc resolve(struct iha_extract *x, size_t dollar, size_t name, si
     if (len < sizeof(buf)) {
         memcpy(buf, r + name, len);
         buf[len] = '\0';
-        n = pcre2_substring_number_from_name(x->re, (PCRE2_SPTR)buf);
+        n = iha_regex_group_number(x->re, buf);
         if (n >= 0) {
             x->pieces[x->n_pieces++] = (struct piece){.kind = PIECE_GROUP, .group = (uint32_t)n};
             return IHA_OK;
@@ -306,10 +169,10 @@ static enum iha_rc parse_replacement(struct iha_extract *x, struct iha_err *err)
             add_text(x, i + 1, 1);
             i += 2;
         } else if (r[i + 1] == '{') {
-            for (j = i + 2; is_name_char(r[j]); j++)
+            for (j = i + 2; is_ref_char(r[j]); j++)
                 ;
             if (j == i + 2 || r[j] != '}')
-                return fail(err, "replacement", column_of(r, i), IHA_E_PARSE,
+                return fail(err, "replacement", iha_regex_column_of(r, i), IHA_E_PARSE,
                             "malformed ${...} in replacement: expected a group number or name "
                             "and '}' (write $$ for a literal '$')");
             rc = resolve(x, i, i + 2, j - (i + 2), true, err);
@@ -317,7 +180,7 @@ static enum iha_rc parse_replacement(struct iha_extract *x, struct iha_err *err)
                 return rc;
             i = j + 1;
         } else {
-            for (j = i + 1; is_name_char(r[j]); j++)
+            for (j = i + 1; is_ref_char(r[j]); j++)
                 ;
             if (j == i + 1) {
                 add_text(x, i, 1);
@@ -337,28 +200,17 @@ static enum iha_rc parse_replacement(struct iha_extract *x, struct iha_err *err)
 
 /* ---- construction --------------------------------------------------------- */
 
+/* Errors point into the regex; the caller's message names the field, "regex". */
 static enum iha_rc compile_regex(struct iha_extract *x, struct iha_err *err)
 {
-    int ec;
-    PCRE2_SIZE eo;
-    PCRE2_UCHAR msg[256];
-    uint32_t groups = 0;
+    enum iha_rc rc;
 
-    x->re = pcre2_compile((PCRE2_SPTR)x->regex, PCRE2_ZERO_TERMINATED, RE_OPTIONS, &ec, &eo, NULL);
-    if (!x->re) {
-        if (pcre2_get_error_message(ec, msg, sizeof(msg)) < 0)
-            snprintf((char *)msg, sizeof(msg), "error %d", ec);
-        return fail(err, "regex", column_of(x->regex, eo), IHA_E_PARSE, "invalid regex: %s",
-                    (char *)msg);
-    }
-    /* Without JIT (unsupported CPU, no executable memory) pcre2_match interprets. */
-    (void)pcre2_jit_compile(x->re, PCRE2_JIT_COMPLETE);
-    if (pcre2_pattern_info(x->re, PCRE2_INFO_CAPTURECOUNT, &groups) != 0)
-        return IHA_E_INVAL;
-    x->pairs = groups + 1;
-    x->mctx = pcre2_match_context_create(NULL);
-    if (!x->mctx || pcre2_set_match_limit(x->mctx, MATCH_LIMIT) != 0)
-        return IHA_E_NOMEM;
+    rc = iha_regex_compile(x->regex, strlen(x->regex), &x->re, err, NULL);
+    if (rc == IHA_E_PARSE && err)
+        snprintf(err->field, sizeof(err->field), "%s", "regex");
+    if (rc != IHA_OK)
+        return rc;
+    x->pairs = iha_regex_groups(x->re) + 1;
     return IHA_OK;
 }
 
@@ -389,7 +241,7 @@ static enum iha_rc copy_sources(struct iha_extract *x, const struct iha_extract_
         x->n_sources++;
         s->annotation = strncmp(name, ANNOTATION_PREFIX, plen) == 0;
         s->key = s->name + (s->annotation ? plen : 0);
-        if (s->annotation ? *s->key == '\0' : !is_label_name(s->key))
+        if (s->annotation ? *s->key == '\0' : !iha_label_name_valid(s->key))
             return fail(err, "source_labels", 0, IHA_E_INVAL,
                         "source label \"%s\" is neither a label name ([a-zA-Z_][a-zA-Z0-9_]*) "
                         "nor annotations.NAME",
@@ -488,8 +340,7 @@ void iha_extract_free(struct iha_extract *x)
     free(x->separator);
     free(x->regex);
     free(x->replacement);
-    pcre2_code_free(x->re);
-    pcre2_match_context_free(x->mctx);
+    iha_regex_free(x->re);
     free(x->pieces);
     free(x);
 }
@@ -502,7 +353,7 @@ static const char *source_value(const struct source *s, const struct iha_alert *
 }
 
 /* Expands the replacement; groups that did not take part in the match expand to "". */
-static enum iha_rc expand(const struct iha_extract *x, const char *subject, const PCRE2_SIZE *ov,
+static enum iha_rc expand(const struct iha_extract *x, const char *subject, const size_t *ov,
                           uint32_t set, char *out, size_t size)
 {
     size_t len = 0, n;
@@ -514,7 +365,7 @@ static enum iha_rc expand(const struct iha_extract *x, const char *subject, cons
         if (pc->kind == PIECE_TEXT) {
             src = x->replacement + pc->off;
             n = pc->len;
-        } else if (pc->group < set && ov[2 * pc->group] != PCRE2_UNSET) {
+        } else if (pc->group < set && ov[2 * pc->group] != IHA_REGEX_UNSET) {
             src = subject + ov[2 * pc->group];
             n = ov[2 * pc->group + 1] - ov[2 * pc->group];
         } else {
@@ -537,8 +388,8 @@ enum iha_rc iha_extract_apply(const struct iha_extract *x, const struct iha_aler
     char stackbuf[JOIN_STACK];
     char *joined = stackbuf;
     size_t total = 0, seplen, pos = 0;
-    pcre2_match_data *md = NULL;
-    int owned = 0, mrc;
+    struct iha_regex_md *md = NULL;
+    uint32_t set = 0;
     enum iha_rc rc = IHA_E_INVAL;
 
     if (!x || !a || !out || size == 0)
@@ -574,26 +425,22 @@ enum iha_rc iha_extract_apply(const struct iha_extract *x, const struct iha_aler
     }
     joined[pos] = '\0';
 
-    md = thread_md(x->pairs, &owned);
+    md = iha_regex_md_acquire(x->pairs);
     if (!md)
         goto cleanup;
-    mrc = pcre2_match(x->re, (PCRE2_SPTR)joined, total, 0, 0, md, x->mctx);
-    if (mrc == PCRE2_ERROR_MATCHLIMIT || mrc == PCRE2_ERROR_DEPTHLIMIT ||
-        mrc == PCRE2_ERROR_HEAPLIMIT || mrc == PCRE2_ERROR_JIT_STACKLIMIT) {
-        rc = IHA_E_LIMIT;
+    rc = iha_regex_match(x->re, joined, total, md, &set);
+    if (rc != IHA_OK) {
+        /* Anything but a limit is reported as no match, as relabel has no error to give. */
+        if (rc != IHA_E_LIMIT)
+            rc = IHA_E_NOTFOUND;
         goto cleanup;
     }
-    if (mrc < 0) {
-        rc = IHA_E_NOTFOUND;
-        goto cleanup;
-    }
-    /* thread_md() sized the ovector for every group, so mrc is never 0 here. */
-    rc = expand(x, joined, pcre2_get_ovector_pointer(md), (uint32_t)mrc, out, size);
+    /* The block was sized for every group, so set is never 0 here. */
+    rc = expand(x, joined, iha_regex_md_ovector(md), set, out, size);
     if (rc != IHA_OK)
         out[0] = '\0';
 cleanup:
-    if (owned)
-        pcre2_match_data_free(md);
+    iha_regex_md_release(md);
     if (joined != stackbuf)
         free(joined);
     return rc;
@@ -601,31 +448,31 @@ cleanup:
 
 void iha_extract_describe(const struct iha_extract *x, char *out, size_t size)
 {
-    struct wbuf w;
+    struct iha_strbuf b;
 
-    wb_init(&w, out, size);
+    iha_strbuf_init(&b, out, size);
     if (!x)
         return;
     if (x->literal) {
-        wb_str(&w, "literal ");
-        wb_quoted(&w, x->text);
+        iha_strbuf_str(&b, "literal ");
+        iha_strbuf_quoted(&b, x->text);
         return;
     }
-    wb_str(&w, "[");
+    iha_strbuf_str(&b, "[");
     for (size_t i = 0; i < x->n_sources; i++) {
         if (i)
-            wb_str(&w, ";");
-        wb_str(&w, x->sources[i].name);
+            iha_strbuf_str(&b, ";");
+        iha_strbuf_str(&b, x->sources[i].name);
     }
-    wb_str(&w, "]");
+    iha_strbuf_str(&b, "]");
     if (strcmp(x->separator, ";") != 0) {
-        wb_str(&w, " separator ");
-        wb_quoted(&w, x->separator);
+        iha_strbuf_str(&b, " separator ");
+        iha_strbuf_quoted(&b, x->separator);
     }
-    wb_str(&w, " =~ ");
-    wb_quoted(&w, x->regex);
-    wb_str(&w, " -> ");
-    wb_quoted(&w, x->replacement);
+    iha_strbuf_str(&b, " =~ ");
+    iha_strbuf_quoted(&b, x->regex);
+    iha_strbuf_str(&b, " -> ");
+    iha_strbuf_quoted(&b, x->replacement);
 }
 
 int iha_extract_is_literal(const struct iha_extract *x)

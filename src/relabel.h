@@ -29,11 +29,12 @@ struct iha_extract_spec {
 };
 
 /**
- * Compiles an extraction (PCRE2 + JIT).
- * @return IHA_OK; IHA_E_PARSE with @p err (msg, col = PCRE2's 1-based offset into the
- *         regex, field = "regex" or "replacement") when the regex does not compile or
- *         the replacement refers to a group the regex does not have; IHA_E_INVAL when
- *         there is no source label; IHA_E_NOMEM.
+ * Compiles an extraction; the regex is compiled as regexp.h describes (anchored, and refused
+ * when it uses a construct Alertmanager's RE2 does not support).
+ * @return IHA_OK; IHA_E_PARSE with @p err (msg, col = the 1-based column in the regex or
+ *         the replacement, field = "regex" or "replacement") when the regex is refused or
+ *         does not compile, or the replacement refers to a group the regex does not have;
+ *         IHA_E_INVAL when there is no source label; IHA_E_NOMEM.
  */
 enum iha_rc iha_extract_new(const struct iha_extract_spec *spec, struct iha_extract **out,
                             struct iha_err *err) IHA_MUST_CHECK;

@@ -2,6 +2,7 @@
 set(IHA_MAPPING_TEST_SOURCES
     ${CMAKE_SOURCE_DIR}/src/mapping.c ${CMAKE_SOURCE_DIR}/src/yaml_tree.c
     ${CMAKE_SOURCE_DIR}/src/matcher.c ${CMAKE_SOURCE_DIR}/src/relabel.c
+    ${CMAKE_SOURCE_DIR}/src/regexp.c ${CMAKE_SOURCE_DIR}/src/strbuf.c
     ${CMAKE_SOURCE_DIR}/src/notification.c ${CMAKE_SOURCE_DIR}/src/record.c
     ${CMAKE_SOURCE_DIR}/src/diag.c ${CMAKE_SOURCE_DIR}/src/rc.c ${CMAKE_SOURCE_DIR}/src/log.c)
 

@@ -325,6 +325,27 @@ static void test_bad_regex_and_spec(void **state)
     assert_null(x);
 }
 
+static void test_re2_unportable_regex_refused(void **state)
+{
+    struct iha_err err;
+
+    (void)state;
+    /* a lookahead: fine for PCRE2, but Alertmanager's RE2 does not have it */
+    err = must_fail("([^.]+)(?=\\.example\\.com)", NULL, IHA_E_PARSE);
+    assert_string_equal(err.field, "regex");
+    assert_int_equal(err.col, 8);
+    assert_non_null(strstr(err.msg, "lookahead (?="));
+    assert_non_null(strstr(err.msg, "RE2"));
+    /* the column counts UTF-8 characters */
+    err = must_fail("\xc3\xa9(\\w+)\\1", NULL, IHA_E_PARSE);
+    assert_string_equal(err.field, "regex");
+    assert_int_equal(err.col, 7);
+    assert_non_null(strstr(err.msg, "backreference"));
+    /* a possessive quantifier points at its '+' */
+    err = must_fail("(\\w++)", NULL, IHA_E_PARSE);
+    assert_int_equal(err.col, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_output_limit),
         cmocka_unit_test(test_invalid_references_refused),
         cmocka_unit_test(test_bad_regex_and_spec),
+        cmocka_unit_test(test_re2_unportable_regex_refused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
