@@ -19,7 +19,7 @@
 #define MAX_REQUEST_MIN 1024u
 #define MAX_REQUEST_MAX (1024u * 1024u * 1024u)
 #define DEDUPE_MAX_ENTRIES_MAX 100000000u
-#define MAX_KEYS 32
+#define MAX_KEYS 32 /* keys of one section; a section with more would reject its last keys */
 
 /* How a YAML value is turned into a config field. */
 enum ftype {
@@ -782,28 +782,18 @@ static void load_section(struct cloader *ld, const struct iha_ynode *map,
     for (const struct field *f = fields; f->key && nn < MAX_KEYS; f++)
         names[nn++] = f->key;
     names[nn] = NULL;
+    ld->errors += iha_ytree_check_keys(map, names, prefix[0] ? prefix : "top level", ld->diag);
     for (size_t i = 0; i + 1 < map->n_items && !ld->nomem; i += 2) {
         const struct iha_ynode *k = map->items[i], *v = map->items[i + 1];
         const struct field *f;
-        const char *hint;
 
-        if (!is_string(k)) {
-            cerror(ld, k, "%s: expected a string key, got %s", prefix[0] ? prefix : "top level",
-                   what(k));
-            continue;
-        }
+        if (!is_string(k))
+            continue; /* reported above */
         for (f = fields; f->key; f++)
             if (strcmp(f->key, k->scalar) == 0)
                 break;
-        if (!f->key) {
-            hint = iha_ytree_suggest(k->scalar, names);
-            if (hint)
-                cerror(ld, k, "%s: unknown key '%s' (did you mean '%s'?)",
-                       prefix[0] ? prefix : "top level", k->scalar, hint);
-            else
-                cerror(ld, k, "%s: unknown key '%s'", prefix[0] ? prefix : "top level", k->scalar);
+        if (!f->key)
             continue;
-        }
         snprintf(where, sizeof(where), "%s%s%s", prefix, prefix[0] ? "." : "", f->key);
         if (f->type == F_SECTION)
             load_section(ld, v, f->sub, where);

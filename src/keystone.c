@@ -63,6 +63,8 @@ struct iha_keystone {
     char *region_name, *interface, *origin;
     struct iha_tls_config tls;
     long connect_ms, timeout_ms;
+    iha_keystone_auth_cb on_auth;
+    void *on_auth_cls;
 
     pthread_mutex_t lock;
     pthread_cond_t cond; /* CLOCK_MONOTONIC; broadcast after each authentication and on stop */
@@ -499,6 +501,8 @@ enum iha_rc iha_keystone_new(const struct iha_keystone_config *cfg, struct iha_k
     }
     ks->connect_ms = (long)(cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_CONNECT_MS);
     ks->timeout_ms = (long)(cfg->timeout_ms ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS);
+    ks->on_auth = cfg->on_auth;
+    ks->on_auth_cls = cfg->on_auth_cls;
     if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed) || seed == 0)
         seed = now_ms() ^ (uint64_t)(uintptr_t)ks ^ 0x9E3779B97F4A7C15ULL;
     ks->rng = seed;
@@ -939,6 +943,8 @@ static void run_auth_locked(struct iha_keystone *ks)
     ks->busy = true;
     pthread_mutex_unlock(&ks->lock);
     authenticate(ks, &res);
+    if (ks->on_auth)
+        ks->on_auth(ks->on_auth_cls, res.rc);
     pthread_mutex_lock(&ks->lock);
     commit(ks, &res);
     ks->busy = false;

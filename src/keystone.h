@@ -34,6 +34,15 @@ enum iha_keystone_method {
     IHA_KEYSTONE_APPLICATION_CREDENTIAL, /**< id (or name + user) + secret */
 };
 
+/**
+ * Called after each authentication (the first one, every renewal, and the re-authentication
+ * after a 401) with its result: IHA_OK, or IHA_E_AUTH (credentials refused), IHA_E_IO
+ * (Keystone unreachable), IHA_E_UPSTREAM (any other answer). Runs on the thread that
+ * authenticated (the renewal thread or a caller of iha_keystone_token()), without the
+ * client's lock held; it must not block and must not call back into the client.
+ */
+typedef void (*iha_keystone_auth_cb)(void *cls, enum iha_rc rc);
+
 /** Parameters, all borrowed: iha_keystone_new() copies what it keeps. */
 struct iha_keystone_config {
     enum iha_keystone_method method;
@@ -58,6 +67,8 @@ struct iha_keystone_config {
     unsigned connect_timeout_ms;                    /**< 0 = 3 s */
     unsigned timeout_ms;                            /**< 0 = 10 s */
     const char *origin; /**< where the settings came from, for logs (e.g. "cloud x in FILE") */
+    iha_keystone_auth_cb on_auth; /**< may be NULL; e.g. counts renewals in the metrics */
+    void *on_auth_cls;            /**< for @c on_auth; must outlive the client */
 };
 
 /**

@@ -756,7 +756,8 @@ static int cmd_run(const struct options *o)
     if (cfg->auth.type == IHA_AUTH_STATIC) {
         if (iha_token_source_new(service_token_file(cfg), IHA_SERVICE_TOKEN_ENV, &token) != IHA_OK)
             goto cleanup;
-    } else if (iha_service_auth_start(cfg, cfg->url_set || o->url, &token, &err) != IHA_OK) {
+    } else if (iha_service_auth_start(cfg, cfg->url_set || o->url, metrics, &token, &err) !=
+               IHA_OK) {
         IHA_LOG(IHA_LOG_ERROR, "cannot set up the Keystone service token", "detail", err.msg);
         goto cleanup;
     }
@@ -905,10 +906,10 @@ cleanup:
     iha_pipeline_free(pipeline);
     iha_reload_free(reload);
     iha_events_free(events);
-    iha_metrics_free(metrics);
     iha_auth_free(auth);
     iha_dedupe_free(dedupe);
-    iha_token_source_free(token);
+    iha_token_source_free(token); /* stops the Keystone renewal thread, which counts in metrics */
+    iha_metrics_free(metrics);
     iha_ruleset_free(rs);
     iha_config_free(cfg);
     iha_diag_free(diag);

@@ -192,35 +192,11 @@ static unsigned inner_col(const struct iha_ynode *n, unsigned offset)
     return n->text_col + offset - 1;
 }
 
-/* Reports every key of @p map outside @p allowed; @return true when all keys are known. */
-static bool check_keys(struct loader *ld, const struct iha_ynode *map, const char *const *allowed,
+/* Reports every key of @p map outside @p allowed (counted in ld->errors). */
+static void check_keys(struct loader *ld, const struct iha_ynode *map, const char *const *allowed,
                        const char *where)
 {
-    bool ok = true;
-
-    for (size_t i = 0; i + 1 < map->n_items; i += 2) {
-        const struct iha_ynode *k = map->items[i];
-        const char *hint;
-        size_t j;
-
-        if (k->kind != IHA_YNODE_SCALAR) {
-            error_at(ld, k, 0, "%s: expected a string key, got %s", where, what(k));
-            ok = false;
-            continue;
-        }
-        for (j = 0; allowed[j]; j++)
-            if (strcmp(k->scalar, allowed[j]) == 0)
-                break;
-        if (allowed[j])
-            continue;
-        ok = false;
-        hint = iha_ytree_suggest(k->scalar, allowed);
-        if (hint)
-            error_at(ld, k, 0, "%s: unknown key '%s' (did you mean '%s'?)", where, k->scalar, hint);
-        else
-            error_at(ld, k, 0, "%s: unknown key '%s'", where, k->scalar);
-    }
-    return ok;
+    ld->errors += iha_ytree_check_keys(map, allowed, where, ld->diag);
 }
 
 /* ---- compiling one rule ------------------------------------------------ */

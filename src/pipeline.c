@@ -396,9 +396,28 @@ static json_t *queued_body(const struct iha_notification *n, uint64_t seq)
 }
 
 /*
+ * Instance HA's 403: its policy (os_masakari_api:notifications:create, admin only) refuses
+ * the gateway's service user. Unlike a 401 (re-authenticated and retried) this is final:
+ * delivery stops and on_done() dead-letters the entry. 503 rather than Instance HA's 403:
+ * the sender's request was fine, the gateway's own credentials are not.
+ */
+static json_t *forbidden_fault(const struct iha_notification *n, const char *detail)
+{
+    char msg[1024];
+
+    snprintf(msg, sizeof(msg),
+             "the gateway's service user is not allowed to create notifications: Instance HA "
+             "answered 403 \"%s\"; the notification was dead-lettered (give the service user "
+             "the admin role, then run: iha-gateway deadletter requeue %s)",
+             detail, n->id);
+    return fault("serviceUnavailable", 503, msg);
+}
+
+/*
  * The native sender's answer. A final first answer from Instance HA is passed through
- * (202 with its body, 409, 400); anything else means the queue keeps trying, which is
- * a 202 with the queued notification: the sender must not retry what is stored.
+ * (202 with its body, 409, 400); a 403 is answered 503 (forbidden_fault()); anything
+ * else means the queue keeps trying, which is a 202 with the queued notification: the
+ * sender must not retry what is stored.
  */
 static void native_answer(struct flight *f, const struct iha_delivery_result *res)
 {
@@ -421,6 +440,11 @@ static void native_answer(struct flight *f, const struct iha_delivery_result *re
             body = fault(res->http_code < 300 ? "notification" : "badRequest", code, res->detail);
         break;
     case IHA_OUTCOME_AUTH_ERROR:
+        if (res->cancelled || res->attempts == 0 || res->http_code != 403)
+            break; /* a 401 is retried after a new token */
+        code = 503;
+        body = forbidden_fault(&f->n, res->detail);
+        break;
     case IHA_OUTCOME_RETRY:
         break;
     }

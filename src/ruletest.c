@@ -107,34 +107,11 @@ static bool is_string(const struct iha_ynode *n)
     return n && n->kind == IHA_YNODE_SCALAR && !iha_ynode_is_null(n);
 }
 
-static bool check_keys(struct tfile *tf, const struct iha_ynode *map, const char *const *allowed,
+/* Reports every key of @p map outside @p allowed (counted in tf->errors). */
+static void check_keys(struct tfile *tf, const struct iha_ynode *map, const char *const *allowed,
                        const char *where)
 {
-    bool ok = true;
-
-    for (size_t i = 0; i + 1 < map->n_items; i += 2) {
-        const struct iha_ynode *k = map->items[i];
-        const char *hint;
-        size_t j;
-
-        if (!is_string(k)) {
-            terror(tf, k, "%s: expected a string key, got %s", where, what(k));
-            ok = false;
-            continue;
-        }
-        for (j = 0; allowed[j]; j++)
-            if (strcmp(k->scalar, allowed[j]) == 0)
-                break;
-        if (allowed[j])
-            continue;
-        ok = false;
-        hint = iha_ytree_suggest(k->scalar, allowed);
-        if (hint)
-            terror(tf, k, "%s: unknown key '%s' (did you mean '%s'?)", where, k->scalar, hint);
-        else
-            terror(tf, k, "%s: unknown key '%s'", where, k->scalar);
-    }
-    return ok;
+    tf->errors += iha_ytree_check_keys(map, allowed, where, tf->diag);
 }
 
 /* ---- building inputs ------------------------------------------------------ */

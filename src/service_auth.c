@@ -9,6 +9,7 @@
 #include "clouds.h"
 #include "keystone.h"
 #include "log.h"
+#include "metrics.h"
 
 /* A value from instance_ha.auth wins over the cloud entry's. */
 static const char *pick(const char *cfg_value, const char *cloud_value)
@@ -43,8 +44,16 @@ static enum iha_rc method_of_cloud(const struct iha_cloud *c, enum iha_keystone_
     return IHA_E_CONFIG;
 }
 
+/* Counts one Keystone authentication; runs on the thread that authenticated. */
+static void count_auth(void *cls, enum iha_rc rc)
+{
+    iha_metrics_add(cls, "iha_gateway_token_renewals_total", 1,
+                    rc == IHA_OK ? "success" : "failure");
+}
+
 enum iha_rc iha_service_auth_start(struct iha_config *cfg, bool url_given,
-                                   struct iha_token_source **out, struct iha_err *err)
+                                   struct iha_metrics *metrics, struct iha_token_source **out,
+                                   struct iha_err *err)
 {
     const struct iha_auth_config *a = &cfg->auth;
     struct iha_cloud *cloud = NULL;
@@ -116,6 +125,8 @@ enum iha_rc iha_service_auth_start(struct iha_config *cfg, bool url_given,
     kc.connect_timeout_ms = cfg->connect_timeout_ms;
     kc.timeout_ms = cfg->timeout_ms;
     kc.origin = origin;
+    kc.on_auth = metrics ? count_auth : NULL;
+    kc.on_auth_cls = metrics;
     rc = iha_keystone_new(&kc, &ks, err);
     if (rc != IHA_OK) {
         if (rc == IHA_E_CONFIG) {

@@ -490,3 +490,36 @@ const char *iha_ytree_suggest(const char *word, const char *const *candidates)
     }
     return best;
 }
+
+size_t iha_ytree_check_keys(const struct iha_ynode *map, const char *const *allowed,
+                            const char *where, struct iha_diag *diag)
+{
+    size_t errors = 0;
+
+    if (!map || map->kind != IHA_YNODE_MAP)
+        return 0;
+    for (size_t i = 0; i + 1 < map->n_items; i += 2) {
+        const struct iha_ynode *k = map->items[i];
+        const char *hint;
+        size_t j;
+
+        if (k->kind != IHA_YNODE_SCALAR || iha_ynode_is_null(k)) {
+            iha_diag_add(diag, IHA_DIAG_ERROR, k->file, k->line, k->col,
+                         "%s: expected a string key, got %s", where,
+                         k->kind == IHA_YNODE_SCALAR ? "null" : iha_ynode_kind_name(k->kind));
+            errors++;
+            continue;
+        }
+        for (j = 0; allowed[j]; j++)
+            if (strcmp(k->scalar, allowed[j]) == 0)
+                break;
+        if (allowed[j])
+            continue;
+        hint = iha_ytree_suggest(k->scalar, allowed);
+        iha_diag_add(diag, IHA_DIAG_ERROR, k->file, k->line, k->col, "%s: unknown key '%s'%s%s%s",
+                     where, k->scalar, hint ? " (did you mean '" : "", hint ? hint : "",
+                     hint ? "'?)" : "");
+        errors++;
+    }
+    return errors;
+}

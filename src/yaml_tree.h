@@ -67,4 +67,16 @@ const char *iha_ynode_kind_name(enum iha_ynode_kind kind);
  */
 const char *iha_ytree_suggest(const char *word, const char *const *candidates);
 
+/**
+ * Checks the keys of the mapping @p map against @p allowed and reports each one that is
+ * not a string (a null key such as `~:` included) or not in the list as an error in
+ * @p diag at the key's position: "WHERE: expected a string key, got null" or "WHERE:
+ * unknown key 'K'", with " (did you mean 'X'?)" from iha_ytree_suggest() when one is close.
+ * @param allowed NULL-terminated list of the known keys (borrowed)
+ * @param where the section for the message, e.g. "rule" or "web.auth"
+ * @return the number of errors added (0 when every key is known, or @p map is not a MAP).
+ */
+size_t iha_ytree_check_keys(const struct iha_ynode *map, const char *const *allowed,
+                            const char *where, struct iha_diag *diag);
+
 #endif

@@ -5,7 +5,9 @@
 #     Instance HA URL discovered from the service catalog;
 #   - tokens that expire after 60 s are renewed with no failed delivery across expiry;
 #   - Keystone stopped while the cached token is valid: delivery continues;
-#   - a user with only `member` gets Masakari's 403 (naming the policy) in the answer and log;
+#   - every Keystone authentication is counted in iha_gateway_token_renewals_total{result};
+#   - a user with only `member` gets Masakari's 403 (naming the policy) in the log and the
+#     dead-letter entry, and a native sender gets 503 saying so;
 #   - a wrong password is reported as refused credentials, without the password;
 #   - clouds.yaml + secure.yaml (private files via OS_CLIENT_CONFIG_FILE/OS_CLIENT_SECURE_FILE).
 source "$(dirname "$0")/lib.sh"
@@ -94,6 +96,11 @@ if grep -q 'http_code=401' "$GW_DIR/gateway.log"; then
     fail "a delivery was refused with 401 across token expiry"
 fi
 ok "no 401 from Instance HA across token expiry"
+# The first token and at least one renewal, none failed.
+RENEWALS=$(gw_metric 'iha_gateway_token_renewals_total{result="success"}')
+((RENEWALS >= 2)) || fail "iha_gateway_token_renewals_total{result=\"success\"} is $RENEWALS, want >= 2"
+ok "iha_gateway_token_renewals_total{result=\"success\"} = $RENEWALS"
+assert_metric 'iha_gateway_token_renewals_total{result="failure"}' 0
 assert_eq "$(grep -c 'msg="delivery attempt"' "$GW_DIR/gateway.log")" "$N" \
     "one delivery attempt per notification"
 assert_eq "$(grep 'msg="delivery attempt"' "$GW_DIR/gateway.log" | grep -c 'outcome=delivered')" \
@@ -119,18 +126,36 @@ start_gateway_auth "    type: password
     username: iha-member
     password: \"$MEMBER_PW\"
     project_name: service"
-assert_contains "$(cat "$GW_DIR/gateway.log")" "has no 'admin' role" "missing admin role warned"
+# The first authentication runs in the background after start: wait for its verdict.
+wait_until 20 "the gateway to warn that the member token has no admin role" \
+    grep -q "has no 'admin' role" "$GW_DIR/gateway.log"
+ok "missing admin role warned"
 post_native
 log "answer for the member user: $HTTP_CODE $HTTP_BODY"
+# The 403 is final: the native sender is told 503 with Instance HA's message, not "queued".
+assert_eq "$HTTP_CODE" 503 "$HOST: native answer to Instance HA's 403"
+assert_json "$HTTP_BODY" '.serviceUnavailable.code == 503' "a serviceUnavailable fault"
+assert_contains "$(jq -r .serviceUnavailable.message <<<"$HTTP_BODY")" \
+    "Policy doesn't allow os_masakari_api:notifications:create" "the answer names the policy"
+assert_contains "$(jq -r .serviceUnavailable.message <<<"$HTTP_BODY")" \
+    "not allowed to create notifications" "the answer says the service user is not allowed"
+assert_contains "$(jq -r .serviceUnavailable.message <<<"$HTTP_BODY")" "dead-lettered" \
+    "the answer says the notification was dead-lettered"
+GW_ID=$(jq -r '.serviceUnavailable.gateway_id // empty' <<<"$HTTP_BODY")
+[[ -n "$GW_ID" ]] || fail "no gateway_id in the 503 answer: $HTTP_BODY"
+ok "the 503 answer carries the gateway id $GW_ID"
 wait_until 15 "the 403 is logged" grep -q 'http_code=403' "$GW_DIR/gateway.log"
 assert_contains "$(grep 'msg="delivery attempt"' "$GW_DIR/gateway.log")" \
     "Policy doesn't allow os_masakari_api:notifications:create" "the log names the policy"
-# The durable queue answers the sender 202 "queued" and dead-letters the notification;
-# the operator sees Masakari's 403 there.
-DEAD=$("${IHA_GATEWAY_BIN:-$IT_ROOT/build/iha-gateway}" deadletter list \
-    --storage.path="$GW_DIR/storage" 2>&1) || true
+# The operator sees Masakari's 403 in the dead-letter entry, as the answer said.
+dead_list() { "${IHA_GATEWAY_BIN:-$IT_ROOT/build/iha-gateway}" deadletter list \
+    --storage.path="$GW_DIR/storage" 2>&1; }
+_dead_has() { [[ "$(dead_list)" == *"$1"* ]]; }
+wait_until 10 "$GW_ID in the dead letters" _dead_has "$GW_ID"
+DEAD=$(dead_list) || true
 assert_contains "$DEAD" "os_masakari_api:notifications:create" \
     "the dead-letter entry names the policy"
+assert_contains "$DEAD" "$GW_ID" "the dead-letter entry is the one the answer named"
 if grep -q "$MEMBER_PW" "$GW_DIR/gateway.log"; then fail "the password appears in the log"; fi
 ok "the password never appears in the log"
 stop_gateway
@@ -147,6 +172,10 @@ ok "$HOST: refused by Instance HA without a token"
 sleep 3 # the queue retries: the refusal must still be logged only once
 assert_eq "$(grep -c 'state=credentials_refused' "$GW_DIR/gateway.log")" 1 \
     "refused credentials logged once"
+FAILURES=$(gw_metric 'iha_gateway_token_renewals_total{result="failure"}')
+((FAILURES >= 1)) || fail "iha_gateway_token_renewals_total{result=\"failure\"} is $FAILURES"
+ok "iha_gateway_token_renewals_total{result=\"failure\"} = $FAILURES"
+assert_metric 'iha_gateway_token_renewals_total{result="success"}' 0
 if grep -q 'not-the-password' "$GW_DIR/gateway.log"; then fail "the password appears in the log"; fi
 ok "the wrong password never appears in the log"
 stop_gateway

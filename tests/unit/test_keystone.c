@@ -3,7 +3,7 @@
  * @file test_keystone.c
  * @brief Renewal schedule, time and URL helpers, request bodies, and the token cache
  *        against a small fake Keystone on 127.0.0.1 (one renewal shared, 401, backoff,
- *        Keystone down with a valid cached token, background renewal).
+ *        Keystone down with a valid cached token, background renewal, the on_auth hook).
  */
 #include "keystone.h"
 
@@ -425,7 +425,37 @@ static void fake_set(struct fake *fk, int status, int delay_ms)
     pthread_mutex_unlock(&fk->lock);
 }
 
-static struct iha_keystone *ks_for(struct fake *fk)
+/* What the on_auth hook was told (it runs on the renewal thread or the caller's). */
+struct auth_log {
+    pthread_mutex_t lock;
+    int success, failure;
+    enum iha_rc last;
+};
+
+static void on_auth(void *cls, enum iha_rc rc)
+{
+    struct auth_log *a = cls;
+
+    pthread_mutex_lock(&a->lock);
+    if (rc == IHA_OK)
+        a->success++;
+    else
+        a->failure++;
+    a->last = rc;
+    pthread_mutex_unlock(&a->lock);
+}
+
+static void auth_log_get(struct auth_log *a, int *success, int *failure, enum iha_rc *last)
+{
+    pthread_mutex_lock(&a->lock);
+    *success = a->success;
+    *failure = a->failure;
+    *last = a->last;
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* An application credential client of @p fk, or a password one with @p password. */
+static struct iha_keystone *ks_new(struct fake *fk, const char *password, struct auth_log *log)
 {
     struct iha_keystone_config c;
     struct iha_keystone *ks = NULL;
@@ -434,14 +464,30 @@ static struct iha_keystone *ks_for(struct fake *fk)
 
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v3", fk->port);
     memset(&c, 0, sizeof(c));
-    c.method = IHA_KEYSTONE_APPLICATION_CREDENTIAL;
     c.auth_url = url;
-    c.application_credential_id = "ac1";
-    c.application_credential_secret = "app-secret-value";
+    if (password) {
+        c.method = IHA_KEYSTONE_PASSWORD;
+        c.username = "iha-gateway";
+        c.password = password;
+        c.project_name = "service";
+    } else {
+        c.method = IHA_KEYSTONE_APPLICATION_CREDENTIAL;
+        c.application_credential_id = "ac1";
+        c.application_credential_secret = "app-secret-value";
+    }
     c.connect_timeout_ms = 1000;
     c.timeout_ms = 3000;
+    if (log) {
+        c.on_auth = on_auth;
+        c.on_auth_cls = log;
+    }
     assert_int_equal(iha_keystone_new(&c, &ks, &err), IHA_OK);
     return ks;
+}
+
+static struct iha_keystone *ks_for(struct fake *fk)
+{
+    return ks_new(fk, NULL, NULL);
 }
 
 static void test_cache_and_invalidate(void **state)
@@ -508,6 +554,40 @@ static void test_denied_then_backoff(void **state)
     fake_free(fk);
 }
 
+static void test_auth_hook_refused_password(void **state)
+{
+    struct fake *fk = fake_start(3600);
+    struct auth_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct iha_keystone *ks = ks_new(fk, "wrong-password", &log);
+    char tok[64];
+    int ok, failed;
+    enum iha_rc last;
+
+    (void)state;
+    fake_set(fk, 401, 0);
+    assert_int_equal(iha_keystone_token(ks, tok, sizeof(tok)), IHA_E_AUTH);
+    assert_non_null(strstr(fk->last_body, "\"password\""));
+    auth_log_get(&log, &ok, &failed, &last);
+    assert_int_equal(ok, 0);
+    assert_int_equal(failed, 1);
+    assert_int_equal(last, IHA_E_AUTH);
+    /* Answered from the backoff: no authentication, so nothing reported. */
+    assert_int_equal(iha_keystone_token(ks, tok, sizeof(tok)), IHA_E_AUTH);
+    auth_log_get(&log, &ok, &failed, &last);
+    assert_int_equal(failed, 1);
+    /* The password is fixed; after the backoff (at most 1.2 s) the next one succeeds. */
+    fake_set(fk, 201, 0);
+    usleep(1300 * 1000);
+    assert_int_equal(iha_keystone_token(ks, tok, sizeof(tok)), IHA_OK);
+    auth_log_get(&log, &ok, &failed, &last);
+    assert_int_equal(ok, 1);
+    assert_int_equal(failed, 1);
+    assert_int_equal(last, IHA_OK);
+    assert_int_equal(fake_requests(fk), 2);
+    iha_keystone_free(ks);
+    fake_free(fk);
+}
+
 struct racer {
     struct iha_keystone *ks;
     enum iha_rc rc;
@@ -547,9 +627,11 @@ static void test_one_shared_renewal(void **state)
 static void test_background_renewal_and_keystone_down(void **state)
 {
     struct fake *fk = fake_start(8); /* renew 6 s after receipt minus jitter, usable 7.2 s */
-    struct iha_keystone *ks = ks_for(fk);
+    struct auth_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct iha_keystone *ks = ks_new(fk, NULL, &log);
     char tok[64], detail[300];
-    int waited = 0;
+    int waited = 0, ok, failed;
+    enum iha_rc last;
 
     (void)state;
     assert_int_equal(iha_keystone_start(ks), IHA_OK);
@@ -565,12 +647,19 @@ static void test_background_renewal_and_keystone_down(void **state)
     assert_true(waited >= 4000); /* not before three quarters of the lifetime minus jitter */
     assert_int_equal(iha_keystone_token(ks, tok, sizeof(tok)), IHA_OK);
     assert_string_equal(tok, "tok-2");
+    /* The hook heard the first token and the renewal, both successful. */
+    auth_log_get(&log, &ok, &failed, &last);
+    assert_int_equal(ok, 2);
+    assert_int_equal(failed, 0);
+    assert_int_equal(last, IHA_OK);
 
     /* Keystone goes away: the cached token is still handed out. */
     fake_stop(fk);
     assert_int_equal(iha_keystone_token(ks, tok, sizeof(tok)), IHA_OK);
     assert_string_equal(tok, "tok-2");
     iha_keystone_free(ks);
+    auth_log_get(&log, &ok, &failed, &last);
+    assert_int_equal(ok, 2);
     fake_free(fk);
 }
 
@@ -586,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_new_validates),
         cmocka_unit_test(test_cache_and_invalidate),
         cmocka_unit_test(test_denied_then_backoff),
+        cmocka_unit_test(test_auth_hook_refused_password),
         cmocka_unit_test(test_one_shared_renewal),
         cmocka_unit_test(test_background_renewal_and_keystone_down),
     };

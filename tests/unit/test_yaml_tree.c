@@ -268,6 +268,35 @@ static void test_suggest(void **state)
     assert_null(iha_ytree_suggest("name", keys)); /* already right: no hint */
 }
 
+static void test_check_keys(void **state)
+{
+    static const char *const keys[] = {"name", "matchers", "continue", NULL};
+    struct ctx *c = *state;
+
+    assert_int_equal(parse(c, "name: a\nmatcher: x\n~: 1\n'null': 2\n[x]: 3\nsev: 4\n"
+                              "continue: true\n"),
+                     IHA_OK);
+    assert_int_equal(iha_ytree_check_keys(c->root, keys, "rule", c->diag), 5);
+    assert_int_equal(iha_diag_count(c->diag), 5);
+    assert_int_equal(iha_diag_errors(c->diag), 5);
+    assert_string_equal(iha_diag_get(c->diag, 0),
+                        "f.yml:2:1: error: rule: unknown key 'matcher' (did you mean 'matchers'?)");
+    /* A null key is no string; a quoted 'null' is one (and unknown). */
+    assert_string_equal(iha_diag_get(c->diag, 1),
+                        "f.yml:3:1: error: rule: expected a string key, got null");
+    assert_string_equal(iha_diag_get(c->diag, 2), "f.yml:4:1: error: rule: unknown key 'null'");
+    assert_string_equal(iha_diag_get(c->diag, 3),
+                        "f.yml:5:1: error: rule: expected a string key, got a list");
+    assert_string_equal(iha_diag_get(c->diag, 4), "f.yml:6:1: error: rule: unknown key 'sev'");
+
+    /* Every key known, or no mapping at all: nothing reported. */
+    assert_int_equal(parse(c, "name: a\ncontinue: false\n"), IHA_OK);
+    assert_int_equal(iha_ytree_check_keys(c->root, keys, "rule", c->diag), 0);
+    assert_int_equal(iha_ytree_check_keys(iha_ynode_get(c->root, "name"), keys, "x", c->diag), 0);
+    assert_int_equal(iha_ytree_check_keys(NULL, keys, "x", c->diag), 0);
+    assert_int_equal(iha_diag_count(c->diag), 5);
+}
+
 static void test_parse_file(void **state)
 {
     struct ctx *c = *state;
@@ -324,6 +353,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nulls, setup, teardown),
         cmocka_unit_test(test_kind_names),
         cmocka_unit_test(test_suggest),
+        cmocka_unit_test_setup_teardown(test_check_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_file, setup, teardown),
     };
 
