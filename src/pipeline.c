@@ -611,17 +611,24 @@ static void start_flight(struct iha_pipeline *p, uint64_t seq, const char *key,
         rc = iha_notification_copy(&f->n, n);
     }
     if (rc == IHA_OK) {
+        /* Under flight_lock: a `queue drop` either sees this job or keeps it from starting. */
         pthread_mutex_lock(&p->flight_lock);
         rc = p->stopping ? IHA_E_LIMIT
-                         : iha_delivery_submit_opts(p->delivery, n, key, &o, on_done, f);
+             : !iha_queue_live(p->queue, seq)
+                 ? IHA_E_NOTFOUND
+                 : iha_delivery_submit_opts(p->delivery, n, key, &o, on_done, f);
         pthread_mutex_unlock(&p->flight_lock);
     }
     if (rc == IHA_OK)
         return;
     /* It stays in the queue; the next start delivers it. */
     snprintf(s, sizeof(s), "%llu", (unsigned long long)seq);
-    IHA_LOG(IHA_LOG_ERROR, "cannot hand a queued notification to delivery; it stays queued", "id",
-            n->id, "seq", s, "reason", iha_rc_str(rc));
+    if (rc == IHA_E_NOTFOUND)
+        IHA_LOG(IHA_LOG_INFO, "queued notification ended before its delivery started", "id", n->id,
+                "seq", s);
+    else
+        IHA_LOG(IHA_LOG_ERROR, "cannot hand a queued notification to delivery; it stays queued",
+                "id", n->id, "seq", s, "reason", iha_rc_str(rc));
     if (native) {
         struct iha_delivery_result res = {.outcome = IHA_OUTCOME_RETRY};
         snprintf(res.detail, sizeof(res.detail), "queued");
@@ -1144,6 +1151,28 @@ out:
     return ok;
 }
 
+/* Does a live entry other than @c seq have the dedupe key @c key (so shares its job)? */
+struct key_share {
+    uint64_t seq;
+    const char *key;
+    bool shared;
+};
+
+static void find_key_share(void *cls, const struct iha_queue_item *it)
+{
+    struct key_share *ks = cls;
+    struct iha_notification n;
+    char key[KEY_MAX];
+
+    if (ks->shared || it->seq == ks->seq)
+        return;
+    iha_notification_init(&n);
+    if (record_to_notification(it->record, &n) == IHA_OK &&
+        iha_notification_key(&n, key, sizeof(key)) == IHA_OK && strcmp(key, ks->key) == 0)
+        ks->shared = true;
+    iha_notification_clear(&n);
+}
+
 bool iha_pipeline_control(void *cls, const char *cmd, const char *id, char *answer, size_t size)
 {
     struct iha_pipeline *p = cls;
@@ -1152,6 +1181,7 @@ bool iha_pipeline_control(void *cls, const char *cmd, const char *id, char *answ
     char key[KEY_MAX];
     uint64_t seq = 0;
     bool ok = false;
+    enum iha_rc rc;
 
     if (strcmp(cmd, "requeue") == 0)
         return control_requeue(p, id, answer, size);
@@ -1159,7 +1189,13 @@ bool iha_pipeline_control(void *cls, const char *cmd, const char *id, char *answ
         snprintf(answer, size, "unknown command %s", cmd);
         return false;
     }
-    if (iha_queue_find(p->queue, id, &seq, grab_record, &rec) != IHA_OK || !rec) {
+    rc = iha_queue_find(p->queue, id, &seq, grab_record, &rec);
+    if (rc == IHA_E_LIMIT) {
+        snprintf(answer, size, "%s (seq %llu) is not stored yet; retry the command in a moment", id,
+                 (unsigned long long)seq);
+        return false;
+    }
+    if (rc != IHA_OK || !rec) {
         snprintf(answer, size, "no queued notification %s", id);
         json_decref(rec);
         return false;
@@ -1180,16 +1216,28 @@ bool iha_pipeline_control(void *cls, const char *cmd, const char *id, char *answ
         ok = true;
     } else {
         json_t *info = json_pack("{s:s}", "reason", "dropped by the operator");
-        ok = iha_queue_complete(p->queue, seq, IHA_QREC_DROPPED, info) == IHA_OK;
-        json_decref(info);
+        struct key_share ks = {.seq = seq, .key = key};
+        /* With start_flight(): the job is either cancelled here or never started. */
+        pthread_mutex_lock(&p->flight_lock);
+        rc = iha_queue_complete(p->queue, seq, IHA_QREC_DROPPED, info);
+        ok = rc == IHA_OK;
         if (ok) {
-            if (iha_delivery_cancel(p->delivery, key) != IHA_OK) {
+            /* Delivery jobs are per dedupe key: spare one another live entry shares. */
+            iha_queue_foreach(p->queue, find_key_share, &ks);
+            if (!ks.shared && iha_delivery_cancel(p->delivery, key) != IHA_OK) {
                 /* not in delivery (yet): nothing to stop */
             }
+        }
+        pthread_mutex_unlock(&p->flight_lock);
+        json_decref(info);
+        if (ok)
             IHA_LOG(IHA_LOG_WARN, "notification dropped by the operator", "id", n.id, "host",
                     n.hostname);
-        }
-        snprintf(answer, size, ok ? "%s (seq %llu) dropped" : "%s (seq %llu) could not be dropped",
+        snprintf(answer, size,
+                 ok                  ? "%s (seq %llu) dropped"
+                 : rc == IHA_E_LIMIT ? "%s (seq %llu) is not stored yet; retry the command in a "
+                                       "moment"
+                                     : "%s (seq %llu) could not be dropped",
                  n.id, (unsigned long long)seq);
     }
 out:

@@ -29,6 +29,7 @@
 #define DIRLEN 3072
 #define CTL_MAX 64 /* control commands handled per poll */
 #define CTL_BYTES 4096
+#define CTL_SYNC_WAIT_MS 5000 /* a control answer waits this long for its marker */
 
 /* ---- CRC-32C and framing ---- */
 
@@ -140,8 +141,20 @@ struct entry {
     json_t *attempts;
     unsigned n_attempts;
     struct seg *seg; /* NULL until durable */
-    size_t bytes;    /* size of its ENQUEUE record */
+    /*
+     * What copying it forward would write: its ENQUEUE record plus its kept ATTEMPT
+     * records, counted as live bytes of @c seg (wherever the attempts physically are:
+     * compaction goes oldest first, so by the time a later segment is considered the
+     * attempts it holds for entries enqueued earlier have been superseded by a copy).
+     */
+    size_t bytes;
     struct entry *hnext, *prev, *next;
+};
+
+/* Sequence numbers seen ended during recovery (open addressing, seq + 1; 0 = empty). */
+struct tombs {
+    uint64_t *v;
+    size_t cap, n;
 };
 
 struct waiter {
@@ -163,6 +176,11 @@ struct iha_queue {
     pthread_cond_t cond;
     /* guarded by lock */
     struct buf enq, marks, dead;
+    size_t mark_ends;     /* end markers in marks */
+    uint64_t ends_queued; /* end markers handed to the committer, ever */
+    uint64_t ends_synced; /* of those, durable (markers stay in order) */
+    pthread_cond_t synced;
+    struct tombs tombs; /* recovery only */
     struct waiter *waiters, **wtail;
     struct entry **table;
     size_t mask;
@@ -318,16 +336,36 @@ static void entry_move(struct entry *e, struct seg *to, size_t bytes)
     to->live_bytes += bytes;
 }
 
-static void add_attempt(struct entry *e, const json_t *a)
+/* Bytes of the record a copy would write for @p j. */
+static size_t framed_size(const json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    size_t n = IHA_QUEUE_HDR + (text ? strlen(text) : 0);
+
+    free(text);
+    return n;
+}
+
+/* Adds @p a (copied) to the kept attempts; its live bytes follow (record of @p size). */
+static void add_attempt(struct entry *e, const json_t *a, size_t size)
 {
     json_t *c = json_deep_copy(a);
+    size_t gone = 0;
 
     if (!c)
         return;
-    if (json_array_size(e->attempts) >= ATTEMPTS_KEPT)
+    if (json_array_size(e->attempts) >= ATTEMPTS_KEPT) {
+        gone = framed_size(json_array_get(e->attempts, 0));
         json_array_remove(e->attempts, 0);
+    }
     json_array_append_new(e->attempts, c);
     e->n_attempts++;
+    /* seg->live_bytes is always the sum of its entries' bytes */
+    if (gone > e->bytes + size)
+        gone = e->bytes + size;
+    if (e->seg)
+        e->seg->live_bytes = e->seg->live_bytes + size - gone;
+    e->bytes = e->bytes + size - gone;
 }
 
 static void set_health(struct iha_queue *q, bool ok, const char *why, bool *changed)
@@ -416,6 +454,49 @@ static void report_corrupt(struct iha_queue *q, const char *path, size_t off, si
             "segment", path, "offset", o, "bytes", s);
 }
 
+static bool tomb_grow(struct tombs *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 1024;
+    uint64_t *v = calloc(cap, sizeof(*v));
+
+    if (!v)
+        return false;
+    for (size_t i = 0; i < t->cap; i++) {
+        size_t k;
+        if (!t->v[i])
+            continue;
+        for (k = (size_t)(t->v[i] * 0x9E3779B97F4A7C15ull) & (cap - 1); v[k];
+             k = (k + 1) & (cap - 1))
+            ;
+        v[k] = t->v[i];
+    }
+    free(t->v);
+    t->v = v;
+    t->cap = cap;
+    return true;
+}
+
+/* @return true when @p seq ended; with @p add, remembers it (false only on no memory). */
+static bool tomb_test(struct tombs *t, uint64_t seq, bool add)
+{
+    uint64_t key = seq + 1;
+    size_t k;
+
+    if (add && (t->n + 1) * 2 > t->cap && !tomb_grow(t))
+        return false;
+    if (!t->cap)
+        return false;
+    for (k = (size_t)(key * 0x9E3779B97F4A7C15ull) & (t->cap - 1); t->v[k];
+         k = (k + 1) & (t->cap - 1))
+        if (t->v[k] == key)
+            return true;
+    if (add) {
+        t->v[k] = key;
+        t->n++;
+    }
+    return add;
+}
+
 static void apply_record(struct iha_queue *q, struct seg *s, const struct iha_qrecord *r,
                          size_t used)
 {
@@ -426,7 +507,17 @@ static void apply_record(struct iha_queue *q, struct seg *s, const struct iha_qr
         q->next_seq = r->seq + 1;
     switch (r->type) {
     case IHA_QREC_ENQUEUE:
-        if (e) { /* a compaction copy: the entry lives in the later segment now */
+        /* An ended notification never comes back, whatever the order of the records. */
+        if (tomb_test(&q->tombs, r->seq, false))
+            return;
+        if (e) {
+            /*
+             * A compaction copy: the entry lives in the later segment now, and the copy
+             * carries its kept attempts again. Start them over so that a crash between a
+             * copy and the deletion of the original does not list attempts twice.
+             */
+            json_array_clear(e->attempts);
+            e->n_attempts = 0;
             entry_move(e, s, used);
             return;
         }
@@ -444,13 +535,15 @@ static void apply_record(struct iha_queue *q, struct seg *s, const struct iha_qr
         break;
     case IHA_QREC_ATTEMPT:
         if (e && (j = json_loadb((const char *)r->payload, r->len, 0, NULL))) {
-            add_attempt(e, j);
+            add_attempt(e, j, used);
             json_decref(j);
         }
         break;
     case IHA_QREC_DONE:
     case IHA_QREC_DEAD:
     case IHA_QREC_DROPPED:
+        if (!tomb_test(&q->tombs, r->seq, true))
+            IHA_LOG(IHA_LOG_WARN, "queue: out of memory remembering ended notifications");
         if (e) {
             entry_unlink(q, e);
             entry_free(e);
@@ -549,6 +642,8 @@ static enum iha_rc recover(struct iha_queue *q, struct iha_err *err)
         q->stats.segments++;
     }
     free(bases);
+    free(q->tombs.v);
+    memset(&q->tombs, 0, sizeof(q->tombs));
     return IHA_OK;
 }
 
@@ -562,7 +657,9 @@ static enum iha_rc open_active(struct iha_queue *q, struct iha_err *err)
 
     if (!s)
         return IHA_E_NOMEM;
+    pthread_mutex_lock(&q->lock); /* pushes take sequence numbers meanwhile */
     s->base = q->next_seq;
+    pthread_mutex_unlock(&q->lock);
     for (int i = 0; i < 1000 && fd < 0; i++) {
         seg_path(q, s->base, path, sizeof(path));
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
@@ -584,9 +681,9 @@ static enum iha_rc open_active(struct iha_queue *q, struct iha_err *err)
         free(s);
         return IHA_E_IO;
     }
+    pthread_mutex_lock(&q->lock);
     if (q->next_seq < s->base)
         q->next_seq = s->base;
-    pthread_mutex_lock(&q->lock);
     for (pp = &q->segs; *pp; pp = &(*pp)->next)
         ;
     *pp = s;
@@ -627,22 +724,41 @@ static void rotate_if_full(struct iha_queue *q)
         IHA_LOG(IHA_LOG_WARN, "queue: cannot rotate the segment", "detail", e.msg);
 }
 
-/* Deletes old segments with nothing live; copies the rest forward when mostly completed. */
+/*
+ * The oldest segment, when compacting it is worth it: some run of the oldest segments
+ * (starting with it) holds at most half live bytes, so copying their live records forward
+ * costs no more than the space it frees. Only ever the oldest: a later segment may hold
+ * the end markers of notifications enqueued in an earlier one, and deleting it while the
+ * earlier one is kept would bring those notifications back at the next start. Copies
+ * count as fully live, so with no traffic this reaches a fixed point. Called under lock.
+ */
+static struct seg *compact_pick(struct iha_queue *q)
+{
+    uint64_t live = 0, size = 0;
+
+    for (struct seg *s = q->segs; s && s != q->active; s = s->next) {
+        live += s->live_bytes;
+        size += s->size;
+        if (live * 2 <= size)
+            return q->segs;
+    }
+    return NULL;
+}
+
+/* Deletes old segments oldest first, copying their live records forward. */
 static void compact(struct iha_queue *q)
 {
     char path[DIRLEN + 64], qdir[DIRLEN + 16];
-    bool removed = false;
 
+    path_of(q, "queue", qdir, sizeof(qdir));
     for (;;) {
-        struct seg *s, **pp;
+        struct seg *s;
         struct buf copy = {0};
         int e = 0;
 
         pthread_mutex_lock(&q->lock);
-        for (pp = &q->segs; (s = *pp) && s != q->active; pp = &s->next)
-            if (s->live == 0 || s->live_bytes * 2 <= s->size)
-                break;
-        if (!s || s == q->active) {
+        s = compact_pick(q);
+        if (!s) {
             pthread_mutex_unlock(&q->lock);
             break;
         }
@@ -670,30 +786,33 @@ static void compact(struct iha_queue *q)
             q->active->size += copy.len;
             q->disk_bytes += copy.len;
             for (struct entry *en = q->head; en; en = en->next) {
-                size_t used = IHA_QUEUE_HDR;
-                char *text;
+                /* What the copy holds for it (attempts noted since then are in marks). */
+                size_t used;
                 if (en->seg != s)
                     continue;
-                text = json_dumps(en->record, JSON_COMPACT);
-                used += text ? strlen(text) : 0;
-                free(text);
+                used = framed_size(en->record);
+                for (size_t i = 0; i < json_array_size(en->attempts); i++)
+                    used += framed_size(json_array_get(en->attempts, i));
                 entry_move(en, q->active, used);
             }
             buf_free(&copy);
         }
-        *pp = s->next;
-        q->disk_bytes -= s->size;
         pthread_mutex_unlock(&q->lock);
+        /* Nothing refers to it now; only this thread changes the list of segments. */
         seg_path(q, s->base, path, sizeof(path));
-        if (unlink(path) != 0 && errno != ENOENT)
+        if (unlink(path) != 0 && errno != ENOENT) {
+            /* Kept in the list: nothing newer may go while it could be read again. */
             IHA_LOG(IHA_LOG_WARN, "queue: cannot delete a completed segment", "segment", path,
                     "detail", strerror(errno));
-        free(s);
-        removed = true;
-    }
-    if (removed) {
-        path_of(q, "queue", qdir, sizeof(qdir));
+            break;
+        }
+        /* Each deletion durable before the next: a newer one may hold this one's markers. */
         (void)fsync_dir(qdir);
+        pthread_mutex_lock(&q->lock);
+        q->segs = s->next;
+        q->disk_bytes -= s->size;
+        pthread_mutex_unlock(&q->lock);
+        free(s);
     }
 }
 
@@ -779,7 +898,15 @@ static void write_answer(const char *path, bool ok, const char *answer)
     free(text);
 }
 
-static void poll_control(struct iha_queue *q)
+static bool wait_synced(struct iha_queue *q, uint64_t ticket);
+
+/*
+ * Runs the pending control commands. An answer is written only once the end markers the
+ * command queued are durable. @p committer: called from the committer's tick, which
+ * skips a round while iha_queue_run_control() holds the directory (it waits for this
+ * thread to sync its markers).
+ */
+static void poll_control(struct iha_queue *q, bool committer)
 {
     char cdir[DIRLEN + 16];
     char *names[CTL_MAX];
@@ -796,7 +923,12 @@ static void poll_control(struct iha_queue *q)
     if (!fn)
         return;
     path_of(q, "control", cdir, sizeof(cdir));
-    pthread_mutex_lock(&q->ctl_lock);
+    if (committer) {
+        if (pthread_mutex_trylock(&q->ctl_lock) != 0)
+            return;
+    } else {
+        pthread_mutex_lock(&q->ctl_lock);
+    }
     d = opendir(cdir);
     while (d && (de = readdir(d)) && n < CTL_MAX) {
         size_t l = strlen(de->d_name);
@@ -824,11 +956,26 @@ static void poll_control(struct iha_queue *q)
         text = read_file(path, &len);
         j = text && len < CTL_BYTES ? json_loadb((const char *)text, len, 0, NULL) : NULL;
         free(text);
-        if (json_is_string(json_object_get(j, "cmd")) && json_is_string(json_object_get(j, "id")))
+        if (json_is_string(json_object_get(j, "cmd")) && json_is_string(json_object_get(j, "id"))) {
+            uint64_t ticket;
             ok = fn(cls, json_string_value(json_object_get(j, "cmd")),
                     json_string_value(json_object_get(j, "id")), answer, sizeof(answer));
-        else
+            pthread_mutex_lock(&q->lock);
+            ticket = q->ends_queued;
+            pthread_mutex_unlock(&q->lock);
+            if (!wait_synced(q, ticket)) {
+                size_t l = strlen(answer);
+                char why[256];
+                (void)iha_queue_unhealthy(q, why, sizeof(why));
+                snprintf(answer + l, sizeof(answer) - l,
+                         "; but its end marker is not on disk yet (%.200s): it is retried, and a "
+                         "restart before then brings the notification back",
+                         why[0] ? why : "storage is slow");
+                ok = false;
+            }
+        } else {
             snprintf(answer, sizeof(answer), "malformed command file %s", names[i]);
+        }
         json_decref(j);
         write_answer(done, ok, answer);
         unlink(path);
@@ -842,7 +989,7 @@ static void poll_control(struct iha_queue *q)
 
 void iha_queue_run_control(struct iha_queue *q)
 {
-    poll_control(q);
+    poll_control(q, false);
 }
 
 /* ---- the committer ---- */
@@ -881,27 +1028,31 @@ static bool probe(struct iha_queue *q, int *err_no)
     return ok;
 }
 
-/* One batch: dead-letter lines, then markers and enqueues with one sync. */
+/*
+ * One batch: dead-letter lines, then enqueues and markers (attempts, end markers) with
+ * one sync. Enqueues go first so that no marker ever precedes its own enqueue on disk.
+ * @p ends is the number of end markers in @p marks.
+ */
 static void commit_once(struct iha_queue *q, struct buf *marks, struct buf *enq, struct buf *dead,
-                        struct waiter *ws)
+                        size_t ends, struct waiter *ws)
 {
     int e = 0;
-    bool ok, changed = false;
+    bool ok, dead_ok, changed = false;
     char why[256] = "";
     iha_queue_health_fn hfn;
     void *cls;
+    struct buf both = {0};
+    const struct buf *out = enq->len ? enq : marks;
 
-    ok = write_deadletters(q, dead, &e);
+    ok = dead_ok = write_deadletters(q, dead, &e);
     if (ok && marks->len && enq->len) {
         /* one write and one sync for both */
-        ok = buf_append(marks, enq->p, enq->len);
-        if (ok) {
-            ok = append_sync(q, marks, &e);
-            marks->len -= enq->len;
-        }
-    } else if (ok) {
-        ok = append_sync(q, marks->len ? marks : enq, &e);
+        ok = buf_append(&both, enq->p, enq->len) && buf_append(&both, marks->p, marks->len);
+        out = &both;
     }
+    if (ok)
+        ok = append_sync(q, out, &e);
+    buf_free(&both);
     if (!ok)
         snprintf(why, sizeof(why), "storage: cannot write to %.120s: %.80s", q->dir,
                  e ? strerror(e) : "out of memory");
@@ -911,23 +1062,26 @@ static void commit_once(struct iha_queue *q, struct buf *marks, struct buf *enq,
         uint64_t n = marks->len + enq->len;
         q->active->size += n;
         q->disk_bytes += n;
+        q->ends_synced += ends;
         for (struct waiter *w = ws; w; w = w->next) {
             struct entry *en = lookup(q, w->seq);
-            if (en && !en->seg) {
-                char *text = json_dumps(en->record, JSON_COMPACT);
-                entry_move(en, q->active, IHA_QUEUE_HDR + (text ? strlen(text) : 0));
-                free(text);
-            }
+            if (en && !en->seg)
+                entry_move(en, q->active, en->bytes);
         }
     } else {
-        /* Markers and dead letters are retried; the enqueues failed (their senders get 503). */
+        /*
+         * Markers are retried, ahead of newer ones; dead-letter lines only when they are
+         * not written already (a second line would be a duplicate). The enqueues failed
+         * (their senders get 503).
+         */
         struct buf m = *marks, dl = *dead;
         if (buf_append(&m, q->marks.p, q->marks.len)) {
             buf_free(&q->marks);
             q->marks = m;
+            q->mark_ends += ends;
             memset(marks, 0, sizeof(*marks));
         }
-        if (buf_append(&dl, q->dead.p, q->dead.len)) {
+        if (!dead_ok && buf_append(&dl, q->dead.p, q->dead.len)) {
             buf_free(&q->dead);
             q->dead = dl;
             memset(dead, 0, sizeof(*dead));
@@ -944,6 +1098,7 @@ static void commit_once(struct iha_queue *q, struct buf *marks, struct buf *enq,
         set_health(q, ok, why, &changed);
     hfn = q->health;
     cls = q->cls;
+    pthread_cond_broadcast(&q->synced);
     pthread_mutex_unlock(&q->lock);
 
     if (changed) {
@@ -964,44 +1119,93 @@ static void commit_once(struct iha_queue *q, struct buf *marks, struct buf *enq,
     }
 }
 
+/* Takes everything pending and commits it (committer thread, or close). */
+static void commit_pending(struct iha_queue *q)
+{
+    struct buf marks, enq, dead;
+    struct waiter *ws;
+    size_t ends;
+
+    pthread_mutex_lock(&q->lock);
+    marks = q->marks;
+    enq = q->enq;
+    dead = q->dead;
+    ws = q->waiters;
+    ends = q->mark_ends;
+    memset(&q->marks, 0, sizeof(q->marks));
+    memset(&q->enq, 0, sizeof(q->enq));
+    memset(&q->dead, 0, sizeof(q->dead));
+    q->mark_ends = 0;
+    q->waiters = NULL;
+    q->wtail = &q->waiters;
+    pthread_mutex_unlock(&q->lock);
+
+    if (marks.len || enq.len || dead.len || ws) {
+        commit_once(q, &marks, &enq, &dead, ends, ws);
+        rotate_if_full(q);
+    }
+    buf_free(&marks);
+    buf_free(&enq);
+    buf_free(&dead);
+}
+
+/*
+ * Waits until every end marker queued before @p ticket is durable: commits now on the
+ * committer thread, else waits for it (bounded). @return true when durable.
+ */
+static bool wait_synced(struct iha_queue *q, uint64_t ticket)
+{
+    bool done;
+
+    pthread_mutex_lock(&q->lock);
+    done = q->ends_synced >= ticket;
+    pthread_mutex_unlock(&q->lock);
+    if (done || !q->started)
+        return done;
+    if (pthread_equal(pthread_self(), q->thread)) {
+        commit_pending(q);
+        pthread_mutex_lock(&q->lock);
+        done = q->ends_synced >= ticket;
+        pthread_mutex_unlock(&q->lock);
+        return done;
+    }
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += CTL_SYNC_WAIT_MS / 1000;
+        pthread_mutex_lock(&q->lock);
+        pthread_cond_signal(&q->cond);
+        while (q->ends_synced < ticket && !q->stop &&
+               pthread_cond_timedwait(&q->synced, &q->lock, &ts) == 0)
+            ;
+        done = q->ends_synced >= ticket;
+        pthread_mutex_unlock(&q->lock);
+    }
+    return done;
+}
+
 static void *committer(void *arg)
 {
     struct iha_queue *q = arg;
     long long last_tick = 0;
 
     for (;;) {
-        struct buf marks, enq, dead;
-        struct waiter *ws;
         bool stop, healthy;
         long long now;
 
         pthread_mutex_lock(&q->lock);
-        if (!q->stop && !q->enq.len && !q->marks.len && !q->dead.len) {
+        /* While storage fails, pending markers are retried once a tick, not in a loop. */
+        if (!q->stop && !q->enq.len && (!q->healthy || (!q->marks.len && !q->dead.len))) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
             pthread_cond_timedwait(&q->cond, &q->lock, &ts);
         }
-        marks = q->marks;
-        enq = q->enq;
-        dead = q->dead;
-        ws = q->waiters;
-        memset(&q->marks, 0, sizeof(q->marks));
-        memset(&q->enq, 0, sizeof(q->enq));
-        memset(&q->dead, 0, sizeof(q->dead));
-        q->waiters = NULL;
-        q->wtail = &q->waiters;
         stop = q->stop;
         healthy = q->healthy;
         pthread_mutex_unlock(&q->lock);
 
-        if (marks.len || enq.len || dead.len || ws) {
-            commit_once(q, &marks, &enq, &dead, ws);
-            rotate_if_full(q);
-        }
-        buf_free(&marks);
-        buf_free(&enq);
-        buf_free(&dead);
+        commit_pending(q);
         if (stop)
             break;
         now = mono_ms();
@@ -1028,7 +1232,7 @@ static void *committer(void *arg)
             }
             rotate_if_full(q);
             compact(q);
-            poll_control(q);
+            poll_control(q, true);
         }
     }
     return NULL;
@@ -1080,12 +1284,14 @@ static void queue_destroy(struct iha_queue *q)
     buf_free(&q->enq);
     buf_free(&q->marks);
     buf_free(&q->dead);
+    free(q->tombs.v);
     free(q->table);
     if (q->fd >= 0)
         close(q->fd);
     if (q->lock_fd >= 0)
         close(q->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&q->ctl_lock);
+    pthread_cond_destroy(&q->synced);
     pthread_cond_destroy(&q->cond);
     pthread_mutex_destroy(&q->lock);
     free(q);
@@ -1112,6 +1318,7 @@ enum iha_rc iha_queue_open(const struct iha_queue_config *cfg, struct iha_queue 
     pthread_mutex_init(&q->lock, NULL);
     pthread_mutex_init(&q->ctl_lock, NULL);
     pthread_cond_init(&q->cond, NULL);
+    pthread_cond_init(&q->synced, NULL);
     n = snprintf(q->dir, sizeof(q->dir), "%s", cfg->dir);
     while (n > 1 && q->dir[n - 1] == '/')
         q->dir[--n] = '\0';
@@ -1211,9 +1418,11 @@ void iha_queue_close(struct iha_queue *q)
         /* Markers that failed in the last batch: a few more tries, then redelivery covers it. */
         for (int i = 0; i < CLOSE_FLUSH_TRIES && (q->marks.len || q->dead.len); i++) {
             struct buf m = q->marks, e = {0}, d = q->dead;
+            size_t ends = q->mark_ends;
             memset(&q->marks, 0, sizeof(q->marks));
             memset(&q->dead, 0, sizeof(q->dead));
-            commit_once(q, &m, &e, &d, NULL);
+            q->mark_ends = 0;
+            commit_once(q, &m, &e, &d, ends, NULL);
             buf_free(&m);
             buf_free(&d);
         }
@@ -1260,6 +1469,7 @@ enum iha_rc iha_queue_push(struct iha_queue *q, const json_t *record, iha_queue_
         rc = IHA_E_LIMIT;
     } else {
         e->seq = q->next_seq;
+        e->bytes = IHA_QUEUE_HDR + len;
         if (buf_frame(&q->enq, IHA_QREC_ENQUEUE, e->seq, text, len)) {
             q->next_seq++;
             entry_insert(q, e);
@@ -1311,6 +1521,7 @@ enum iha_rc iha_queue_complete(struct iha_queue *q, uint64_t seq, enum iha_qrec 
     struct entry *e;
     json_t *line = NULL;
     enum iha_rc rc = IHA_E_NOMEM;
+    size_t dead_len;
 
     if (type != IHA_QREC_DONE && type != IHA_QREC_DEAD && type != IHA_QREC_DROPPED)
         return IHA_E_INVAL;
@@ -1323,14 +1534,26 @@ enum iha_rc iha_queue_complete(struct iha_queue *q, uint64_t seq, enum iha_qrec 
         rc = IHA_E_NOTFOUND;
         goto unlock;
     }
+    if (!e->seg) {
+        /* Not durable yet: its marker could not follow its enqueue. */
+        rc = IHA_E_LIMIT;
+        goto unlock;
+    }
+    dead_len = q->dead.len;
     if (type == IHA_QREC_DEAD) {
         line = deadletter_line(e, info);
         dl = line ? json_dumps(line, JSON_COMPACT) : NULL;
-        if (!dl || !buf_append(&q->dead, dl, strlen(dl)) || !buf_append(&q->dead, "\n", 1))
+        if (!dl || !buf_append(&q->dead, dl, strlen(dl)) || !buf_append(&q->dead, "\n", 1)) {
+            q->dead.len = dead_len;
             goto unlock;
+        }
     }
-    if (!buf_frame(&q->marks, type, seq, text, strlen(text)))
+    if (!buf_frame(&q->marks, type, seq, text, strlen(text))) {
+        q->dead.len = dead_len; /* no marker, no line */
         goto unlock;
+    }
+    q->mark_ends++;
+    q->ends_queued++;
     entry_unlink(q, e);
     entry_free(e);
     rc = IHA_OK;
@@ -1353,9 +1576,14 @@ void iha_queue_note_attempt(struct iha_queue *q, uint64_t seq, const json_t *att
     pthread_mutex_lock(&q->lock);
     e = lookup(q, seq);
     if (e) {
-        add_attempt(e, attempt);
-        /* Rides with the next batch; not worth a sync of its own. */
-        (void)buf_frame(&q->marks, IHA_QREC_ATTEMPT, seq, text, strlen(text));
+        add_attempt(e, attempt, IHA_QUEUE_HDR + strlen(text));
+        /*
+         * Rides with the next batch; not worth a sync of its own. While storage fails,
+         * only end markers wait in memory: attempts are informational (kept in memory
+         * for the dead-letter record), so pending markers cannot grow without bound.
+         */
+        if (q->healthy)
+            (void)buf_frame(&q->marks, IHA_QREC_ATTEMPT, seq, text, strlen(text));
     }
     pthread_mutex_unlock(&q->lock);
     free(text);
@@ -1387,6 +1615,10 @@ enum iha_rc iha_queue_find(struct iha_queue *q, const char *id, uint64_t *seq,
             struct iha_queue_item it = {e->seq, e->record, e->attempts, e->n_attempts};
             if (seq)
                 *seq = e->seq;
+            if (!e->seg) {
+                rc = IHA_E_LIMIT; /* not stored yet */
+                break;
+            }
             if (fn)
                 fn(cls, &it);
             rc = IHA_OK;
@@ -1395,6 +1627,18 @@ enum iha_rc iha_queue_find(struct iha_queue *q, const char *id, uint64_t *seq,
     }
     pthread_mutex_unlock(&q->lock);
     return rc;
+}
+
+bool iha_queue_live(struct iha_queue *q, uint64_t seq)
+{
+    struct entry *e;
+    bool live;
+
+    pthread_mutex_lock(&q->lock);
+    e = lookup(q, seq);
+    live = e && e->seg;
+    pthread_mutex_unlock(&q->lock);
+    return live;
 }
 
 const char *iha_queue_dir(const struct iha_queue *q)

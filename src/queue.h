@@ -32,10 +32,15 @@
  *
  * Recovery (iha_queue_open()): every segment is scanned; a record whose checksum or
  * framing is wrong is reported and skipped by searching for the next valid header, so a
- * torn tail or a corrupt record in the middle loses only itself. Each open starts a new
- * segment, so nothing is ever appended after damaged bytes. Compaction deletes segments
- * older than the active one when all their notifications are complete, and copies the
- * few live records of a mostly completed old segment forward first.
+ * torn tail or a corrupt record in the middle loses only itself. A sequence number seen
+ * with a completion marker stays ended: an ENQUEUE of it anywhere (before or after the
+ * marker, in any segment) is ignored. Each open starts a new segment, so nothing is ever
+ * appended after damaged bytes. Compaction deletes old segments strictly oldest first
+ * (a newer segment may hold the markers of an older one's notifications), copying the
+ * live records (ENQUEUE and kept ATTEMPTs) forward first, when the oldest run of
+ * segments is at most half live; copies count as live, so an idle queue writes nothing.
+ * A copy replaces the attempts listed before it, so a crash between a copy and the
+ * deletion of the original does not list attempts twice.
  */
 #ifndef IHA_QUEUE_H
 #define IHA_QUEUE_H
@@ -167,15 +172,20 @@ enum iha_rc iha_queue_push(struct iha_queue *q, const json_t *record, iha_queue_
  * (JSON object, may be NULL). For DEAD, @p info is written as a line to
  * deadletter.jsonl (with "seq", "id", "notification", "attempts" and "dead_lettered_at"
  * added) and synced before the marker. The entry leaves the live set at once; the
- * marker becomes durable with the next batch (retried if a write fails).
- * @return IHA_OK; IHA_E_NOTFOUND (not live: already ended); IHA_E_NOMEM. Thread-safe.
+ * marker becomes durable with the next batch (retried if a write fails), which always
+ * comes after the entry's own ENQUEUE record.
+ * @return IHA_OK; IHA_E_NOTFOUND (not live: already ended); IHA_E_LIMIT (pushed but not
+ *         stored yet: its push callback has not run; nothing changed, try again shortly);
+ *         IHA_E_NOMEM. Thread-safe.
  */
 enum iha_rc iha_queue_complete(struct iha_queue *q, uint64_t seq, enum iha_qrec type,
                                const json_t *info) IHA_MUST_CHECK;
 
 /**
  * Records one delivery attempt of @p seq (JSON object, copied; the newest 32 are kept
- * per entry and listed in the dead-letter record). Not awaited. Thread-safe.
+ * per entry and listed in the dead-letter record). Not awaited; while the queue is
+ * unhealthy the attempt is kept in memory only (only end markers wait to be written).
+ * Thread-safe.
  */
 void iha_queue_note_attempt(struct iha_queue *q, uint64_t seq, const json_t *attempt);
 
@@ -194,10 +204,17 @@ void iha_queue_foreach(struct iha_queue *q, iha_queue_visit_fn fn, void *cls);
 
 /**
  * Finds the live entry whose record "id" equals @p id or whose sequence number is
- * @p id in decimal, and visits it. @return IHA_OK or IHA_E_NOTFOUND.
+ * @p id in decimal, and visits it. @return IHA_OK; IHA_E_NOTFOUND; IHA_E_LIMIT when it
+ * is pushed but not stored yet (@p seq is set, @p fn is not called; try again shortly).
  */
 enum iha_rc iha_queue_find(struct iha_queue *q, const char *id, uint64_t *seq,
                            iha_queue_visit_fn fn, void *cls) IHA_MUST_CHECK;
+
+/**
+ * @return true when @p seq is live and stored (not ended, its push callback ran or runs
+ *         now). Thread-safe.
+ */
+bool iha_queue_live(struct iha_queue *q, uint64_t seq);
 
 /** @return true and a copy of the reason in @p why when writes are failing. */
 bool iha_queue_unhealthy(struct iha_queue *q, char *why, size_t why_size);

@@ -3,6 +3,7 @@
 #include "cmocka_includes.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,6 +13,67 @@
 #include <unistd.h>
 
 #include "queue.h"
+
+/*
+ * fdatasync is wrapped at link time: a test can hold the committer inside a sync (a
+ * slow disk) or make syncs fail (EIO) to exercise the storage-failure paths.
+ */
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool gate_closed; /* syncs wait until it opens */
+    unsigned entered; /* syncs started */
+    int fail_in;      /* > 0: the fail_in-th sync from now fails */
+    bool fail_all;
+} fs = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0, false};
+
+int __wrap_fdatasync(int fd)
+{
+    bool fail;
+
+    pthread_mutex_lock(&fs.lock);
+    fs.entered++;
+    pthread_cond_broadcast(&fs.cond);
+    while (fs.gate_closed)
+        pthread_cond_wait(&fs.cond, &fs.lock);
+    fail = fs.fail_all || (fs.fail_in > 0 && --fs.fail_in == 0);
+    pthread_mutex_unlock(&fs.lock);
+    if (fail) {
+        errno = EIO;
+        return -1;
+    }
+    return __real_fdatasync(fd);
+}
+
+static void gate(bool closed)
+{
+    pthread_mutex_lock(&fs.lock);
+    fs.gate_closed = closed;
+    pthread_cond_broadcast(&fs.cond);
+    pthread_mutex_unlock(&fs.lock);
+}
+
+static void wait_entered(unsigned n)
+{
+    pthread_mutex_lock(&fs.lock);
+    while (fs.entered < n)
+        pthread_cond_wait(&fs.cond, &fs.lock);
+    pthread_mutex_unlock(&fs.lock);
+}
+
+static void fail_syncs(int fail_in, bool fail_all)
+{
+    pthread_mutex_lock(&fs.lock);
+    fs.fail_in = fail_in;
+    fs.fail_all = fail_all;
+    fs.entered = 0;
+    fs.gate_closed = false; /* a failed test may have left it closed */
+    pthread_cond_broadcast(&fs.cond);
+    pthread_mutex_unlock(&fs.lock);
+}
 
 struct waitset {
     pthread_mutex_t lock;
@@ -454,14 +516,431 @@ static void test_control(void **state)
     free(dir);
 }
 
+/* Writes records (type, seq, payload) as segment @p base of @p dir. */
+struct rec_spec {
+    enum iha_qrec type;
+    uint64_t seq;
+    const char *payload;
+};
+
+static void write_segment(const char *dir, uint64_t base, const struct rec_spec *r, size_t n)
+{
+    char path[512];
+    unsigned char buf[IHA_QUEUE_HDR + 512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/queue", dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/queue/%020llu.seg", dir, (unsigned long long)base);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = r[i].payload ? strlen(r[i].payload) : 0;
+        size_t used = iha_queue_frame(r[i].type, r[i].seq, r[i].payload, len, buf);
+        assert_int_equal(fwrite(buf, 1, used, f), used);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+static struct iha_queue *open_ro(const char *dir)
+{
+    struct iha_queue_config c = {.dir = dir, .read_only = true};
+    struct iha_queue *q = NULL;
+    struct iha_err err = {0};
+
+    assert_int_equal(iha_queue_open(&c, &q, &err), IHA_OK);
+    return q;
+}
+
+struct seen {
+    unsigned n_attempts;
+    size_t kept;
+};
+
+static void see(void *cls, const struct iha_queue_item *it)
+{
+    struct seen *s = cls;
+
+    s->n_attempts = it->n_attempts;
+    s->kept = json_array_size(it->attempts);
+}
+
+/*
+ * Defect 1: compaction deleted a segment holding only the DROPPED marker of a
+ * notification whose ENQUEUE lives in an older, kept segment; the next start revived it.
+ */
+static void test_compact_keeps_markers(void **state)
+{
+    char *dir = make_dir();
+    struct iha_queue *q;
+    uint64_t a;
+
+    (void)state;
+    reset_waits();
+    q = open_q(dir, 0, 0, 0);
+    a = push_one(q, "A");
+    push_one(q, "B");
+    push_one(q, "C");
+    wait_done(3);
+    iha_queue_close(q);
+    q = open_q(dir, 0, 0, 0);
+    assert_int_equal(iha_queue_complete(q, a, IHA_QREC_DROPPED, NULL), IHA_OK);
+    iha_queue_close(q);
+    q = open_q(dir, 0, 0, 0); /* compacts at open */
+    assert_int_equal(iha_queue_find(q, "A", NULL, NULL, NULL), IHA_E_NOTFOUND);
+    iha_queue_close(q);
+    q = open_q(dir, 0, 0, 0);
+    assert_int_equal(iha_queue_find(q, "A", NULL, NULL, NULL), IHA_E_NOTFOUND);
+    assert_int_equal(iha_queue_stats(q).live, 2);
+    iha_queue_close(q);
+    remove_tree(dir);
+    free(dir);
+}
+
+/* Defect 1 (recovery): an ended sequence number stays ended whatever the record order. */
+static void test_recovery_tombstones(void **state)
+{
+    char *dir = make_dir();
+    struct iha_queue *q;
+    const struct rec_spec s1[] = {
+        {IHA_QREC_DROPPED, 5, "{}"},
+        {IHA_QREC_DONE, 7, "{}"}, /* marker before its enqueue in the same segment */
+        {IHA_QREC_ENQUEUE, 7, "{\"id\":\"T7\"}"},
+    };
+    const struct rec_spec s2[] = {
+        {IHA_QREC_ENQUEUE, 5, "{\"id\":\"T5\"}"}, /* after its marker, in a later segment */
+        {IHA_QREC_ENQUEUE, 6, "{\"id\":\"T6\"}"},
+        {IHA_QREC_ATTEMPT, 5, "{\"attempt\":1}"},
+    };
+
+    (void)state;
+    write_segment(dir, 1, s1, 3);
+    write_segment(dir, 2, s2, 3);
+    q = open_ro(dir);
+    assert_int_equal(iha_queue_stats(q).live, 1);
+    assert_int_equal(iha_queue_stats(q).corrupt, 0);
+    assert_int_equal(iha_queue_find(q, "T6", NULL, NULL, NULL), IHA_OK);
+    assert_int_equal(iha_queue_find(q, "T5", NULL, NULL, NULL), IHA_E_NOTFOUND);
+    assert_int_equal(iha_queue_find(q, "T7", NULL, NULL, NULL), IHA_E_NOTFOUND);
+    iha_queue_close(q);
+    remove_tree(dir);
+    free(dir);
+}
+
+/*
+ * Defect 2: a marker for an entry whose ENQUEUE is still in the pending batch was written
+ * before it (revived at the next start). Such a completion is refused until it is stored.
+ */
+static void test_complete_before_stored(void **state)
+{
+    char *dir = make_dir();
+    struct iha_queue *q;
+    uint64_t s2, seq = 0;
+
+    (void)state;
+    reset_waits();
+    fail_syncs(0, false);
+    q = open_q(dir, 0, 0, 0);
+    gate(true);
+    push_one(q, "X1");
+    wait_entered(1); /* the committer is inside X1's sync */
+    s2 = push_one(q, "X2");
+    assert_int_equal(iha_queue_complete(q, s2, IHA_QREC_DROPPED, NULL), IHA_E_LIMIT);
+    assert_int_equal(iha_queue_find(q, "X2", &seq, NULL, NULL), IHA_E_LIMIT);
+    assert_int_equal(seq, s2);
+    assert_false(iha_queue_live(q, s2));
+    gate(false);
+    wait_done(2);
+    assert_int_equal(ws.done, 2);
+    assert_true(iha_queue_live(q, s2));
+    assert_int_equal(iha_queue_complete(q, s2, IHA_QREC_DROPPED, NULL), IHA_OK);
+    assert_false(iha_queue_live(q, s2));
+    iha_queue_close(q);
+    q = open_q(dir, 0, 0, 0);
+    assert_int_equal(iha_queue_find(q, "X2", NULL, NULL, NULL), IHA_E_NOTFOUND);
+    assert_int_equal(iha_queue_find(q, "X1", NULL, NULL, NULL), IHA_OK);
+    assert_int_equal(iha_queue_stats(q).live, 1);
+    iha_queue_close(q);
+    remove_tree(dir);
+    free(dir);
+}
+
+static size_t count_lines(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    size_t n = 0;
+
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (strstr(line, needle))
+            n++;
+    fclose(f);
+    return n;
+}
+
+static void wait_health(struct iha_queue *q, bool healthy)
+{
+    for (int i = 0; i < 100 && iha_queue_unhealthy(q, NULL, 0) == healthy; i++)
+        usleep(50 * 1000);
+    assert_int_equal(iha_queue_unhealthy(q, NULL, 0), !healthy);
+}
+
+/*
+ * Defect 3: the dead-letter line is synced, then the marker's write fails; the retry
+ * must write the marker only, not the line again.
+ */
+static void test_deadletter_once_after_failed_marker(void **state)
+{
+    char *dir = make_dir(), dl[600];
+    struct iha_queue *q;
+    uint64_t s;
+    json_t *info = json_pack("{s:s}", "reason", "test");
+
+    (void)state;
+    reset_waits();
+    fail_syncs(0, false);
+    q = open_q(dir, 0, 0, 0);
+    s = push_one(q, "D1");
+    wait_done(1);
+    fail_syncs(2, false); /* 1st: deadletter.jsonl (ok); 2nd: the segment (EIO) */
+    assert_int_equal(iha_queue_complete(q, s, IHA_QREC_DEAD, info), IHA_OK);
+    wait_entered(3);      /* the line, the failed marker, its retry */
+    wait_health(q, true); /* the retry succeeded */
+    iha_queue_close(q);
+    iha_queue_deadletter_path(dir, dl, sizeof(dl));
+    assert_int_equal(count_lines(dl, "\"id\":\"D1\""), 1);
+    q = open_q(dir, 0, 0, 0);
+    assert_int_equal(iha_queue_stats(q).live, 0);
+    iha_queue_close(q);
+    json_decref(info);
+    remove_tree(dir);
+    free(dir);
+}
+
+/* Names and sizes of the segments of @p dir, as one string. */
+static void segment_listing(const char *dir, char *out, size_t size)
+{
+    char segs[64][512];
+    size_t n = segments(dir, segs, 64), used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < n && used < size; i++) {
+        int w = snprintf(out + used, size - used, "%s=%lld;", strrchr(segs[i], '/') + 1,
+                         (long long)file_size(segs[i]));
+        assert_true(w > 0);
+        used += (size_t)w;
+    }
+}
+
+static void note_attempts(struct iha_queue *q, uint64_t seq, int n)
+{
+    for (int a = 1; a <= n; a++) {
+        json_t *at = json_pack("{s:s,s:i,s:i,s:s,s:s}", "at", "2026-11-25T17:00:00Z", "attempt", a,
+                               "http_code", 500, "outcome", "retry", "detail",
+                               "Unexpected API Error. Please report this at "
+                               "https://bugs.launchpad.net/masakari/ and attach the log.");
+        iha_queue_note_attempt(q, seq, at);
+        json_decref(at);
+    }
+}
+
+/*
+ * Defect 4: live entries with attempt histories were copied forward every tick (only
+ * their ENQUEUE counted as live), rewriting the live set forever with no traffic.
+ */
+static void test_idle_compaction_fixed_point(void **state)
+{
+    char *dir = make_dir(), before[8192], after[8192], id[16];
+    struct iha_queue *q;
+    uint64_t seqs[10];
+    struct seen sn = {0};
+
+    (void)state;
+    reset_waits();
+    fail_syncs(0, false);
+    q = open_q(dir, 0, 0, 4096);
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof(id), "E%d", i);
+        seqs[i] = push_one(q, id);
+    }
+    wait_done(10);
+    for (int i = 0; i < 10; i++)
+        note_attempts(q, seqs[i], 40);
+    /* an ended one leaves garbage behind, so compaction has something to do */
+    assert_int_equal(iha_queue_complete(q, seqs[9], IHA_QREC_DONE, NULL), IHA_OK);
+    sleep(4); /* rotate, compact, settle */
+    segment_listing(dir, before, sizeof(before));
+    sleep(3); /* three idle ticks */
+    segment_listing(dir, after, sizeof(after));
+    assert_string_equal(before, after);
+    iha_queue_close(q);
+    q = open_q(dir, 0, 0, 4096);
+    assert_int_equal(iha_queue_stats(q).live, 9);
+    assert_int_equal(iha_queue_find(q, "E3", NULL, see, &sn), IHA_OK);
+    assert_int_equal(sn.kept, 32);
+    iha_queue_close(q);
+    remove_tree(dir);
+    free(dir);
+}
+
+static bool ctl_drop(void *cls, const char *cmd, const char *id, char *answer, size_t size)
+{
+    struct iha_queue *q = cls;
+    uint64_t seq = 0;
+
+    (void)cmd;
+    if (iha_queue_find(q, id, &seq, NULL, NULL) != IHA_OK ||
+        iha_queue_complete(q, seq, IHA_QREC_DROPPED, NULL) != IHA_OK) {
+        snprintf(answer, size, "no %s", id);
+        return false;
+    }
+    snprintf(answer, size, "dropped");
+    return true;
+}
+
+/* The first *.done answer in the control directory, waiting up to 5 s. */
+static bool read_done(const char *dir, char *out, size_t size)
+{
+    char cdir[512], path[1024];
+
+    snprintf(cdir, sizeof(cdir), "%s/control", dir);
+    for (int i = 0; i < 100; i++) {
+        DIR *d = opendir(cdir);
+        struct dirent *de;
+        bool found = false;
+        while (d && (de = readdir(d))) {
+            size_t l = strlen(de->d_name);
+            if (l > 5 && strcmp(de->d_name + l - 5, ".done") == 0) {
+                FILE *f;
+                snprintf(path, sizeof(path), "%s/%.200s", cdir, de->d_name);
+                f = fopen(path, "r");
+                if (f) {
+                    found = fgets(out, (int)size, f) != NULL;
+                    fclose(f);
+                }
+                break;
+            }
+        }
+        if (d)
+            closedir(d);
+        if (found)
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+/* Defect 5: `queue drop` was answered before its marker was durable. */
+static void test_drop_answered_after_sync(void **state)
+{
+    char *dir = make_dir(), answer[512], done[1024];
+    struct iha_queue *q;
+
+    (void)state;
+    reset_waits();
+    fail_syncs(0, false);
+    q = open_q(dir, 0, 0, 0);
+    push_one(q, "P1");
+    wait_done(1);
+    iha_queue_set_callbacks(q, ctl_drop, NULL, q);
+    gate(true); /* the disk does not finish a sync */
+    assert_int_equal(iha_queue_send_control(dir, "drop", "P1", 2500, answer, sizeof(answer)), 2);
+    gate(false);
+    assert_true(read_done(dir, done, sizeof(done)));
+    assert_non_null(strstr(done, "\"ok\":true"));
+    assert_non_null(strstr(done, "dropped"));
+    iha_queue_close(q);
+    q = open_q(dir, 0, 0, 0);
+    assert_int_equal(iha_queue_find(q, "P1", NULL, NULL, NULL), IHA_E_NOTFOUND);
+    iha_queue_close(q);
+    remove_tree(dir);
+    free(dir);
+}
+
+/* Defect 7: while storage fails, attempt records do not pile up in memory. */
+static void test_attempts_not_pending_while_unhealthy(void **state)
+{
+    char *dir = make_dir();
+    struct iha_queue *q;
+    uint64_t s;
+    struct seen sn = {0};
+
+    (void)state;
+    reset_waits();
+    fail_syncs(0, false);
+    q = open_q(dir, 0, 0, 0);
+    s = push_one(q, "U1");
+    wait_done(1);
+    fail_syncs(0, true);
+    note_attempts(q, s, 1);
+    wait_health(q, false);
+    note_attempts(q, s, 200);
+    assert_int_equal(iha_queue_find(q, "U1", NULL, see, &sn), IHA_OK);
+    assert_int_equal(sn.n_attempts, 201); /* kept in memory for the dead-letter record */
+    fail_syncs(0, false);
+    wait_health(q, true);
+    iha_queue_close(q);
+    q = open_q(dir, 0, 0, 0);
+    assert_int_equal(iha_queue_find(q, "U1", NULL, see, &sn), IHA_OK);
+    assert_int_equal(sn.n_attempts, 1); /* only the one pending when storage failed */
+    iha_queue_close(q);
+    remove_tree(dir);
+    free(dir);
+}
+
+/* Defect 8: a crash between a compaction copy and the deletion of the original. */
+static void test_copy_crash_no_duplicate_attempts(void **state)
+{
+    char *dir = make_dir();
+    struct iha_queue *q;
+    struct seen sn = {0};
+    const struct rec_spec orig[] = {
+        {IHA_QREC_ENQUEUE, 1, "{\"id\":\"K1\"}"},
+        {IHA_QREC_ATTEMPT, 1, "{\"attempt\":1}"},
+        {IHA_QREC_ATTEMPT, 1, "{\"attempt\":2}"},
+    };
+    const struct rec_spec copy[] = {
+        {IHA_QREC_ENQUEUE, 1, "{\"id\":\"K1\"}"},
+        {IHA_QREC_ATTEMPT, 1, "{\"attempt\":1}"},
+        {IHA_QREC_ATTEMPT, 1, "{\"attempt\":2}"},
+        {IHA_QREC_ATTEMPT, 1, "{\"attempt\":3}"}, /* after the copy */
+    };
+
+    (void)state;
+    write_segment(dir, 1, orig, 3);
+    write_segment(dir, 2, copy, 4);
+    q = open_ro(dir);
+    assert_int_equal(iha_queue_find(q, "K1", NULL, see, &sn), IHA_OK);
+    assert_int_equal(sn.n_attempts, 3);
+    assert_int_equal(sn.kept, 3);
+    iha_queue_close(q);
+    remove_tree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc32c_vector),  cmocka_unit_test(test_frame_roundtrip),
-        cmocka_unit_test(test_frame_checksum), cmocka_unit_test(test_push_reopen_complete),
-        cmocka_unit_test(test_torn_tail),      cmocka_unit_test(test_corrupt_middle),
-        cmocka_unit_test(test_compaction),     cmocka_unit_test(test_full),
-        cmocka_unit_test(test_lock),           cmocka_unit_test(test_control),
+        cmocka_unit_test(test_crc32c_vector),
+        cmocka_unit_test(test_frame_roundtrip),
+        cmocka_unit_test(test_frame_checksum),
+        cmocka_unit_test(test_push_reopen_complete),
+        cmocka_unit_test(test_torn_tail),
+        cmocka_unit_test(test_corrupt_middle),
+        cmocka_unit_test(test_compaction),
+        cmocka_unit_test(test_full),
+        cmocka_unit_test(test_lock),
+        cmocka_unit_test(test_control),
+        cmocka_unit_test(test_compact_keeps_markers),
+        cmocka_unit_test(test_recovery_tombstones),
+        cmocka_unit_test(test_complete_before_stored),
+        cmocka_unit_test(test_deadletter_once_after_failed_marker),
+        cmocka_unit_test(test_idle_compaction_fixed_point),
+        cmocka_unit_test(test_drop_answered_after_sync),
+        cmocka_unit_test(test_attempts_not_pending_while_unhealthy),
+        cmocka_unit_test(test_copy_crash_no_duplicate_attempts),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
