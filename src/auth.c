@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* A token file larger than this is refused: it is a list of secrets, not a data set. */
@@ -88,12 +89,10 @@ static void free_secret(char *s, size_t len)
     free(s);
 }
 
+/* Signed, because -1 marks "never checked". */
 static long long now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)iha_clock_ms();
 }
 
 bool iha_auth_equal(const char *a, size_t alen, const char *b, size_t blen)

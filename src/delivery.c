@@ -15,6 +15,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "delivery_debug.h"
 #include "hashmap.h"
 #include "log.h"
@@ -156,21 +157,7 @@ struct iha_delivery {
 
 static uint64_t now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
+    return iha_clock_ms();
 }
 
 /* 0.5 s doubling to the cap (5 s by default), each +-20 %. */
@@ -183,7 +170,7 @@ static uint64_t backoff_ms(struct iha_delivery *d, unsigned attempts)
     if (base > d->max_backoff_ms)
         base = d->max_backoff_ms;
     /* base * [0.8, 1.2] */
-    return base * 8 / 10 + rng_next(&d->rng) % (base * 4 / 10 + 1);
+    return base * 8 / 10 + iha_jitter_next(&d->rng) % (base * 4 / 10 + 1);
 }
 
 /* ---- heap ---- */

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "events.h"
 #include "form.h"
 #include "log.h"
@@ -139,10 +140,7 @@ struct req {
 
 static long long now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)iha_clock_ms();
 }
 
 /* ---- replies ----------------------------------------------------------------------------- */
@@ -414,14 +412,11 @@ static void allow_value(unsigned methods, char *out, size_t size)
              (methods & M_POST) ? "POST" : "");
 }
 
-/* application/json, any case, optionally followed by parameters; missing is accepted. */
-static bool content_type_ok(const char *ct)
+/* @return true when @p ct is the media type @p want (any case, parameters allowed). */
+static bool media_type_is(const char *ct, const char *want)
 {
-    static const char want[] = "application/json";
-    size_t n = sizeof(want) - 1;
+    size_t n = strlen(want);
 
-    if (!ct)
-        return true;
     while (*ct == ' ' || *ct == '\t')
         ct++;
     if (strncasecmp(ct, want, n) != 0)
@@ -432,22 +427,16 @@ static bool content_type_ok(const char *ct)
     return *ct == '\0' || *ct == ';';
 }
 
-/* application/x-www-form-urlencoded, any case, optionally followed by parameters. */
+/* application/json; a missing Content-Type is accepted, as Instance HA accepts it. */
+static bool content_type_ok(const char *ct)
+{
+    return !ct || media_type_is(ct, "application/json");
+}
+
+/* application/x-www-form-urlencoded (Nagios records from curl -d). */
 static bool form_type(const char *ct)
 {
-    static const char want[] = "application/x-www-form-urlencoded";
-    size_t n = sizeof(want) - 1;
-
-    if (!ct)
-        return false;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    if (strncasecmp(ct, want, n) != 0)
-        return false;
-    ct += n;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    return *ct == '\0' || *ct == ';';
+    return ct && media_type_is(ct, "application/x-www-form-urlencoded");
 }
 
 /* Strict decimal: digits only, at least one, no sign, no overflow. */

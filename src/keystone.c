@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 #ifndef IHA_VERSION
@@ -92,21 +93,7 @@ struct iha_keystone {
 
 static uint64_t now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
+    return iha_clock_ms();
 }
 
 /* ---- pure helpers ----------------------------------------------------------------- */
@@ -882,7 +869,8 @@ static void commit(struct iha_keystone *ks, struct result *res)
     ks->state = res->state;
     ks->last_rc = res->rc;
     if (res->rc == IHA_OK) {
-        struct iha_keystone_plan p = iha_keystone_schedule(res->lifetime_ms, rng_next(&ks->rng));
+        struct iha_keystone_plan p =
+            iha_keystone_schedule(res->lifetime_ms, iha_jitter_next(&ks->rng));
         drop_token(ks);
         ks->token = res->token;
         ks->token_len = res->token_len;
@@ -916,7 +904,7 @@ static void commit(struct iha_keystone *ks, struct result *res)
     ks->next_try_ms =
         now + iha_keystone_retry_ms(ks->failures,
                                     res->state == KS_DENIED ? RETRY_CAP_DENIED_MS : RETRY_CAP_MS,
-                                    rng_next(&ks->rng));
+                                    iha_jitter_next(&ks->rng));
     snprintf(ks->last_detail, sizeof(ks->last_detail), "%s", res->detail);
     if (res->state != prev) {
         bool usable = ks->token && !ks->invalid && now < ks->usable_until_ms;

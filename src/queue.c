@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define MAGIC 0x31514849u /* "IHQ1" little-endian */
@@ -996,10 +997,7 @@ void iha_queue_run_control(struct iha_queue *q)
 
 static long long mono_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)iha_clock_ms();
 }
 
 /* A write while unhealthy, when nothing else is waiting: is storage usable again? */
