@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <crypt.h>
 #include <errno.h>
 #include <stdio.h>
@@ -70,31 +72,11 @@ static void make_hash(const char *prefix, const char *pw, char *out, size_t size
     snprintf(out, size, "%s", h);
 }
 
-static void b64(const char *in, char *out, size_t size)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = strlen(in), o = 0;
-
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)(unsigned char)in[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)(unsigned char)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= (unsigned char)in[i + 2];
-        assert_true(o + 5 <= size);
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? tab[v & 63] : '=';
-    }
-    out[o] = '\0';
-}
-
 static void basic_header(const char *user_pass, char *out, size_t size)
 {
     char enc[256];
 
-    b64(user_pass, enc, sizeof(enc));
+    test_base64(user_pass, enc, sizeof(enc));
     assert_true((size_t)snprintf(out, size, "Basic %s", enc) < size);
 }
 

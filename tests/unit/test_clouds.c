@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cmocka_includes.h"
+#include "test_util.h"
 
 struct fx {
     char dir[64];
@@ -46,15 +47,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void write_file(const char *path, const char *content)
-{
-    FILE *fp = fopen(path, "w");
-
-    assert_non_null(fp);
-    assert_int_equal(fwrite(content, 1, strlen(content), fp), strlen(content));
-    assert_int_equal(fclose(fp), 0);
-}
-
 static const char clouds_yaml[] = "clouds:\n"
                                   "  iha:\n"
                                   "    auth_type: v3applicationcredential\n"
@@ -89,8 +81,8 @@ static void test_appcred_with_secure(void **state)
     struct iha_cloud *c = NULL;
     struct iha_err err = {0};
 
-    write_file(f->clouds, clouds_yaml);
-    write_file(f->secure, secure_yaml);
+    test_write_file(f->clouds, clouds_yaml);
+    test_write_file(f->secure, secure_yaml);
     assert_int_equal(iha_clouds_load(cl, se, "iha", &c, &err), IHA_OK);
     assert_string_equal(c->source, f->clouds);
     assert_string_equal(c->secure_source, f->secure);
@@ -114,8 +106,8 @@ static void test_password_merge_and_aliases(void **state)
     struct iha_cloud *c = NULL;
     struct iha_err err = {0};
 
-    write_file(f->clouds, clouds_yaml);
-    write_file(f->secure, secure_yaml);
+    test_write_file(f->clouds, clouds_yaml);
+    test_write_file(f->secure, secure_yaml);
     assert_int_equal(iha_clouds_load(cl, se, "admin", &c, &err), IHA_OK);
     assert_string_equal(c->auth_url, "http://127.0.0.1:5000"); /* auth-url == auth_url */
     assert_string_equal(c->username, "masakari");
@@ -142,16 +134,16 @@ static void test_explicit_domains_win(void **state)
     struct iha_cloud *c = NULL;
     struct iha_err err = {0};
 
-    write_file(f->clouds, "clouds:\n"
-                          "  x:\n"
-                          "    domain_name: Shared\n"
-                          "    auth:\n"
-                          "      auth_url: http://k\n"
-                          "      user_id: u1\n"
-                          "      password: p\n"
-                          "      project_id: p1\n"
-                          "      project_name: service\n"
-                          "      project-domain-id: d9\n");
+    test_write_file(f->clouds, "clouds:\n"
+                               "  x:\n"
+                               "    domain_name: Shared\n"
+                               "    auth:\n"
+                               "      auth_url: http://k\n"
+                               "      user_id: u1\n"
+                               "      password: p\n"
+                               "      project_id: p1\n"
+                               "      project_name: service\n"
+                               "      project-domain-id: d9\n");
     assert_int_equal(iha_clouds_load(cl, NULL, "x", &c, &err), IHA_OK);
     assert_string_equal(c->user_domain_name, "Shared");
     assert_null(c->project_domain_name); /* project_domain_id was given */
@@ -167,8 +159,8 @@ static void test_first_file_wins(void **state)
     struct iha_cloud *c = NULL;
     struct iha_err err = {0};
 
-    write_file(f->clouds, clouds_yaml);
-    write_file(f->other, "clouds:\n  other:\n    auth:\n      auth_url: http://o\n");
+    test_write_file(f->clouds, clouds_yaml);
+    test_write_file(f->other, "clouds:\n  other:\n    auth:\n      auth_url: http://o\n");
     /* The first existing file is the only one read: 'iha' in the second is not seen. */
     assert_int_equal(iha_clouds_load(cl, NULL, "iha", &c, &err), IHA_E_NOTFOUND);
     assert_null(c);
@@ -190,17 +182,17 @@ static void test_errors_never_show_secrets(void **state)
     assert_int_equal(iha_clouds_load(none, NULL, "iha", &c, &err), IHA_E_NOTFOUND);
     assert_non_null(strstr(err.msg, "no clouds.yaml found"));
 
-    write_file(f->clouds, "clouds:\n  bad:\n    auth:\n      password: [top-secret]\n");
+    test_write_file(f->clouds, "clouds:\n  bad:\n    auth:\n      password: [top-secret]\n");
     assert_int_equal(iha_clouds_load(cl, NULL, "bad", &c, &err), IHA_E_CONFIG);
     assert_non_null(strstr(err.msg, "clouds.bad.auth.password: expected a string"));
     assert_null(strstr(err.msg, "top-secret"));
 
-    write_file(f->clouds, "clouds:\n  bad:\n    verify: maybe\n    auth: {password: hush}\n");
+    test_write_file(f->clouds, "clouds:\n  bad:\n    verify: maybe\n    auth: {password: hush}\n");
     assert_int_equal(iha_clouds_load(cl, NULL, "bad", &c, &err), IHA_E_CONFIG);
     assert_non_null(strstr(err.msg, "verify"));
     assert_null(strstr(err.msg, "hush"));
 
-    write_file(f->clouds, "clouds: [\n");
+    test_write_file(f->clouds, "clouds: [\n");
     assert_int_equal(iha_clouds_load(cl, NULL, "bad", &c, &err), IHA_E_CONFIG);
     assert_null(c);
 }
@@ -256,8 +248,8 @@ static void test_find_with_env(void **state)
     struct iha_cloud *c = NULL;
     struct iha_err err = {0};
 
-    write_file(f->clouds, clouds_yaml);
-    write_file(f->secure, secure_yaml);
+    test_write_file(f->clouds, clouds_yaml);
+    test_write_file(f->secure, secure_yaml);
     setenv("OS_CLIENT_CONFIG_FILE", f->clouds, 1);
     setenv("OS_CLIENT_SECURE_FILE", f->secure, 1);
     assert_int_equal(iha_clouds_find("iha", &c, &err), IHA_OK);

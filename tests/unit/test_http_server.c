@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <crypt.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -120,26 +122,6 @@ static char *read_fixture(const char *rel, size_t *len)
     fclose(f);
     *len = (size_t)n;
     return buf;
-}
-
-static void b64(const char *in, char *out, size_t size)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = strlen(in), o = 0;
-
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)(unsigned char)in[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)(unsigned char)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= (unsigned char)in[i + 2];
-        assert_true(o + 5 <= size);
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? tab[v & 63] : '=';
-    }
-    out[o] = '\0';
 }
 
 static size_t on_body(char *p, size_t sz, size_t n, void *ud)
@@ -840,7 +822,7 @@ static void test_basic_auth(void **state)
     struct resp r;
     char cred[128], hdr[192];
 
-    b64(USER ":" PASSWORD, cred, sizeof(cred));
+    test_base64(USER ":" PASSWORD, cred, sizeof(cred));
     snprintf(hdr, sizeof(hdr), "Basic %s", cred);
     post(t->port, "/api/v1/alertmanager", hdr, "{}", &r);
     assert_int_equal(r.status, 200);
@@ -850,14 +832,14 @@ static void test_basic_auth(void **state)
     assert_int_equal(r.status, 200);
     resp_free(&r);
 
-    b64(USER ":wrong", cred, sizeof(cred));
+    test_base64(USER ":wrong", cred, sizeof(cred));
     snprintf(hdr, sizeof(hdr), "Basic %s", cred);
     post(t->port, "/api/v1/alertmanager", hdr, "{}", &r);
     assert_int_equal(r.status, 401);
     assert_null(strstr(r.body, "wrong"));
     resp_free(&r);
 
-    b64("nobody:" PASSWORD, cred, sizeof(cred));
+    test_base64("nobody:" PASSWORD, cred, sizeof(cred));
     snprintf(hdr, sizeof(hdr), "Basic %s", cred);
     post(t->port, "/api/v1/alertmanager", hdr, "{}", &r);
     assert_int_equal(r.status, 401);

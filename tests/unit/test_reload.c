@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cmocka_includes.h"
+#include "test_util.h"
 #include "delivery.h"
 #include "mapping.h"
 #include "metrics.h"
@@ -31,15 +32,6 @@ struct fixture {
     char config[4096]; /* what the next load reads */
     const char *listen;
 };
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 static void write_config(struct fixture *fx, const char *rule_file, const char *listen)
 {
@@ -103,15 +95,15 @@ static void test_reload(void **state)
     snprintf(fx.dir, sizeof(fx.dir), "/tmp/iha-reload-XXXXXX");
     assert_non_null(mkdtemp(fx.dir));
     snprintf(path, sizeof(path), "%s/tokens", fx.dir);
-    write_file(path, "tok\n");
+    test_write_file(path, "tok\n");
     snprintf(path, sizeof(path), "%s/a.yml", fx.dir);
     snprintf(text, sizeof(text), rule_text, "rule-a");
-    write_file(path, text);
+    test_write_file(path, text);
     snprintf(path, sizeof(path), "%s/b.yml", fx.dir);
     snprintf(text, sizeof(text), rule_text, "rule-b");
-    write_file(path, text);
+    test_write_file(path, text);
     snprintf(path, sizeof(path), "%s/bad.yml", fx.dir);
-    write_file(path, "rules:\n  - name: broken\n    matchers: [\"alertname =~ \\\"(\\\"\"]\n");
+    test_write_file(path, "rules:\n  - name: broken\n    matchers: [\"alertname =~ \\\"(\\\"\"]\n");
 
     assert_int_equal(iha_metrics_register_gateway(m, "t"), IHA_OK);
     write_config(&fx, "a.yml", "127.0.0.1:19999");

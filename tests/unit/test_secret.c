@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmocka_includes.h"
+#include "test_util.h"
 
 struct fx {
     char dir[64];
@@ -42,15 +43,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void write_file(const char *path, const char *content)
-{
-    FILE *fp = fopen(path, "w");
-
-    assert_non_null(fp);
-    assert_int_equal(fwrite(content, 1, strlen(content), fp), strlen(content));
-    assert_int_equal(fclose(fp), 0);
-}
-
 /* Forces an mtime change even within the file system's timestamp granularity. */
 static void bump_mtime(const char *path, time_t sec)
 {
@@ -65,24 +57,24 @@ static void test_file_reread(void **state)
     struct iha_token_source *ts = NULL;
     char h[256];
 
-    write_file(f->path, "  gAAAAABtoken-one\n");
+    test_write_file(f->path, "  gAAAAABtoken-one\n");
     assert_int_equal(iha_token_source_new(f->path, NULL, &ts), IHA_OK);
     assert_int_equal(iha_token_source_header(ts, "X-Auth-Token", h, sizeof(h)), IHA_OK);
     assert_string_equal(h, "X-Auth-Token: gAAAAABtoken-one");
 
     /* Same size, new content, new mtime. */
-    write_file(f->path, "  gAAAAABtoken-two\n");
+    test_write_file(f->path, "  gAAAAABtoken-two\n");
     bump_mtime(f->path, 1000000000);
     assert_int_equal(iha_token_source_header(ts, "X-Auth-Token", h, sizeof(h)), IHA_OK);
     assert_string_equal(h, "X-Auth-Token: gAAAAABtoken-two");
 
     /* Different size. */
-    write_file(f->path, "longer-token-three\r\n\t");
+    test_write_file(f->path, "longer-token-three\r\n\t");
     assert_int_equal(iha_token_source_header(ts, "X-Auth-Token", h, sizeof(h)), IHA_OK);
     assert_string_equal(h, "X-Auth-Token: longer-token-three");
 
     /* Emptied (being rewritten) or removed: the last good token is used. */
-    write_file(f->path, "  \n");
+    test_write_file(f->path, "  \n");
     assert_int_equal(iha_token_source_header(ts, "X-Auth-Token", h, sizeof(h)), IHA_OK);
     assert_string_equal(h, "X-Auth-Token: longer-token-three");
     unlink(f->path);
@@ -90,7 +82,7 @@ static void test_file_reread(void **state)
     assert_string_equal(h, "X-Auth-Token: longer-token-three");
 
     /* Back again. */
-    write_file(f->path, "four");
+    test_write_file(f->path, "four");
     assert_int_equal(iha_token_source_header(ts, "X-Auth-Token", h, sizeof(h)), IHA_OK);
     assert_string_equal(h, "X-Auth-Token: four");
     iha_token_source_free(ts);
@@ -107,7 +99,7 @@ static void test_file_missing_and_bad(void **state)
     assert_int_equal(iha_token_source_header(ts, "X-Auth-Token", h, sizeof(h)), IHA_E_IO);
 
     /* A header-splitting token is refused. */
-    write_file(f->path, "abc\r\nX-Evil: 1\n");
+    test_write_file(f->path, "abc\r\nX-Evil: 1\n");
     assert_int_equal(iha_token_source_header(ts, "X-Auth-Token", h, sizeof(h)), IHA_E_IO);
 
     /* Over 64 KiB is not a token file. */
@@ -115,12 +107,12 @@ static void test_file_missing_and_bad(void **state)
     assert_non_null(big);
     memset(big, 'a', 69999);
     big[69999] = '\0';
-    write_file(f->path, big);
+    test_write_file(f->path, big);
     free(big);
     assert_int_equal(iha_token_source_header(ts, "X-Auth-Token", h, sizeof(h)), IHA_E_IO);
 
     /* Too small an output buffer. */
-    write_file(f->path, "0123456789");
+    test_write_file(f->path, "0123456789");
     assert_int_equal(iha_token_source_header(ts, "X-Auth-Token", h, 10), IHA_E_LIMIT);
     assert_int_equal(iha_token_source_header(ts, "X-Auth-Token", h, sizeof(h)), IHA_OK);
     assert_string_equal(h, "X-Auth-Token: 0123456789");
@@ -155,7 +147,7 @@ static void test_dialect_headers(void **state)
     struct iha_token_source *ts = NULL;
     char h[256], desc[256];
 
-    write_file(f->path, "tok-123\n");
+    test_write_file(f->path, "tok-123\n");
     assert_int_equal(iha_token_source_new(f->path, "IGNORED_WHEN_FILE", &ts), IHA_OK);
     assert_int_equal(iha_token_source_header(ts, "X-Auth-Token", h, sizeof(h)), IHA_OK);
     assert_string_equal(h, "X-Auth-Token: tok-123");

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file test_util.h
+ * @brief Small helpers several unit tests share: writing a file, base64 for basic auth.
+ *
+ * Header-only so that each test binary keeps its explicit source list. Include after
+ * cmocka_includes.h.
+ */
+#ifndef IHA_TEST_UTIL_H
+#define IHA_TEST_UTIL_H
+
+#include <stdio.h>
+#include <string.h>
+
+/** Writes @p content to @p path (created or truncated); fails the test on any error. */
+static inline void test_write_file(const char *path, const char *content)
+{
+    FILE *fp = fopen(path, "w");
+
+    assert_non_null(fp);
+    assert_int_equal(fwrite(content, 1, strlen(content), fp), strlen(content));
+    assert_int_equal(fclose(fp), 0);
+}
+
+/** Base64 of @p in into @p out (NUL-terminated); fails the test when @p size is too small. */
+static inline void test_base64(const char *in, char *out, size_t size)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(in), o = 0;
+
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)(unsigned char)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)(unsigned char)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (unsigned char)in[i + 2];
+        assert_true(o + 5 <= size);
+        out[o++] = tab[(v >> 18) & 63];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    assert_true(o < size);
+    out[o] = '\0';
+}
+
+#endif
