@@ -22,6 +22,8 @@
 #include "redelivery.h"
 
 #define KEY_MAX 4096
+/* Requests that may wait for one notification being stored (HA pairs send twice). */
+#define WAITERS_MAX 16
 #define DEADLETTER_LINE_MAX (1024u * 1024u)
 
 struct iha_pipeline {
@@ -39,6 +41,13 @@ struct iha_pipeline {
     struct iha_ruleset *next_rules;    /* handed over by a reload, adopted by ingest */
     pthread_mutex_t flight_lock;       /* hand-offs to delivery vs iha_pipeline_stop() */
     bool stopping;                     /* guarded by flight_lock */
+    /*
+     * Notifications pushed but not durable yet. A dedupe verdict "in flight" and the
+     * lookup here happen under storing_lock, as do the removal and the dedupe end of a
+     * failed push, so a duplicate never sees an entry that failed as stored.
+     */
+    pthread_mutex_t storing_lock;
+    struct stored *storing;
 };
 
 /*
@@ -60,13 +69,23 @@ struct request {
     json_t *native_body;
 };
 
+/* A duplicate's request, answered when the equal notification's storage ends. */
+struct waiter {
+    struct request *req; /* holds one pending reference */
+    json_t *item;        /* borrowed from req->results */
+};
+
 /* One notification between the queue push and its durability. */
 struct stored {
+    struct iha_pipeline *p;
     struct request *req; /* NULL for a requeue from the CLI */
     json_t *item;        /* borrowed from req->results */
     char key[KEY_MAX];
     struct iha_notification n;
     long long received_ms;
+    struct stored *prev, *next; /* in p->storing, guarded by p->storing_lock */
+    size_t n_waiters;
+    struct waiter waiters[WAITERS_MAX];
 };
 
 /* One live queue entry handed to delivery. */
@@ -112,6 +131,7 @@ struct iha_pipeline *iha_pipeline_new(const struct iha_pipeline_stages *stages)
     }
     pthread_mutex_init(&p->flight_lock, NULL);
     pthread_mutex_init(&p->rules_lock, NULL);
+    pthread_mutex_init(&p->storing_lock, NULL);
     return p;
 }
 
@@ -127,6 +147,7 @@ void iha_pipeline_free(struct iha_pipeline *p)
     if (p) {
         iha_redelivery_free(p->redelivery);
         pthread_mutex_destroy(&p->flight_lock);
+        pthread_mutex_destroy(&p->storing_lock);
         iha_ruleset_free(p->owned_rules);
         iha_ruleset_free(p->next_rules);
         pthread_mutex_destroy(&p->rules_lock);
@@ -644,17 +665,116 @@ static void start_flight(struct iha_pipeline *p, uint64_t seq, const char *key,
 
 /* ---- storing ---- */
 
+/* The list of notifications being stored; callers hold p->storing_lock. */
+static void storing_add(struct iha_pipeline *p, struct stored *st)
+{
+    st->prev = NULL;
+    st->next = p->storing;
+    if (p->storing)
+        p->storing->prev = st;
+    p->storing = st;
+}
+
+static struct stored *storing_find(struct iha_pipeline *p, const char *key)
+{
+    for (struct stored *st = p->storing; st; st = st->next)
+        if (strcmp(st->key, key) == 0)
+            return st;
+    return NULL;
+}
+
+/*
+ * Takes @p st off the list (ending its dedupe key when the push @p failed, under the
+ * same lock so no duplicate joins a failed entry) and moves its waiters to @p out.
+ * @return the number of waiters.
+ */
+static size_t storing_end(struct stored *st, bool failed, struct waiter out[WAITERS_MAX])
+{
+    struct iha_pipeline *p = st->p;
+    size_t n;
+
+    pthread_mutex_lock(&p->storing_lock);
+    if (st->prev)
+        st->prev->next = st->next;
+    else if (p->storing == st)
+        p->storing = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    st->prev = st->next = NULL;
+    if (failed)
+        iha_dedupe_end(p->dedupe, st->key, time(NULL), false);
+    n = st->n_waiters;
+    memcpy(out, st->waiters, n * sizeof(*out));
+    st->n_waiters = 0;
+    pthread_mutex_unlock(&p->storing_lock);
+    return n;
+}
+
+/* Records in @p item (and a native answer) that @p n duplicates a queued or delivered one. */
+static void set_duplicate(struct request *r, json_t *item, const struct iha_notification *n,
+                          const char *id, bool inflight)
+{
+    set_result(item, "deduplicated",
+               inflight ? "an equal notification is queued for delivery"
+                        : "equal notification delivered within the dedupe window");
+    if (r->source == IHA_SOURCE_NATIVE) {
+        char msg[384];
+        snprintf(msg, sizeof(msg), "Notification received from host %s of type %s is duplicate.",
+                 n->hostname, iha_ntype_name(n->type, IHA_DIALECT_MASAKARI));
+        json_decref(r->native_body);
+        r->native_body = fault("conflictingRequest", 409, msg);
+        tag_gateway_id(r->native_body, id);
+        r->native_code = 409;
+    }
+}
+
+/*
+ * Answers the duplicates that waited for @p n: "deduplicated" once it is stored
+ * (@p rc IHA_OK), else "retry" with @p why — they were told nothing was stored.
+ */
+static void release_waiters(struct iha_pipeline *p, const struct iha_notification *n,
+                            const struct waiter *w, size_t nw, enum iha_rc rc, const char *why)
+{
+    char detail[512];
+
+    snprintf(detail, sizeof(detail), "an equal notification could not be stored: %s",
+             why && *why ? why : iha_rc_str(rc));
+    for (size_t i = 0; i < nw; i++) {
+        struct request *r = w[i].req;
+
+        pthread_mutex_lock(&r->lock);
+        if (rc == IHA_OK) {
+            set_duplicate(r, w[i].item, n, json_string_value(json_object_get(w[i].item, "id")),
+                          true);
+        } else {
+            set_result(w[i].item, "retry", detail);
+            if (r->source == IHA_SOURCE_NATIVE) {
+                json_decref(r->native_body);
+                r->native_body = fault("serviceUnavailable", 503, detail);
+                tag_gateway_id(r->native_body, json_string_value(json_object_get(w[i].item, "id")));
+                r->native_code = 503;
+            }
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (rc == IHA_OK && p->metrics)
+            iha_metrics_add(p->metrics, "iha_gateway_notifications_deduplicated_total", 1);
+        event_sync(r, w[i].item);
+        request_release(r);
+    }
+}
+
 static void on_stored(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
 {
     struct stored *st = cls;
     struct request *r = st->req;
-    struct iha_pipeline *p = r ? r->p : NULL;
+    struct iha_pipeline *p = st->p;
+    struct waiter w[WAITERS_MAX];
+    size_t nw = storing_end(st, rc != IHA_OK, w);
     char s[24];
 
     snprintf(s, sizeof(s), "%llu", (unsigned long long)seq);
     if (rc != IHA_OK) {
         if (r) {
-            iha_dedupe_end(p->dedupe, st->key, time(NULL), false);
             pthread_mutex_lock(&r->lock);
             set_result(st->item, "retry", why);
             if (r->source == IHA_SOURCE_NATIVE) {
@@ -665,7 +785,8 @@ static void on_stored(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
             pthread_mutex_unlock(&r->lock);
             request_release(r);
         }
-        if (p && p->events)
+        release_waiters(p, &st->n, w, nw, rc, why);
+        if (p->events)
             event_set(p, st->n.id, "retry", "detail", json_string(why ? why : ""));
         IHA_LOG(IHA_LOG_WARN, "notification not stored; the sender is answered 503", "id", st->n.id,
                 "host", st->n.hostname, "detail", why);
@@ -698,6 +819,7 @@ static void on_stored(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
             request_release(r);
         }
     }
+    release_waiters(p, &st->n, w, nw, IHA_OK, NULL);
     iha_notification_clear(&st->n);
     free(st);
 }
@@ -738,22 +860,45 @@ static void on_requeued(void *cls, enum iha_rc rc, uint64_t seq, const char *why
  */
 static bool submit(struct request *r, struct iha_notification *n, json_t *item)
 {
-    struct stored *st = calloc(1, sizeof(*st));
-    enum iha_dedupe_verdict verdict;
+    struct iha_pipeline *p = r->p;
+    struct stored *st = calloc(1, sizeof(*st)), *owner = NULL;
+    struct waiter w[WAITERS_MAX];
+    enum iha_dedupe_verdict verdict = IHA_DEDUPE_NEW;
     json_t *rec = NULL;
     uint64_t seq = 0;
     enum iha_rc rc;
+    bool joined = false;
+    const char *why;
+    size_t nw;
 
     if (!st) {
         set_result(item, "retry", "out of memory");
         return false;
     }
+    st->p = p;
     if (iha_notification_key(n, st->key, sizeof(st->key)) != IHA_OK) {
         set_result(item, "dropped", "notification too large");
         free(st);
         return false;
     }
-    rc = iha_dedupe_begin(r->p->dedupe, st->key, time(NULL), n->generated_time, &verdict);
+    pthread_mutex_lock(&p->storing_lock);
+    rc = iha_dedupe_begin(p->dedupe, st->key, time(NULL), n->generated_time, &verdict);
+    if (rc == IHA_OK && verdict == IHA_DEDUPE_NEW) {
+        storing_add(p, st);
+    } else if (rc == IHA_OK && verdict == IHA_DEDUPE_INFLIGHT) {
+        /* Not durable yet: the answer waits for its storage, whatever that turns out. */
+        owner = storing_find(p, st->key);
+        if (owner && owner->n_waiters < WAITERS_MAX) {
+            owner->waiters[owner->n_waiters].req = r;
+            owner->waiters[owner->n_waiters].item = item;
+            owner->n_waiters++;
+            pthread_mutex_lock(&r->lock);
+            r->pending++;
+            pthread_mutex_unlock(&r->lock);
+            joined = true;
+        }
+    }
+    pthread_mutex_unlock(&p->storing_lock);
     if (rc != IHA_OK) {
         set_result(item, "retry", "dedupe table full of notifications in flight");
         free(st);
@@ -761,25 +906,25 @@ static bool submit(struct request *r, struct iha_notification *n, json_t *item)
     }
     if (verdict != IHA_DEDUPE_NEW) {
         bool inflight = verdict == IHA_DEDUPE_INFLIGHT;
-        if (r->p->metrics)
-            iha_metrics_add(r->p->metrics, "iha_gateway_notifications_deduplicated_total", 1);
-        IHA_LOG(IHA_LOG_INFO, "notification deduplicated", "id", n->id, "rule", n->rule, "host",
-                n->hostname, "type", iha_ntype_name(n->type, IHA_DIALECT_MASAKARI), "state",
-                inflight ? "queued" : "delivered");
-        set_result(item, "deduplicated",
-                   inflight ? "an equal notification is queued for delivery"
-                            : "equal notification delivered within the dedupe window");
-        if (r->source == IHA_SOURCE_NATIVE) {
-            char msg[384];
-            snprintf(msg, sizeof(msg),
-                     "Notification received from host %s of type %s is duplicate.", n->hostname,
-                     iha_ntype_name(n->type, IHA_DIALECT_MASAKARI));
-            json_decref(r->native_body);
-            r->native_body = fault("conflictingRequest", 409, msg);
-            tag_gateway_id(r->native_body, n->id);
-            r->native_code = 409;
-        }
         free(st);
+        IHA_LOG(IHA_LOG_INFO,
+                joined  ? "notification deduplicated; answered once the equal one is stored"
+                : owner ? "notification not deduplicated: too many requests wait for the equal "
+                          "one being stored; the sender is answered 503"
+                        : "notification deduplicated",
+                "id", n->id, "rule", n->rule, "host", n->hostname, "type",
+                iha_ntype_name(n->type, IHA_DIALECT_MASAKARI), "state",
+                inflight ? (owner ? "storing" : "queued") : "delivered");
+        if (joined)
+            return true;
+        if (owner) {
+            set_result(item, "retry",
+                       "busy: too many requests wait for an equal notification being stored");
+            return false;
+        }
+        if (p->metrics)
+            iha_metrics_add(p->metrics, "iha_gateway_notifications_deduplicated_total", 1);
+        set_duplicate(r, item, n, n->id, inflight);
         return false;
     }
     if (!n->generated_time[0])
@@ -797,7 +942,7 @@ static bool submit(struct request *r, struct iha_notification *n, json_t *item)
         pthread_mutex_lock(&r->lock);
         r->pending++;
         pthread_mutex_unlock(&r->lock);
-        rc = iha_queue_push(r->p->queue, rec, on_stored, st, &seq);
+        rc = iha_queue_push(p->queue, rec, on_stored, st, &seq);
         if (rc != IHA_OK) {
             pthread_mutex_lock(&r->lock);
             r->pending--;
@@ -807,16 +952,18 @@ static bool submit(struct request *r, struct iha_notification *n, json_t *item)
     json_decref(rec);
     if (rc == IHA_OK)
         return true;
-    iha_dedupe_end(r->p->dedupe, st->key, time(NULL), false);
+    nw = storing_end(st, true, w);
     if (rc == IHA_E_INVAL) {
-        set_result(item, "dropped", "notification too large for the queue");
+        why = "notification too large for the queue";
+        set_result(item, "dropped", why);
     } else {
-        set_result(item, "retry",
-                   rc == IHA_E_LIMIT ? "queue full (storage.max_entries or storage.max_bytes)"
-                                     : "out of memory");
+        why = rc == IHA_E_LIMIT ? "queue full (storage.max_entries or storage.max_bytes)"
+                                : "out of memory";
+        set_result(item, "retry", why);
         IHA_LOG(IHA_LOG_WARN, "notification not queued; the sender is answered 503", "id", n->id,
                 "host", n->hostname, "reason", rc == IHA_E_LIMIT ? "queue full" : iha_rc_str(rc));
     }
+    release_waiters(p, n, w, nw, rc, why);
     iha_notification_clear(&st->n);
     free(st);
     return false;

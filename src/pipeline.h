@@ -8,7 +8,9 @@
  * notification is durably queued (result "queued" with the gateway id and queue seq),
  * deduplicated or intentionally dropped; 503 when something could not be stored (queue
  * full, storage failing), so the sender retries; 4xx only for input that will never be
- * accepted.
+ * accepted. A notification equal to one whose batch is not durable yet is answered from
+ * that batch's outcome ("deduplicated", or "retry" when the write failed); at most 16
+ * requests wait per such notification, beyond that "retry" (busy).
  *
  * Native input (/v1/notifications) waits for the first delivery attempt, at most
  * @c native_wait_ms: a final first answer of Instance HA is passed through as it was

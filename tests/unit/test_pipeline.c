@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/** @file test_pipeline.c @brief Answers to duplicates of a notification not stored yet. */
+#include "pipeline.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmocka_includes.h"
+#include "delivery.h"
+#include "diag.h"
+#include "mapping.h"
+#include "queue.h"
+
+/*
+ * fdatasync is wrapped at link time: the test holds the committer inside a sync (a slow
+ * disk) while a duplicate arrives, then lets the sync fail (EIO) or succeed.
+ */
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool gate_closed; /* syncs wait until it opens */
+    unsigned entered; /* syncs started */
+    bool fail_all;
+} fs = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, false};
+
+int __wrap_fdatasync(int fd)
+{
+    bool fail;
+
+    pthread_mutex_lock(&fs.lock);
+    fs.entered++;
+    pthread_cond_broadcast(&fs.cond);
+    while (fs.gate_closed)
+        pthread_cond_wait(&fs.cond, &fs.lock);
+    fail = fs.fail_all;
+    pthread_mutex_unlock(&fs.lock);
+    if (fail) {
+        errno = EIO;
+        return -1;
+    }
+    return __real_fdatasync(fd);
+}
+
+/* Closes the gate and @return the number of syncs started so far. */
+static unsigned gate_close(void)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&fs.lock);
+    fs.gate_closed = true;
+    n = fs.entered;
+    pthread_mutex_unlock(&fs.lock);
+    return n;
+}
+
+static void gate_open(bool fail)
+{
+    pthread_mutex_lock(&fs.lock);
+    fs.fail_all = fail;
+    fs.gate_closed = false;
+    pthread_cond_broadcast(&fs.cond);
+    pthread_mutex_unlock(&fs.lock);
+}
+
+static void wait_entered_beyond(unsigned n)
+{
+    pthread_mutex_lock(&fs.lock);
+    while (fs.entered <= n)
+        pthread_cond_wait(&fs.cond, &fs.lock);
+    pthread_mutex_unlock(&fs.lock);
+}
+
+/* One sender's answer. */
+struct answer {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    unsigned calls; /* must end at 1 */
+    unsigned status;
+    json_t *body;
+};
+
+static void answer_init(struct answer *a)
+{
+    memset(a, 0, sizeof(*a));
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->cond, NULL);
+}
+
+static void answer_clear(struct answer *a)
+{
+    json_decref(a->body);
+    pthread_cond_destroy(&a->cond);
+    pthread_mutex_destroy(&a->lock);
+}
+
+static void on_reply(void *cls, unsigned status, json_t *body)
+{
+    struct answer *a = cls;
+
+    pthread_mutex_lock(&a->lock);
+    a->calls++;
+    a->done = true;
+    a->status = status;
+    a->body = body;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+}
+
+static bool answered(struct answer *a)
+{
+    bool done;
+
+    pthread_mutex_lock(&a->lock);
+    done = a->done;
+    pthread_mutex_unlock(&a->lock);
+    return done;
+}
+
+static void wait_answer(struct answer *a)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&a->lock);
+    while (!a->done && pthread_cond_timedwait(&a->cond, &a->lock, &until) == 0) {
+    }
+    pthread_mutex_unlock(&a->lock);
+    assert_true(answered(a));
+    assert_int_equal(a->calls, 1);
+}
+
+static const char *result_of(const struct answer *a)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(a->body, "results"), 0), "result"));
+}
+
+static const char *detail_of(const struct answer *a)
+{
+    const char *d = json_string_value(
+        json_object_get(json_array_get(json_object_get(a->body, "results"), 0), "detail"));
+    return d ? d : "";
+}
+
+static const char rule_text[] = "rules:\n"
+                                "  - name: host-down\n"
+                                "    matchers:\n"
+                                "      - alertname = \"HostDown\"\n"
+                                "    type: COMPUTE_HOST\n"
+                                "    hostname: host-1\n"
+                                "    firing:\n"
+                                "      payload:\n"
+                                "        event: STOPPED\n"
+                                "        host_status: NORMAL\n"
+                                "        cluster_status: OFFLINE\n";
+
+static const char webhook[] =
+    "{\"receiver\":\"gw\",\"status\":\"firing\",\"version\":\"4\",\"groupKey\":\"{}\","
+    "\"alerts\":[{\"status\":\"firing\",\"labels\":{\"alertname\":\"HostDown\"},"
+    "\"annotations\":{},\"startsAt\":\"2026-11-25T14:41:05Z\","
+    "\"endsAt\":\"0001-01-01T00:00:00Z\",\"fingerprint\":\"8fbae207f6dc4421\"}]}";
+
+struct fixture {
+    char dir[64];
+    struct iha_ruleset *rules;
+    struct iha_queue *queue;
+    struct iha_delivery *delivery;
+    struct iha_dedupe *dedupe;
+    struct iha_pipeline *p;
+    json_t *body;
+    struct answer ans[4]; /* outlive a failed test: late answers land here */
+};
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    struct iha_diag *diag = iha_diag_new();
+    struct iha_err err = {0};
+    struct iha_queue_config qc = {0};
+    /* A closed port: delivery keeps retrying in the background, which is not tested here. */
+    struct iha_delivery_config dc = {.url = "http://127.0.0.1:9",
+                                     .connect_timeout_ms = 200,
+                                     .timeout_ms = 500,
+                                     .max_backoff_ms = 1000,
+                                     .max_jobs = 16};
+    struct iha_pipeline_stages stg = {0};
+
+    assert_non_null(fx);
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/iha-pipeline-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    fx->rules = iha_ruleset_new();
+    assert_int_equal(iha_ruleset_load(fx->rules, "t.yml", rule_text, strlen(rule_text), diag),
+                     IHA_OK);
+    iha_diag_free(diag);
+    qc.dir = fx->dir;
+    assert_int_equal(iha_queue_open(&qc, &fx->queue, &err), IHA_OK);
+    assert_int_equal(iha_delivery_new(&dc, &fx->delivery), IHA_OK);
+    fx->dedupe = iha_dedupe_new(180, 100);
+    stg.rules = fx->rules;
+    stg.dedupe = fx->dedupe;
+    stg.delivery = fx->delivery;
+    stg.queue = fx->queue;
+    fx->p = iha_pipeline_new(&stg);
+    assert_non_null(fx->p);
+    fx->body = json_loads(webhook, 0, NULL);
+    assert_non_null(fx->body);
+    for (int i = 0; i < 4; i++)
+        answer_init(&fx->ans[i]);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    char cmd[128];
+
+    gate_open(false);
+    iha_pipeline_stop(fx->p);
+    iha_delivery_free(fx->delivery);
+    iha_queue_close(fx->queue);
+    iha_pipeline_free(fx->p);
+    iha_dedupe_free(fx->dedupe);
+    iha_ruleset_free(fx->rules);
+    json_decref(fx->body);
+    for (int i = 0; i < 4; i++)
+        answer_clear(&fx->ans[i]);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
+    assert_int_equal(system(cmd), 0);
+    free(fx);
+    return 0;
+}
+
+static void post(struct fixture *fx, struct answer *a)
+{
+    struct iha_err err = {0};
+
+    assert_int_equal(
+        iha_pipeline_handle(fx->p, IHA_SOURCE_ALERTMANAGER, fx->body, on_reply, a, &err), IHA_OK);
+}
+
+static void wait_healthy(struct fixture *fx)
+{
+    char why[256];
+
+    for (int i = 0; i < 100 && iha_queue_unhealthy(fx->queue, why, sizeof(why)); i++)
+        usleep(50 * 1000);
+    assert_false(iha_queue_unhealthy(fx->queue, why, sizeof(why)));
+}
+
+/*
+ * A (from one Alertmanager of an HA pair) is being stored when B (the other one) sends
+ * the same alert. B must not be told 200 before A's notification is on disk: when the
+ * sync fails, both are answered 503 and retry.
+ */
+static void test_duplicate_of_failed_store(void **state)
+{
+    struct fixture *fx = *state;
+    struct answer *a = &fx->ans[0], *b = &fx->ans[1];
+    unsigned n;
+
+    n = gate_close();
+    post(fx, a);
+    wait_entered_beyond(n); /* A's batch is inside its sync */
+    post(fx, b);
+    assert_false(answered(a));
+    assert_false(answered(b)); /* nothing is on disk yet */
+    gate_open(true);
+    wait_answer(a);
+    wait_answer(b);
+    assert_int_equal(a->status, 503);
+    assert_int_equal(b->status, 503);
+    assert_string_equal(result_of(b), "retry");
+    assert_non_null(strstr(detail_of(b), "could not be stored"));
+
+    /* The retries are not duplicates of the failed entry: stored once, answered 200. */
+    gate_open(false);
+    wait_healthy(fx);
+    a = &fx->ans[2];
+    b = &fx->ans[3];
+    post(fx, a);
+    wait_answer(a);
+    assert_int_equal(a->status, 200);
+    assert_string_equal(result_of(a), "queued");
+    post(fx, b);
+    wait_answer(b);
+    assert_int_equal(b->status, 200);
+    assert_string_equal(result_of(b), "deduplicated");
+    assert_int_equal(iha_queue_stats(fx->queue).live, 1);
+}
+
+/* Once the sync succeeds, the waiting duplicate is answered 200 "deduplicated". */
+static void test_duplicate_of_stored(void **state)
+{
+    struct fixture *fx = *state;
+    struct answer *a = &fx->ans[0], *b = &fx->ans[1], *c = &fx->ans[2];
+    unsigned n;
+
+    n = gate_close();
+    post(fx, a);
+    wait_entered_beyond(n);
+    post(fx, b);
+    assert_false(answered(b));
+    gate_open(false);
+    wait_answer(a);
+    wait_answer(b);
+    assert_int_equal(a->status, 200);
+    assert_string_equal(result_of(a), "queued");
+    assert_int_equal(b->status, 200);
+    assert_string_equal(result_of(b), "deduplicated");
+    /* Stored: a later duplicate is answered at once. */
+    gate_close();
+    post(fx, c);
+    assert_true(answered(c));
+    assert_int_equal(c->status, 200);
+    assert_string_equal(result_of(c), "deduplicated");
+    gate_open(false);
+    assert_int_equal(iha_queue_stats(fx->queue).live, 1);
+}
+
+/* Shutdown while a duplicate waits: it is answered (with its batch's outcome), nothing leaks. */
+static void test_shutdown_answers_waiters(void **state)
+{
+    struct fixture *fx = *state;
+    struct answer *a = &fx->ans[0], *b = &fx->ans[1];
+    unsigned n;
+
+    n = gate_close();
+    post(fx, a);
+    wait_entered_beyond(n);
+    post(fx, b);
+    assert_false(answered(b));
+    iha_pipeline_stop(fx->p);
+    gate_open(false);
+    iha_queue_close(fx->queue); /* the committer finishes the batch, then stops */
+    fx->queue = NULL;
+    assert_true(answered(a));
+    assert_true(answered(b));
+    assert_int_equal(a->status, 200);
+    assert_int_equal(b->status, 200);
+    assert_string_equal(result_of(b), "deduplicated");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_duplicate_of_failed_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_of_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_answers_waiters, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
