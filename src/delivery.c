@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "http_header.h"
 #include "delivery_debug.h"
 #include "hashmap.h"
 #include "log.h"
@@ -639,20 +640,15 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    static const char name[] = "x-openstack-request-id:";
     struct job *j = ud;
-    size_t n = size * nmemb, a = sizeof(name) - 1, b = n, o = 0;
+    size_t n = size * nmemb, a, b, o = 0;
 
-    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+    if (iha_http_header_is_status(ptr, n)) {
         j->request_id[0] = '\0'; /* a new response (after 100 Continue) */
         return n;
     }
-    if (n <= a || strncasecmp(ptr, name, a) != 0)
+    if (!iha_http_header_value(ptr, n, "x-openstack-request-id:", &a, &b))
         return n;
-    while (a < b && (ptr[a] == ' ' || ptr[a] == '\t'))
-        a++;
-    while (b > a && (ptr[b - 1] == '\r' || ptr[b - 1] == '\n' || ptr[b - 1] == ' '))
-        b--;
     for (size_t i = a; i < b && o + 1 < sizeof(j->request_id); i++) {
         unsigned char c = (unsigned char)ptr[i];
         j->request_id[o++] = (c < 0x20 || c >= 0x7F) ? '?' : (char)c;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "http_header.h"
 #include "log.h"
 
 #ifndef IHA_VERSION
@@ -541,22 +542,17 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    static const char name[] = "x-subject-token:";
     struct response *r = ud;
-    size_t n = size * nmemb, a = sizeof(name) - 1, b = n;
+    size_t n = size * nmemb, a, b;
 
-    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+    if (iha_http_header_is_status(ptr, n)) {
         free_secret(r->subject); /* a new response (after 100 Continue) */
         r->subject = NULL;
         r->subject_len = 0;
         return n;
     }
-    if (n <= a || strncasecmp(ptr, name, a) != 0)
+    if (!iha_http_header_value(ptr, n, "x-subject-token:", &a, &b))
         return n;
-    while (a < b && (ptr[a] == ' ' || ptr[a] == '\t'))
-        a++;
-    while (b > a && (ptr[b - 1] == '\r' || ptr[b - 1] == '\n' || ptr[b - 1] == ' '))
-        b--;
     if (b - a > TOKEN_MAX) {
         r->subject_over = true;
         return n;
