@@ -39,27 +39,6 @@ struct ts {
     char hash2[128];
 };
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&t, &t) != 0 && errno == EINTR)
-        ;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    char tmp[256];
-    FILE *f;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    f = fopen(tmp, "w");
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(rename(tmp, path), 0);
-}
-
 static void make_hash(const char *prefix, const char *pw, char *out, size_t size)
 {
     const char *salt = crypt_gensalt(prefix, 4, NULL, 0);
@@ -146,8 +125,8 @@ static void test_bearer(void **state)
     struct iha_auth *a;
     char why[128];
 
-    write_file(t->tokens,
-               "# comment line\n\n  first-token \r\nsecond-token\n\t# indented comment\n");
+    test_replace_file(t->tokens,
+                      "# comment line\n\n  first-token \r\nsecond-token\n\t# indented comment\n");
     assert_int_equal(iha_auth_new(false, t->tokens, NULL, 0, &a), IHA_OK);
     assert_int_equal(iha_auth_check(a, "Bearer first-token", why, sizeof(why)), IHA_AUTH_OK);
     assert_int_equal(iha_auth_check(a, "Bearer second-token", why, sizeof(why)), IHA_AUTH_OK);
@@ -179,19 +158,19 @@ static void test_token_file_lifecycle(void **state)
     /* The file may appear after start. */
     assert_int_equal(iha_auth_new(false, t->tokens, NULL, 0, &a), IHA_OK);
     assert_int_equal(iha_auth_check(a, "Bearer later", why, sizeof(why)), IHA_AUTH_INVALID);
-    write_file(t->tokens, "later\n");
-    sleep_ms(1100);
+    test_replace_file(t->tokens, "later\n");
+    test_sleep_ms(1100);
     assert_int_equal(iha_auth_check(a, "Bearer later", why, sizeof(why)), IHA_AUTH_OK);
 
     /* Rotation: the old token stops working, the new one works. */
-    write_file(t->tokens, "rotated\n");
-    sleep_ms(1100);
+    test_replace_file(t->tokens, "rotated\n");
+    test_sleep_ms(1100);
     assert_int_equal(iha_auth_check(a, "Bearer later", why, sizeof(why)), IHA_AUTH_INVALID);
     assert_int_equal(iha_auth_check(a, "Bearer rotated", why, sizeof(why)), IHA_AUTH_OK);
 
     /* Removing the file revokes everything. */
     assert_int_equal(unlink(t->tokens), 0);
-    sleep_ms(1100);
+    test_sleep_ms(1100);
     assert_int_equal(iha_auth_check(a, "Bearer rotated", why, sizeof(why)), IHA_AUTH_INVALID);
     iha_auth_free(a);
 }
@@ -286,7 +265,7 @@ static void test_both_methods(void **state)
     struct iha_auth *a;
     char why[128], hdr[256];
 
-    write_file(t->tokens, "tok\n");
+    test_replace_file(t->tokens, "tok\n");
     assert_int_equal(iha_auth_new(false, t->tokens, users, 1, &a), IHA_OK);
     assert_int_equal(iha_auth_check(a, "Bearer tok", why, sizeof(why)), IHA_AUTH_OK);
     basic_header("am:pw-one", hdr, sizeof(hdr));

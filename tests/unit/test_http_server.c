@@ -80,27 +80,6 @@ static long long now_ms(void)
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&t, &t) != 0 && errno == EINTR)
-        ;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    char tmp[256];
-    FILE *f;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    f = fopen(tmp, "w");
-    assert_non_null(f);
-    assert_int_equal(fputs(text, f) >= 0, 1);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(rename(tmp, path), 0);
-}
-
 static char *read_fixture(const char *rel, size_t *len)
 {
     char path[512];
@@ -331,7 +310,7 @@ static void *async_reply(void *arg)
     struct fake *f = job->f;
     struct resp r;
 
-    sleep_ms(job->delay_ms);
+    test_sleep_ms(job->delay_ms);
     if (job->check_health) {
         /* The MHD thread must still serve others while this request waits. */
         get(f->port, NULL, "/-/healthy", &r);
@@ -420,7 +399,7 @@ static int setup(void **state)
     snprintf(t->dir, sizeof(t->dir), "/tmp/iha-http-XXXXXX");
     assert_non_null(mkdtemp(t->dir));
     snprintf(t->tokens, sizeof(t->tokens), "%s/tokens", t->dir);
-    write_file(t->tokens, "# inbound tokens\ntok-alpha\n\n   tok-beta  \n");
+    test_replace_file(t->tokens, "# inbound tokens\ntok-alpha\n\n   tok-beta  \n");
     salt = crypt_gensalt("$2b$", 4, NULL, 0);
     assert_non_null(salt);
     hash = crypt(PASSWORD, salt);
@@ -806,8 +785,8 @@ static void test_token_file_change(void **state)
     post(t->port, "/api/v1/alertmanager", "Bearer tok-gamma", "{}", &r);
     assert_int_equal(r.status, 401);
     resp_free(&r);
-    write_file(t->tokens, "tok-gamma\n");
-    sleep_ms(1100); /* the file is looked at once a second */
+    test_replace_file(t->tokens, "tok-gamma\n");
+    test_sleep_ms(1100); /* the file is looked at once a second */
     post(t->port, "/api/v1/alertmanager", "Bearer tok-gamma", "{}", &r);
     assert_int_equal(r.status, 200);
     resp_free(&r);
@@ -1064,7 +1043,7 @@ static void *late_reply(void *arg)
 {
     struct late *l = arg;
 
-    sleep_ms(l->delay_ms);
+    test_sleep_ms(l->delay_ms);
     l->f->reply(l->f->reply_cls, l->status, json_pack("{s:b}", "late", 1));
     return NULL;
 }

@@ -9,8 +9,10 @@
 #ifndef IHA_TEST_UTIL_H
 #define IHA_TEST_UTIL_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /** Writes @p content to @p path (created or truncated); fails the test on any error. */
 static inline void test_write_file(const char *path, const char *content)
@@ -20,6 +22,28 @@ static inline void test_write_file(const char *path, const char *content)
     assert_non_null(fp);
     assert_int_equal(fwrite(content, 1, strlen(content), fp), strlen(content));
     assert_int_equal(fclose(fp), 0);
+}
+
+/**
+ * Replaces @p path with @p content through a temporary file and rename(2), so a reader
+ * polling the file never sees it half written.
+ */
+static inline void test_replace_file(const char *path, const char *content)
+{
+    char tmp[512];
+
+    assert_true((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) < sizeof(tmp));
+    test_write_file(tmp, content);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+/** Sleeps @p ms milliseconds, resuming after signals. */
+static inline void test_sleep_ms(unsigned ms)
+{
+    struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
 }
 
 /** Base64 of @p in into @p out (NUL-terminated); fails the test when @p size is too small. */
