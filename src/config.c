@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "embedded.h"
+#include "listen_addr.h"
 #include "mapping.h"
 #include "yaml_tree.h"
 
@@ -392,58 +393,6 @@ static int parse_size(const char *s, unsigned long long *out)
     return -1;
 }
 
-static bool host_chars_ok(const char *s, size_t n, bool v6)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-' || (v6 && (c == ':' || c == '%'))))
-            return false;
-    }
-    return true;
-}
-
-/* "host:port", "[v6]:port" or ":port" (all interfaces). */
-static int parse_listen(const char *s, const char **host, size_t *host_len)
-{
-    const char *colon, *end;
-    unsigned long long port;
-    bool v6 = s[0] == '[';
-
-    if (v6) {
-        const char *close = strchr(s, ']');
-
-        if (!close || close[1] != ':')
-            return -1;
-        *host = s + 1;
-        *host_len = (size_t)(close - s - 1);
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon || memchr(s, ':', (size_t)(colon - s)))
-            return -1;
-        *host = s;
-        *host_len = (size_t)(colon - s);
-    }
-    if (!host_chars_ok(*host, *host_len, v6) || (v6 && *host_len == 0))
-        return -1;
-    if (parse_uint(colon + 1, &end, &port) != 0 || *end || port == 0 || port > 65535)
-        return -1;
-    return 0;
-}
-
-static bool is_loopback(const char *listen)
-{
-    const char *host;
-    size_t n;
-
-    if (parse_listen(listen, &host, &n) != 0)
-        return false;
-    return (n == 9 && strncmp(host, "localhost", 9) == 0) || (n == 3 && !strncmp(host, "::1", 3)) ||
-           (n >= 4 && strncmp(host, "127.", 4) == 0);
-}
-
 static bool url_ok(const char *s)
 {
     const char *host;
@@ -653,8 +602,9 @@ static void load_value(struct cloader *ld, const struct field *f, const struct i
 {
     char *base = (char *)ld->cfg;
     unsigned long long v;
-    const char *end, *host;
-    size_t hl;
+    const char *end;
+    struct iha_listen_addr la;
+    struct iha_err aerr = {0};
 
     switch (f->type) {
     case F_USERS:
@@ -686,9 +636,8 @@ static void load_value(struct cloader *ld, const struct field *f, const struct i
     }
     switch (f->type) {
     case F_ADDR:
-        if (parse_listen(n->scalar, &host, &hl) != 0)
-            cerror(ld, n, "%s: invalid address '%s' (expected host:port, [v6]:port or :port)",
-                   where, n->scalar);
+        if (iha_listen_addr_parse(n->scalar, &la, &aerr) != IHA_OK)
+            cerror(ld, n, "%s: invalid address '%s': %s", where, n->scalar, aerr.msg);
         else
             set_str(ld, (char **)(void *)(base + f->off), n->scalar);
         break;
@@ -895,7 +844,7 @@ static void check_cross(struct cloader *ld, const struct iha_ynode *root)
 {
     const struct iha_config *cfg = ld->cfg;
 
-    if (cfg->auth_disabled && !is_loopback(cfg->listen_address))
+    if (cfg->auth_disabled && !iha_listen_addr_is_loopback(cfg->listen_address))
         cerror(ld, get_path(root, "web", "auth", "disabled"),
                "web.auth.disabled: only allowed when web.listen_address is a loopback address "
                "(it is '%s'); anyone who can reach the port could trigger evacuations",

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "events.h"
 #include "form.h"
+#include "listen_addr.h"
 #include "log.h"
 #include "metrics.h"
 #include "status_page.h"
@@ -979,77 +980,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- addresses --------------------------------------------------------------------------- */
 
-struct listen_addr {
-    char host[256]; /* empty = all addresses */
-    char port[8];
-    unsigned port_num;
-    bool bracketed;
-};
-
-static bool parse_listen(const char *s, struct listen_addr *out)
-{
-    const char *colon;
-    const char *p;
-    size_t hlen;
-    unsigned long port = 0;
-    size_t plen;
-
-    memset(out, 0, sizeof(*out));
-    if (!s || !*s)
-        return false;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || close[1] != ':')
-            return false;
-        hlen = (size_t)(close - s - 1);
-        if (hlen == 0 || hlen >= sizeof(out->host))
-            return false;
-        memcpy(out->host, s + 1, hlen);
-        out->bracketed = true;
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon)
-            return false;
-        hlen = (size_t)(colon - s);
-        if (hlen >= sizeof(out->host) || memchr(s, ':', hlen))
-            return false;
-        memcpy(out->host, s, hlen);
-    }
-    p = colon + 1;
-    plen = strlen(p);
-    if (plen == 0 || plen > 5)
-        return false;
-    for (size_t i = 0; i < plen; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return false;
-        port = port * 10 + (unsigned long)(p[i] - '0');
-    }
-    if (port > 65535)
-        return false;
-    memcpy(out->port, p, plen);
-    out->port_num = (unsigned)port;
-    return true;
-}
-
 bool iha_http_is_loopback(const char *listen_address)
 {
-    struct listen_addr la;
-    struct in_addr a4;
-    struct in6_addr a6;
-
-    if (!parse_listen(listen_address, &la) || !la.host[0])
-        return false;
-    if (strcasecmp(la.host, "localhost") == 0)
-        return true;
-    if (!la.bracketed && inet_pton(AF_INET, la.host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, la.host, &a6) == 1) {
-        if (IN6_IS_ADDR_LOOPBACK(&a6))
-            return true;
-        return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
-    }
-    return false;
+    return iha_listen_addr_is_loopback(listen_address);
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
@@ -1098,19 +1031,15 @@ static struct MHD_Response *make_not_ready(const char *why)
 static enum iha_rc resolve_listen(const char *address, struct sockaddr_storage *ss, unsigned *flags,
                                   struct iha_err *err)
 {
-    struct listen_addr la;
+    struct iha_listen_addr la;
     struct addrinfo hints, *res = NULL;
     int gai;
     int probe;
 
     memset(ss, 0, sizeof(*ss));
-    if (!parse_listen(address, &la)) {
-        iha_err_set(err, "web.listen_address",
-                    "invalid listen address \"%s\" (want HOST:PORT, [IPv6]:PORT or :PORT)",
-                    address ? address : "");
+    if (iha_listen_addr_parse(address, &la, err) != IHA_OK)
         return IHA_E_INVAL;
-    }
-    if (!la.host[0]) {
+    if (la.kind == IHA_LISTEN_ANY) {
         uint16_t port = (uint16_t)la.port_num;
         probe = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (probe >= 0) {
@@ -1131,7 +1060,7 @@ static enum iha_rc resolve_listen(const char *address, struct sockaddr_storage *
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV | (la.bracketed ? AI_NUMERICHOST : 0);
+    hints.ai_flags = AI_NUMERICSERV | (la.kind == IHA_LISTEN_NAME ? 0 : AI_NUMERICHOST);
     gai = getaddrinfo(la.host, la.port, &hints, &res);
     if (gai != 0 || !res) {
         iha_err_set(err, "web.listen_address", "cannot resolve listen address \"%s\": %s", address,

@@ -103,7 +103,10 @@ unsigned iha_http_port(const struct iha_http *h);
 /** Stops accepting, waits for in-flight replies up to a bound, frees. NULL-safe. */
 void iha_http_stop(struct iha_http *h);
 
-/** @return true when @p listen_address binds only a loopback address (127.0.0.0/8, ::1, localhost).
+/**
+ * @return true when @p listen_address binds only a loopback address (127.0.0.0/8, ::1,
+ *         localhost), as judged by iha_listen_addr_is_loopback(), the check the config
+ *         loader (and so check-config) applies too.
  */
 bool iha_http_is_loopback(const char *listen_address);
 

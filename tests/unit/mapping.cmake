@@ -24,5 +24,6 @@ add_custom_command(
   COMMENT "Embedding shipped mapping rules for test_config"
   VERBATIM)
 iha_unit_test(test_config ${IHA_MAPPING_TEST_SOURCES} ${CMAKE_SOURCE_DIR}/src/config.c
+              ${CMAKE_SOURCE_DIR}/src/listen_addr.c
               ${IHA_TEST_EMBED_C})
 target_compile_definitions(test_config PRIVATE IHA_MAPPINGS="${CMAKE_SOURCE_DIR}/mappings")

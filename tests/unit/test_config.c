@@ -309,8 +309,8 @@ static void test_bad_values(void **state)
                      IHA_E_CONFIG);
     expect_diag(
         c,
-        "gw.yml:2:19: error: web.listen_address: invalid address 'localhost' (expected host:port, "
-        "[v6]:port or :port)",
+        "gw.yml:2:19: error: web.listen_address: invalid address 'localhost': missing \":PORT\" "
+        "(expected HOST:PORT, [IPV6]:PORT or :PORT)",
         "gw.yml:3:22: error: web.max_request_bytes: 10 is out of range (1KiB to 1GiB)",
         "gw.yml:5:15: error: web.auth.disabled: expected true or false, got 'yes'",
         "gw.yml:7:12: error: web.auth.basic_auth_users.bob: expected a crypt(3) hash such as "
