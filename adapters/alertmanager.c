@@ -60,8 +60,8 @@ static enum iha_rc copy_map(const json_t *obj, struct iha_alert *a, size_t idx, 
             }
         }
         if (rc == IHA_E_LIMIT) {
-            iha_err_set(err, field, "too many %s or value too long (limits: %d %s, %d bytes)", what,
-                        IHA_ALERT_MAX_LABELS, what, IHA_ALERT_MAX_VALUE);
+            iha_err_set(err, field, "label value too long (%zu bytes, limit %d)",
+                        strlen(json_string_value(v)), IHA_ALERT_MAX_VALUE);
             return rc;
         }
         if (rc != IHA_OK)
@@ -85,13 +85,24 @@ static enum iha_rc parse_alert(const json_t *j, size_t idx, struct iha_alert *a,
 {
     char field[64];
     const json_t *status, *labels, *annotations;
-    const char *s;
+    const char *s, *alertname;
     enum iha_rc rc;
 
     snprintf(field, sizeof(field), "alerts[%zu]", idx);
     if (!json_is_object(j)) {
         iha_err_set(err, field, "each alert must be an object");
         return IHA_E_INVAL;
+    }
+    /* First what names the alert, so that a refusal can still say which one it was. */
+    rc = copy_opt_string(j, "fingerprint", &a->fingerprint);
+    if (rc != IHA_OK)
+        return rc;
+    labels = json_object_get(j, "labels");
+    alertname = json_string_value(json_object_get(labels, "alertname"));
+    if (alertname && strlen(alertname) <= IHA_ALERT_MAX_VALUE) {
+        rc = iha_alert_set_label(a, "alertname", alertname);
+        if (rc != IHA_OK)
+            return rc;
     }
     status = json_object_get(j, "status");
     s = json_string_value(status);
@@ -108,11 +119,15 @@ static enum iha_rc parse_alert(const json_t *j, size_t idx, struct iha_alert *a,
         iha_err_set(err, field, "status must be \"firing\" or \"resolved\"");
         return IHA_E_INVAL;
     }
-    labels = json_object_get(j, "labels");
     snprintf(field, sizeof(field), "alerts[%zu].labels", idx);
     if (!json_is_object(labels)) {
         iha_err_set(err, field, "missing \"labels\" object");
         return IHA_E_INVAL;
+    }
+    if (json_object_size(labels) > IHA_ALERT_MAX_LABELS) {
+        iha_err_set(err, field, "%zu labels, more than the limit of %d", json_object_size(labels),
+                    IHA_ALERT_MAX_LABELS);
+        return IHA_E_LIMIT;
     }
     rc = copy_map(labels, a, idx, "labels", iha_alert_set_label, err);
     if (rc != IHA_OK)
@@ -131,21 +146,17 @@ static enum iha_rc parse_alert(const json_t *j, size_t idx, struct iha_alert *a,
     rc = copy_opt_string(j, "startsAt", &a->starts_at);
     if (rc == IHA_OK)
         rc = copy_opt_string(j, "endsAt", &a->ends_at);
-    if (rc == IHA_OK)
-        rc = copy_opt_string(j, "fingerprint", &a->fingerprint);
     return rc;
 }
 
-enum iha_rc iha_alertmanager_parse(const json_t *body, struct iha_alert **alerts, size_t *n,
-                                   struct iha_err *err)
+enum iha_rc iha_alertmanager_open(const json_t *body, size_t *n, size_t *truncated,
+                                  struct iha_err *err)
 {
     const json_t *version, *list;
-    struct iha_alert *out = NULL;
-    size_t count = 0, i;
-    enum iha_rc rc = IHA_OK;
 
-    *alerts = NULL;
     *n = 0;
+    if (truncated)
+        *truncated = 0;
     if (json_is_array(body)) {
         iha_err_set(err, "",
                     "expected Alertmanager's webhook payload (an object with \"version\": \"4\"), "
@@ -174,20 +185,36 @@ enum iha_rc iha_alertmanager_parse(const json_t *body, struct iha_alert **alerts
         iha_err_set(err, "alerts", "missing \"alerts\" list");
         return IHA_E_INVAL;
     }
-    count = json_array_size(list);
-    if (count > IHA_ALERTMANAGER_MAX_ALERTS) {
-        iha_err_set(err, "alerts", "%zu alerts in one request, more than the limit of %d", count,
-                    IHA_ALERTMANAGER_MAX_ALERTS);
-        return IHA_E_LIMIT;
-    }
-    if (count == 0)
-        return IHA_OK;
+    if (truncated && json_integer_value(json_object_get(body, "truncatedAlerts")) > 0)
+        *truncated = (size_t)json_integer_value(json_object_get(body, "truncatedAlerts"));
+    *n = json_array_size(list);
+    return IHA_OK;
+}
+
+enum iha_rc iha_alertmanager_read(const json_t *body, size_t i, struct iha_alert *a,
+                                  struct iha_err *err)
+{
+    iha_alert_init(a, IHA_SOURCE_ALERTMANAGER);
+    return parse_alert(json_array_get(json_object_get(body, "alerts"), i), i, a, err);
+}
+
+enum iha_rc iha_alertmanager_parse(const json_t *body, struct iha_alert **alerts, size_t *n,
+                                   struct iha_err *err)
+{
+    struct iha_alert *out = NULL;
+    size_t count = 0, i = 0;
+    enum iha_rc rc;
+
+    *alerts = NULL;
+    *n = 0;
+    rc = iha_alertmanager_open(body, &count, NULL, err);
+    if (rc != IHA_OK || count == 0)
+        return rc;
     out = calloc(count, sizeof(*out));
     if (!out)
         return IHA_E_NOMEM;
     for (i = 0; i < count; i++) {
-        iha_alert_init(&out[i], IHA_SOURCE_ALERTMANAGER);
-        rc = parse_alert(json_array_get(list, i), i, &out[i], err);
+        rc = iha_alertmanager_read(body, i, &out[i], err);
         if (rc != IHA_OK)
             goto cleanup;
     }

@@ -283,7 +283,7 @@ enum iha_rc iha_config_default(struct iha_config **out)
     cfg->storage_segment_bytes = 4u * 1024 * 1024;
     cfg->storage_max_age_ms = 6u * 3600u * 1000u;
     cfg->storage_max_backoff_ms = 60000;
-    cfg->max_request_bytes = 1024 * 1024;
+    cfg->max_request_bytes = 8 * 1024 * 1024;
     cfg->read_timeout_s = 30;
     cfg->auth_disabled = false;
     cfg->dialect = IHA_DIALECT_MASAKARI;

@@ -5,7 +5,7 @@
  *
  *     web:
  *       listen_address: 127.0.0.1:9868
- *       max_request_bytes: 1048576
+ *       max_request_bytes: 8388608
  *       read_timeout: 30s
  *       auth:
  *         disabled: false              # allowed only on a loopback listen address

@@ -454,22 +454,31 @@ static int cmd_map(const struct options *o)
         print_line(json_pack("{s:o}", "notification", iha_notification_to_json(&n)));
         iha_notification_clear(&n);
     } else {
-        struct iha_alert *alerts = NULL;
+        struct iha_alert *alerts = NULL, one;
         size_t n = 0;
-        enum iha_rc prc = source == IHA_SOURCE_NAGIOS
-                              ? iha_nagios_parse(body, &alerts, &n, &err)
-                              : iha_alertmanager_parse(body, &alerts, &n, &err);
+        enum iha_rc prc = source == IHA_SOURCE_NAGIOS ? iha_nagios_parse(body, &alerts, &n, &err)
+                                                      : iha_alertmanager_open(body, &n, NULL, &err);
         if (prc != IHA_OK) {
             fprintf(stderr, "%s: error: %s%s%s\n", input, err.field[0] ? err.field : "",
                     err.field[0] ? ": " : "", err.msg);
             goto cleanup;
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n && source == IHA_SOURCE_NAGIOS; i++)
             map_alert(rs, &alerts[i], i, o->explain, now);
-        if (source == IHA_SOURCE_NAGIOS)
-            iha_nagios_free(alerts, n);
-        else
-            iha_alertmanager_free(alerts, n);
+        /* As the daemon does: an alert that cannot be read is dropped alone. */
+        for (size_t i = 0; i < n && source == IHA_SOURCE_ALERTMANAGER; i++) {
+            iha_err_clear(&err);
+            prc = iha_alertmanager_read(body, i, &one, &err);
+            if (prc == IHA_OK)
+                map_alert(rs, &one, i, o->explain, now);
+            else
+                print_line(json_pack("{s:I,s:s,s:b,s:s,s:s,s:s}", "alert", (json_int_t)i,
+                                     "alertname", iha_alert_label(&one, "alertname"), "dropped", 1,
+                                     "field", err.field, "reason", err.msg[0] ? err.msg : "",
+                                     "error", iha_rc_str(prc)));
+            iha_alert_clear(&one);
+        }
+        iha_nagios_free(alerts, n);
     }
     status = 0;
 cleanup:

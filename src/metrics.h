@@ -69,6 +69,9 @@ double iha_metrics_value(struct iha_metrics *m, const char *name, ...);
 #define IHA_DROP_EXTRACTION "extraction_failed"
 #define IHA_DROP_INVALID "invalid"
 #define IHA_DROP_OTHER "other"
+/** An alert the adapter could not read (not mapped at all; rule ""). */
+#define IHA_DROP_MALFORMED "malformed"
+#define IHA_DROP_OVER_LIMIT "over_limit"
 
 /**
  * Registers every iha_gateway_* family (names and labels are listed in README.md,

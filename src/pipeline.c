@@ -984,24 +984,84 @@ static json_t *item_new(const struct iha_notification *n)
     return item;
 }
 
+/*
+ * An alert the adapter could not read (malformed, a label over the limit) is dropped
+ * alone, reported like a mapping drop: the answer, the log, the metric, the event.
+ */
+static void drop_unread(struct request *r, size_t i, const struct iha_alert *a, enum iha_rc rc,
+                        const struct iha_err *aerr)
+{
+    char reason[sizeof(aerr->field) + sizeof(aerr->msg) + 2];
+    json_t *item;
+
+    if (rc == IHA_E_NOMEM) {
+        item = json_pack("{s:I,s:s,s:s}", "alert", (json_int_t)i, "result", "retry", "detail",
+                         "out of memory while reading the alert");
+        if (item)
+            json_array_append_new(r->results, item);
+        return;
+    }
+    snprintf(reason, sizeof(reason), "%s: %s", aerr->field, aerr->msg);
+    IHA_LOG(IHA_LOG_INFO, "alert dropped", "alert", iha_alert_label(a, "alertname"), "fingerprint",
+            a->fingerprint, "field", aerr->field, "reason", reason);
+    if (r->p->metrics)
+        iha_metrics_add(r->p->metrics, "iha_gateway_alerts_dropped_total", 1,
+                        rc == IHA_E_LIMIT ? IHA_DROP_OVER_LIMIT : IHA_DROP_MALFORMED, "");
+    item = json_pack("{s:I,s:s,s:s,s:s}", "alert", (json_int_t)i, "result", "dropped", "reason",
+                     reason, "field", aerr->field);
+    if (!item)
+        return;
+    set_str(item, "alertname", iha_alert_label(a, "alertname"));
+    set_str(item, "fingerprint", a->fingerprint);
+    pthread_mutex_lock(&r->lock);
+    json_array_append_new(r->results, item);
+    pthread_mutex_unlock(&r->lock);
+    event_add(r, item);
+}
+
 static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct iha_err *err)
 {
-    struct iha_alert *alerts = NULL;
-    size_t n_alerts = 0;
+    struct iha_alert *alerts = NULL, one;
+    size_t n_alerts = 0, truncated = 0;
+    bool am = r->source == IHA_SOURCE_ALERTMANAGER;
     enum iha_rc rc;
 
-    if (r->source == IHA_SOURCE_NAGIOS)
-        rc = iha_nagios_parse(body, &alerts, &n_alerts, err);
+    /* Alertmanager's alerts are read one at a time: memory does not grow with the group. */
+    if (am)
+        rc = iha_alertmanager_open(body, &n_alerts, &truncated, err);
     else
-        rc = iha_alertmanager_parse(body, &alerts, &n_alerts, err);
+        rc = iha_nagios_parse(body, &alerts, &n_alerts, err);
     /* Too many alerts or labels will never fit: a 4xx, not a 503 retried forever. */
     if (rc == IHA_E_LIMIT)
         rc = IHA_E_INVAL;
     if (rc != IHA_OK)
         return rc;
+    if (truncated) {
+        char count[24];
+
+        /* They never reach the gateway: max_alerts is set below the group's size. */
+        snprintf(count, sizeof(count), "%zu", truncated);
+        IHA_LOG(IHA_LOG_WARN, "Alertmanager left alerts of this group out (max_alerts)",
+                "truncated_alerts", count, "group_key",
+                json_string_value(json_object_get(body, "groupKey")));
+    }
+    iha_alert_init(&one, IHA_SOURCE_ALERTMANAGER);
     for (size_t i = 0; i < n_alerts; i++) {
         struct iha_map_result mr = {0};
-        const struct iha_alert *a = &alerts[i];
+        const struct iha_alert *a = &one;
+
+        if (am) {
+            struct iha_err aerr = {0};
+
+            iha_alert_clear(&one);
+            rc = iha_alertmanager_read(body, i, &one, &aerr);
+            if (rc != IHA_OK) {
+                drop_unread(r, i, &one, rc, &aerr);
+                continue;
+            }
+        } else {
+            a = &alerts[i];
+        }
 
         if (r->p->metrics)
             iha_metrics_add(r->p->metrics, "iha_gateway_alerts_received_total", 1,
@@ -1050,10 +1110,8 @@ static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct i
         }
         iha_map_result_clear(&mr);
     }
-    if (r->source == IHA_SOURCE_NAGIOS)
-        iha_nagios_free(alerts, n_alerts);
-    else
-        iha_alertmanager_free(alerts, n_alerts);
+    iha_alert_clear(&one);
+    iha_nagios_free(alerts, n_alerts);
     return IHA_OK;
 }
 

@@ -111,7 +111,7 @@ static void write_file(const struct ctx *c, const char *name, const char *text)
 static void check_defaults(const struct iha_config *cfg)
 {
     assert_string_equal(cfg->listen_address, "127.0.0.1:9868");
-    assert_int_equal(cfg->max_request_bytes, 1048576);
+    assert_int_equal(cfg->max_request_bytes, 8388608);
     assert_int_equal(cfg->read_timeout_s, 30);
     assert_false(cfg->auth_disabled);
     assert_string_equal(cfg->bearer_tokens_file, "/etc/iha-gateway/inbound-tokens");

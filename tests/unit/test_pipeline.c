@@ -13,7 +13,9 @@
 #include "cmocka_includes.h"
 #include "delivery.h"
 #include "diag.h"
+#include "events.h"
 #include "mapping.h"
+#include "metrics.h"
 #include "queue.h"
 
 /*
@@ -177,6 +179,8 @@ struct fixture {
     struct iha_delivery *delivery;
     struct iha_dedupe *dedupe;
     struct iha_pipeline *p;
+    struct iha_metrics *metrics;
+    struct iha_events *events;
     json_t *body;
     struct answer ans[4]; /* outlive a failed test: late answers land here */
 };
@@ -210,6 +214,13 @@ static int setup(void **state)
     stg.dedupe = fx->dedupe;
     stg.delivery = fx->delivery;
     stg.queue = fx->queue;
+    fx->metrics = iha_metrics_new();
+    assert_non_null(fx->metrics);
+    assert_int_equal(iha_metrics_register_gateway(fx->metrics, "test"), IHA_OK);
+    fx->events = iha_events_new(4096);
+    assert_non_null(fx->events);
+    stg.metrics = fx->metrics;
+    stg.events = fx->events;
     fx->p = iha_pipeline_new(&stg);
     assert_non_null(fx->p);
     fx->body = json_loads(webhook, 0, NULL);
@@ -230,6 +241,8 @@ static int teardown(void **state)
     iha_delivery_free(fx->delivery);
     iha_queue_close(fx->queue);
     iha_pipeline_free(fx->p);
+    iha_events_free(fx->events);
+    iha_metrics_free(fx->metrics);
     iha_dedupe_free(fx->dedupe);
     iha_ruleset_free(fx->rules);
     json_decref(fx->body);
@@ -351,12 +364,87 @@ static void test_shutdown_answers_waiters(void **state)
     assert_string_equal(result_of(b), "deduplicated");
 }
 
+/* @return the results item of alert @p idx in @p body's answer, or NULL. */
+static json_t *result_for(const json_t *answer, size_t idx)
+{
+    size_t i;
+    json_t *item;
+
+    json_array_foreach(json_object_get(answer, "results"), i, item)
+    {
+        if (json_integer_value(json_object_get(item, "alert")) == (json_int_t)idx)
+            return item;
+    }
+    return NULL;
+}
+
+/*
+ * One Alertmanager group of 1,202 alerts: 1,200 that no rule maps, one with a label over
+ * the limit, and a HostDown last. The HostDown is queued, the oversized alert alone is
+ * dropped naming its label (answer, metric, event), and the answer is 200.
+ */
+static void test_unreadable_alert_dropped_alone(void **state)
+{
+    struct fixture *fx = *state;
+    struct answer *a = &fx->ans[0];
+    json_t *list = json_object_get(fx->body, "alerts");
+    json_t *host_down = json_deep_copy(json_array_get(list, 0));
+    json_t *noisy, *item, *events;
+    char big[IHA_ALERT_MAX_VALUE + 2], name[32];
+    size_t i;
+    bool event_seen = false;
+
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    json_array_clear(list);
+    for (int k = 0; k < 1201; k++) {
+        noisy = json_deep_copy(host_down);
+        snprintf(name, sizeof(name), "Noisy%d", k);
+        json_object_set_new(json_object_get(noisy, "labels"), "alertname", json_string(name));
+        if (k == 600)
+            json_object_set_new(json_object_get(noisy, "labels"), "runbook", json_string(big));
+        json_array_append_new(list, noisy);
+    }
+    json_array_append_new(list, host_down);
+    post(fx, a);
+    wait_answer(a);
+    assert_int_equal(a->status, 200);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(a->body, "counts"), "queued")), 1);
+    item = result_for(a->body, 1201);
+    assert_non_null(item);
+    assert_string_equal(json_string_value(json_object_get(item, "result")), "queued");
+    assert_string_equal(json_string_value(json_object_get(item, "hostname")), "host-1");
+    item = result_for(a->body, 600);
+    assert_non_null(item);
+    assert_string_equal(json_string_value(json_object_get(item, "result")), "dropped");
+    assert_string_equal(json_string_value(json_object_get(item, "field")),
+                        "alerts[600].labels.runbook");
+    assert_string_equal(json_string_value(json_object_get(item, "alertname")), "Noisy600");
+    assert_non_null(strstr(json_string_value(json_object_get(item, "reason")), "runbook"));
+    assert_true(iha_metrics_value(fx->metrics, "iha_gateway_alerts_dropped_total",
+                                  IHA_DROP_OVER_LIMIT, "") == 1.0);
+    assert_true(iha_metrics_value(fx->metrics, "iha_gateway_alerts_dropped_total", IHA_DROP_NO_RULE,
+                                  "") == 1200.0);
+    events = iha_events_list(fx->events, NULL, 4096);
+    json_array_foreach(events, i, item)
+    {
+        const char *f = json_string_value(json_object_get(item, "field"));
+        if (f && strcmp(f, "alerts[600].labels.runbook") == 0)
+            event_seen = strcmp(json_string_value(json_object_get(item, "result")), "dropped") == 0;
+    }
+    json_decref(events);
+    assert_true(event_seen);
+    assert_int_equal(iha_queue_stats(fx->queue).live, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_duplicate_of_failed_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_of_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_answers_waiters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_alert_dropped_alone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
