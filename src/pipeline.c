@@ -84,6 +84,7 @@ struct stored {
     struct iha_notification n;
     long long received_ms;
     struct stored *prev, *next; /* in p->storing, guarded by p->storing_lock */
+    bool key_held;              /* began the dedupe key (verdict new); see key_end() */
     size_t n_waiters;
     struct waiter waiters[WAITERS_MAX];
 };
@@ -97,6 +98,7 @@ struct flight {
     struct request *native; /* a native sender waiting for the first attempt, else NULL */
     json_t *native_item;
     long long received_ms; /* first sight, for the latency histogram */
+    bool key_held;         /* owns the dedupe key in flight; see key_end() */
 };
 
 static long long wall_ms(void)
@@ -105,6 +107,21 @@ static long long wall_ms(void)
 
     gettimeofday(&tv, NULL);
     return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/*
+ * Ends the dedupe key @p key that its holder began (verdict new), exactly once: @p *held
+ * says whether the holder still owns it. Each holder (a notification being stored, a
+ * flight, a requeue) ends it with the outcome on its success path, and its free function
+ * ends it as failed otherwise, so no failure path leaves a key "in flight" (which would
+ * answer every equal notification "deduplicated" while nothing is queued for it).
+ */
+static void key_end(struct iha_pipeline *p, bool *held, const char *key, bool delivered)
+{
+    if (!*held)
+        return;
+    *held = false;
+    iha_dedupe_end(p->dedupe, key, time(NULL), delivered);
 }
 
 struct iha_pipeline *iha_pipeline_new(const struct iha_pipeline_stages *stages)
@@ -521,6 +538,7 @@ static void flight_free(struct flight *f)
 {
     if (!f)
         return;
+    key_end(f->p, &f->key_held, f->key, false);
     iha_notification_clear(&f->n);
     free(f);
 }
@@ -541,7 +559,7 @@ static void on_done(void *cls, const struct iha_delivery_result *res)
     snprintf(seq, sizeof(seq), "%llu", (unsigned long long)f->seq);
     if (res->cancelled) {
         /* Shutdown: it stays in the queue for the next start. Drop: already marked. */
-        iha_dedupe_end(p->dedupe, f->key, time(NULL), false);
+        key_end(p, &f->key_held, f->key, false);
         IHA_LOG(IHA_LOG_INFO, "notification left in the queue", "id", f->n.id, "seq", seq, "host",
                 f->n.hostname, "detail", res->detail);
         flight_free(f);
@@ -566,7 +584,7 @@ static void on_done(void *cls, const struct iha_delivery_result *res)
         break;
     }
     /* Final refusals are remembered like deliveries so repeats do not hammer Instance HA. */
-    iha_dedupe_end(p->dedupe, f->key, time(NULL), true);
+    key_end(p, &f->key_held, f->key, true);
     info = json_pack("{s:s,s:I,s:s,s:I}", "outcome", iha_outcome_name(res->outcome), "http_code",
                      (json_int_t)res->http_code, "detail", res->detail, "attempts_made",
                      (json_int_t)res->attempts);
@@ -601,11 +619,13 @@ static void on_done(void *cls, const struct iha_delivery_result *res)
 
 /*
  * Hands the live entry @p seq to delivery; @p native (with @p item) is answered after
- * the first attempt. @p received_ms sets the remaining age budget.
+ * the first attempt. @p received_ms sets the remaining age budget. The flight takes over
+ * the caller's claim on @p key when @p *key_held (and clears it): it ends the key when
+ * delivery ends, or at once when delivery cannot start.
  */
 static void start_flight(struct iha_pipeline *p, uint64_t seq, const char *key,
                          const struct iha_notification *n, long long received_ms,
-                         struct request *native, json_t *item)
+                         struct request *native, json_t *item, bool *key_held)
 {
     struct flight *f = calloc(1, sizeof(*f));
     long long age = wall_ms() - received_ms;
@@ -629,6 +649,8 @@ static void start_flight(struct iha_pipeline *p, uint64_t seq, const char *key,
         f->native = native;
         f->native_item = item;
         f->received_ms = received_ms;
+        f->key_held = *key_held;
+        *key_held = false;
         rc = iha_notification_copy(&f->n, n);
     }
     if (rc == IHA_OK) {
@@ -702,12 +724,20 @@ static size_t storing_end(struct stored *st, bool failed, struct waiter out[WAIT
         st->next->prev = st->prev;
     st->prev = st->next = NULL;
     if (failed)
-        iha_dedupe_end(p->dedupe, st->key, time(NULL), false);
+        key_end(p, &st->key_held, st->key, false);
     n = st->n_waiters;
     memcpy(out, st->waiters, n * sizeof(*out));
     st->n_waiters = 0;
     pthread_mutex_unlock(&p->storing_lock);
     return n;
+}
+
+/* Frees @p st, ending its dedupe key unless it was ended or handed to a flight. */
+static void stored_free(struct stored *st)
+{
+    key_end(st->p, &st->key_held, st->key, false);
+    iha_notification_clear(&st->n);
+    free(st);
 }
 
 /* Records in @p item (and a native answer) that @p n duplicates a queued or delivered one. */
@@ -790,8 +820,7 @@ static void on_stored(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
             event_set(p, st->n.id, "retry", "detail", json_string(why ? why : ""));
         IHA_LOG(IHA_LOG_WARN, "notification not stored; the sender is answered 503", "id", st->n.id,
                 "host", st->n.hostname, "detail", why);
-        iha_notification_clear(&st->n);
-        free(st);
+        stored_free(st);
         return;
     }
     IHA_LOG(IHA_LOG_INFO, "notification queued", "id", st->n.id, "seq", s, "rule", st->n.rule,
@@ -813,45 +842,14 @@ static void on_stored(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
         pthread_mutex_unlock(&r->lock);
         if (r->source == IHA_SOURCE_NATIVE) {
             /* The flight answers it after the first attempt. */
-            start_flight(p, seq, st->key, &st->n, st->received_ms, r, st->item);
+            start_flight(p, seq, st->key, &st->n, st->received_ms, r, st->item, &st->key_held);
         } else {
-            start_flight(p, seq, st->key, &st->n, st->received_ms, NULL, NULL);
+            start_flight(p, seq, st->key, &st->n, st->received_ms, NULL, NULL, &st->key_held);
             request_release(r);
         }
     }
     release_waiters(p, &st->n, w, nw, IHA_OK, NULL);
-    iha_notification_clear(&st->n);
-    free(st);
-}
-
-/* A requeue from the CLI: no request waits for it. */
-struct requeued {
-    struct iha_pipeline *p;
-    char key[KEY_MAX];
-    struct iha_notification n;
-    long long received_ms;
-};
-
-static void on_requeued(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
-{
-    struct requeued *rq = cls;
-
-    if (rc == IHA_OK && rq->p->metrics)
-        iha_metrics_add(rq->p->metrics, "iha_gateway_notifications_queued_total", 1);
-    if (rc == IHA_OK && rq->p->events) {
-        json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:s,s:I}", "source", "requeue", "id",
-                               rq->n.id, "type", iha_ntype_name(rq->n.type, IHA_DIALECT_MASAKARI),
-                               "hostname", rq->n.hostname, "payload", rq->n.payload, "rule",
-                               rq->n.rule, "result", "queued", "queue_seq", (json_int_t)seq);
-        if (ev)
-            iha_events_add_steal(rq->p->events, ev);
-    }
-    if (rc == IHA_OK)
-        start_flight(rq->p, seq, rq->key, &rq->n, rq->received_ms, NULL, NULL);
-    else
-        IHA_LOG(IHA_LOG_ERROR, "requeue not stored", "id", rq->n.id, "detail", why);
-    iha_notification_clear(&rq->n);
-    free(rq);
+    stored_free(st);
 }
 
 /*
@@ -884,6 +882,7 @@ static bool submit(struct request *r, struct iha_notification *n, json_t *item)
     pthread_mutex_lock(&p->storing_lock);
     rc = iha_dedupe_begin(p->dedupe, st->key, time(NULL), n->generated_time, &verdict);
     if (rc == IHA_OK && verdict == IHA_DEDUPE_NEW) {
+        st->key_held = true;
         storing_add(p, st);
     } else if (rc == IHA_OK && verdict == IHA_DEDUPE_INFLIGHT) {
         /* Not durable yet: the answer waits for its storage, whatever that turns out. */
@@ -964,8 +963,7 @@ static bool submit(struct request *r, struct iha_notification *n, json_t *item)
                 "host", n->hostname, "reason", rc == IHA_E_LIMIT ? "queue full" : iha_rc_str(rc));
     }
     release_waiters(p, n, w, nw, rc, why);
-    iha_notification_clear(&st->n);
-    free(st);
+    stored_free(st);
     return false;
 }
 
@@ -1220,6 +1218,7 @@ static void resume_one(struct iha_pipeline *p, uint64_t seq, const json_t *rec)
     struct iha_notification n;
     char key[KEY_MAX], gt[IHA_TIME_LEN];
     enum iha_dedupe_verdict v;
+    bool held;
     json_int_t received = json_integer_value(json_object_get(rec, "received_ms"));
 
     if (record_to_notification(rec, &n) != IHA_OK ||
@@ -1229,17 +1228,17 @@ static void resume_one(struct iha_pipeline *p, uint64_t seq, const json_t *rec)
         IHA_LOG(IHA_LOG_ERROR, "queue: unreadable notification record; dead-lettering it", "seq",
                 s);
         json_t *info = json_pack("{s:s}", "reason", "unreadable queue record");
-        if (iha_queue_complete(p->queue, seq, IHA_QREC_DEAD, info) != IHA_OK) {
-        }
+        IHA_IGNORE(iha_queue_complete(p->queue, seq, IHA_QREC_DEAD, info),
+                   "not ended: it stays live and is reported again at the next start");
         json_decref(info);
         iha_notification_clear(&n);
         return;
     }
     snprintf(gt, sizeof(gt), "%s", n.generated_time);
-    if (iha_dedupe_begin(p->dedupe, key, time(NULL), gt, &v) != IHA_OK) {
-        /* the table only remembers; delivery goes on without it */
-    }
-    start_flight(p, seq, key, &n, received ? (long long)received : wall_ms(), NULL, NULL);
+    /* Without a table entry (full) delivery goes on; repeats are then not joined to it. */
+    held = iha_dedupe_begin(p->dedupe, key, time(NULL), gt, &v) == IHA_OK && v == IHA_DEDUPE_NEW;
+    start_flight(p, seq, key, &n, received ? (long long)received : wall_ms(), NULL, NULL, &held);
+    key_end(p, &held, key, false);
     iha_notification_clear(&n);
 }
 
@@ -1298,58 +1297,92 @@ static json_t *find_deadletter(struct iha_pipeline *p, const char *id, bool *req
     return found;
 }
 
+/* The operator's answer when the requeued notification could not be stored. */
+static const char *requeue_refusal(enum iha_rc rc)
+{
+    switch (rc) {
+    case IHA_E_LIMIT:
+        return "queue full (storage.max_entries or storage.max_bytes)";
+    case IHA_E_INVAL:
+        return "too large for the queue";
+    case IHA_E_NOMEM:
+        return "out of memory";
+    default:
+        return "it could not be stored";
+    }
+}
+
+/*
+ * Queues a dead-lettered notification again. The answer is written once the record is
+ * durable (or has failed): "requeued" is only ever said of a stored notification.
+ */
 static bool control_requeue(struct iha_pipeline *p, const char *id, char *answer, size_t size)
 {
-    bool requeued;
+    bool requeued, held = false, ok = false;
     json_t *dl = find_deadletter(p, id, &requeued), *rec = NULL, *note = NULL;
-    struct requeued *rq = NULL;
+    struct iha_notification n;
     enum iha_dedupe_verdict v;
-    uint64_t seq;
-    bool ok = false;
+    char key[KEY_MAX] = "", why[256] = "";
+    long long received_ms = wall_ms();
+    uint64_t seq = 0;
     enum iha_rc rc;
 
+    iha_notification_init(&n);
     if (!dl) {
         snprintf(answer, size, "no dead-lettered notification %s", id);
-        return false;
+        goto out;
     }
     if (requeued) {
         snprintf(answer, size, "%s was requeued already", id);
         goto out;
     }
-    rq = calloc(1, sizeof(*rq));
-    if (!rq || record_to_notification(json_object_get(dl, "notification"), &rq->n) != IHA_OK) {
+    if (record_to_notification(json_object_get(dl, "notification"), &n) != IHA_OK) {
         snprintf(answer, size, "the dead-letter record of %s is unreadable", id);
         goto out;
     }
     /* A new notification to Instance HA: fresh id and generated_time (24 h expiry). */
-    rq->p = p;
-    rq->received_ms = wall_ms();
-    iha_id_new(rq->n.id);
-    iha_time_format(time(NULL), rq->n.generated_time);
-    if (iha_notification_key(&rq->n, rq->key, sizeof(rq->key)) != IHA_OK)
+    iha_id_new(n.id);
+    iha_time_format(time(NULL), n.generated_time);
+    if (iha_notification_key(&n, key, sizeof(key)) != IHA_OK) {
+        snprintf(answer, size, "%s not requeued: %s", id, requeue_refusal(IHA_E_INVAL));
         goto out;
-    if (iha_dedupe_begin(p->dedupe, rq->key, time(NULL), rq->n.generated_time, &v) != IHA_OK) {
     }
-    rec = record_new(&rq->n, IHA_SOURCE_NATIVE, rq->received_ms);
+    /*
+     * The operator's requeue goes ahead whatever the verdict (the dead letter itself is
+     * remembered like a delivery); only a key begun here is ours to end.
+     */
+    held = iha_dedupe_begin(p->dedupe, key, time(NULL), n.generated_time, &v) == IHA_OK &&
+           v == IHA_DEDUPE_NEW;
+    rec = record_new(&n, IHA_SOURCE_NATIVE, received_ms);
     if (rec)
         json_object_set_new(rec, "requeued_from", json_string(id));
-    if (!rec || (rc = iha_queue_push(p->queue, rec, on_requeued, rq, &seq)) != IHA_OK) {
-        snprintf(answer, size, "cannot queue it (queue full or storage failing)");
+    rc = rec ? iha_queue_push_durable(p->queue, rec, &seq, why, sizeof(why)) : IHA_E_NOMEM;
+    if (rc != IHA_OK) {
+        snprintf(answer, size, "%s not requeued: %s%s%s", id, requeue_refusal(rc),
+                 why[0] ? ": " : "", why);
+        IHA_LOG(IHA_LOG_ERROR, "requeue not stored", "id", id, "detail", answer);
         goto out;
     }
-    note =
-        json_pack("{s:s,s:s,s:I}", "requeued", id, "as", rq->n.id, "at_ms", (json_int_t)wall_ms());
-    snprintf(answer, size, "%s requeued as %s (queue seq %llu)", id, rq->n.id,
-             (unsigned long long)seq);
-    rq = NULL;
     ok = true;
+    snprintf(answer, size, "%s requeued as %s (queue seq %llu)", id, n.id, (unsigned long long)seq);
+    if (p->metrics)
+        iha_metrics_add(p->metrics, "iha_gateway_notifications_queued_total", 1);
+    if (p->events) {
+        json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:s,s:I}", "source", "requeue", "id", n.id,
+                               "type", iha_ntype_name(n.type, IHA_DIALECT_MASAKARI), "hostname",
+                               n.hostname, "payload", n.payload, "rule", n.rule, "result", "queued",
+                               "queue_seq", (json_int_t)seq);
+        if (ev)
+            iha_events_add_steal(p->events, ev);
+    }
+    start_flight(p, seq, key, &n, received_ms, NULL, NULL, &held);
+    note = json_pack("{s:s,s:s,s:I}", "requeued", id, "as", n.id, "at_ms", (json_int_t)wall_ms());
     if (!note || iha_queue_deadletter_note(p->queue, note) != IHA_OK)
         snprintf(answer + strlen(answer), size - strlen(answer),
                  "; the requeue note could not be written");
 out:
-    if (rq)
-        iha_notification_clear(&rq->n);
-    free(rq);
+    key_end(p, &held, key, false);
+    iha_notification_clear(&n);
     json_decref(note);
     json_decref(rec);
     json_decref(dl);
@@ -1429,9 +1462,9 @@ bool iha_pipeline_control(void *cls, const char *cmd, const char *id, char *answ
         if (ok) {
             /* Delivery jobs are per dedupe key: spare one another live entry shares. */
             iha_queue_foreach(p->queue, find_key_share, &ks);
-            if (!ks.shared && iha_delivery_cancel(p->delivery, key) != IHA_OK) {
-                /* not in delivery (yet): nothing to stop */
-            }
+            if (!ks.shared)
+                IHA_IGNORE(iha_delivery_cancel(p->delivery, key),
+                           "not found: not in delivery (yet), nothing to stop");
         }
         pthread_mutex_unlock(&p->flight_lock);
         json_decref(info);

@@ -1440,8 +1440,9 @@ struct iha_queue_stats iha_queue_stats(struct iha_queue *q)
     return s;
 }
 
-enum iha_rc iha_queue_push(struct iha_queue *q, const json_t *record, iha_queue_done_fn cb,
-                           void *cls, uint64_t *seq)
+/* @p durable: refused once the queue is closing (the committer's last batch may be gone). */
+static enum iha_rc push(struct iha_queue *q, const json_t *record, iha_queue_done_fn cb, void *cls,
+                        uint64_t *seq, bool durable)
 {
     char *text = NULL;
     size_t len;
@@ -1462,8 +1463,10 @@ enum iha_rc iha_queue_push(struct iha_queue *q, const json_t *record, iha_queue_
         goto cleanup;
     }
     pthread_mutex_lock(&q->lock);
-    if (q->live >= q->max_entries ||
-        q->disk_bytes + q->enq.len + q->marks.len + IHA_QUEUE_HDR + len > q->max_bytes) {
+    if (durable && q->stop) {
+        rc = IHA_E_IO;
+    } else if (q->live >= q->max_entries ||
+               q->disk_bytes + q->enq.len + q->marks.len + IHA_QUEUE_HDR + len > q->max_bytes) {
         rc = IHA_E_LIMIT;
     } else {
         e->seq = q->next_seq;
@@ -1488,6 +1491,62 @@ cleanup:
     free(text);
     entry_free(e);
     free(w);
+    return rc;
+}
+
+enum iha_rc iha_queue_push(struct iha_queue *q, const json_t *record, iha_queue_done_fn cb,
+                           void *cls, uint64_t *seq)
+{
+    return push(q, record, cb, cls, seq, false);
+}
+
+/* One iha_queue_push_durable() waiting for its batch; guarded by the queue's lock. */
+struct durable {
+    struct iha_queue *q;
+    bool done;
+    enum iha_rc rc;
+    char *why;
+    size_t why_size;
+};
+
+static void on_durable(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
+{
+    struct durable *d = cls;
+
+    (void)seq;
+    pthread_mutex_lock(&d->q->lock);
+    d->rc = rc;
+    if (rc != IHA_OK)
+        snprintf(d->why, d->why_size, "%s", why && *why ? why : iha_rc_str(rc));
+    d->done = true;
+    pthread_cond_broadcast(&d->q->synced);
+    pthread_mutex_unlock(&d->q->lock);
+}
+
+enum iha_rc iha_queue_push_durable(struct iha_queue *q, const json_t *record, uint64_t *seq,
+                                   char *why, size_t why_size)
+{
+    struct durable d = {.q = q, .why = why, .why_size = why_size};
+    enum iha_rc rc;
+
+    if (why_size)
+        why[0] = '\0';
+    if (!q->started)
+        return IHA_E_INVAL;
+    rc = push(q, record, on_durable, &d, seq, true);
+    if (rc == IHA_E_IO)
+        snprintf(why, why_size, "the queue is closing");
+    if (rc != IHA_OK)
+        return rc;
+    /* Pushed before any stop: the committer's next (or last) batch calls on_durable(). */
+    if (pthread_equal(pthread_self(), q->thread))
+        commit_pending(q);
+    pthread_mutex_lock(&q->lock);
+    pthread_cond_signal(&q->cond);
+    while (!d.done)
+        pthread_cond_wait(&q->synced, &q->lock);
+    rc = d.rc;
+    pthread_mutex_unlock(&q->lock);
     return rc;
 }
 

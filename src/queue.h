@@ -168,6 +168,18 @@ enum iha_rc iha_queue_push(struct iha_queue *q, const json_t *record, iha_queue_
                            void *cls, uint64_t *seq) IHA_MUST_CHECK;
 
 /**
+ * Like iha_queue_push(), but returns only once the record is durable or has failed, so
+ * the caller can tell the truth (the operator's `deadletter requeue`). On the committer
+ * thread (a control callback) the pending batch is committed right here; on another
+ * thread it waits for the committer. Not from a push callback. Refused while the queue
+ * is closing.
+ * @return IHA_OK (stored; @p seq set); IHA_E_IO (the write or sync failed, or the queue is
+ *         closing: nothing is stored; @p why says why); else what iha_queue_push() returns.
+ */
+enum iha_rc iha_queue_push_durable(struct iha_queue *q, const json_t *record, uint64_t *seq,
+                                   char *why, size_t why_size) IHA_MUST_CHECK;
+
+/**
  * Ends the live entry @p seq with marker @p type (DONE, DEAD or DROPPED) and @p info
  * (JSON object, may be NULL). For DEAD, @p info is written as a line to
  * deadletter.jsonl (with "seq", "id", "notification", "attempts" and "dead_lettered_at"

@@ -11,6 +11,18 @@
 #define IHA_MUST_CHECK __attribute__((warn_unused_result))
 #define IHA_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 
+/**
+ * Discards the result of a checked call on purpose. @p why is a string literal saying
+ * why nothing is lost, for the reader; it does not compile with anything else. The one
+ * visible way to drop an IHA_MUST_CHECK result (a cast to void does not silence GCC).
+ */
+#define IHA_IGNORE(call, why)                                                                      \
+    do {                                                                                           \
+        __typeof__(call) iha_ignored_ = (call);                                                    \
+        (void)iha_ignored_;                                                                        \
+        (void)sizeof("" why);                                                                      \
+    } while (0)
+
 /** Every function that can fail returns one of these. Append only. */
 enum iha_rc {
     IHA_OK = 0,

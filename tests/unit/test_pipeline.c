@@ -2,11 +2,17 @@
 /** @file test_pipeline.c @brief Answers to duplicates of a notification not stored yet. */
 #include "pipeline.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +84,128 @@ static void wait_entered_beyond(unsigned n)
     while (fs.entered <= n)
         pthread_cond_wait(&fs.cond, &fs.lock);
     pthread_mutex_unlock(&fs.lock);
+}
+
+/*
+ * The clocks are wrapped too: the wall clock (time()) can be stepped as an administrator or
+ * NTP steps it, and CLOCK_MONOTONIC can be moved forward so that a window passes without
+ * waiting for it. Other clocks (CLOCK_REALTIME deadlines of timed waits) are left alone.
+ */
+time_t __real_time(time_t *t);
+time_t __wrap_time(time_t *t);
+int __real_clock_gettime(clockid_t id, struct timespec *ts);
+int __wrap_clock_gettime(clockid_t id, struct timespec *ts);
+
+static _Atomic long long wall_step_s;  /* added to time() */
+static _Atomic long long mono_ahead_s; /* added to CLOCK_MONOTONIC */
+
+time_t __wrap_time(time_t *t)
+{
+    time_t v = __real_time(NULL) + (time_t)atomic_load(&wall_step_s);
+
+    if (t)
+        *t = v;
+    return v;
+}
+
+int __wrap_clock_gettime(clockid_t id, struct timespec *ts)
+{
+    int rc = __real_clock_gettime(id, ts);
+
+    if (rc == 0 && id == CLOCK_MONOTONIC)
+        ts->tv_sec += (time_t)atomic_load(&mono_ahead_s);
+    return rc;
+}
+
+static void clock_reset(void)
+{
+    atomic_store(&wall_step_s, 0);
+    atomic_store(&mono_ahead_s, 0);
+}
+
+/* A fake Instance HA that answers every POST 202 (created), as Masakari does. */
+struct peer {
+    struct MHD_Daemon *mhd;
+    unsigned port;
+    _Atomic unsigned posts;
+};
+
+static enum MHD_Result peer_request(void *cls, struct MHD_Connection *c, const char *url,
+                                    const char *method, const char *version, const char *data,
+                                    size_t *size, void **con_cls)
+{
+    static int started;
+    static const char body[] = "{\"notification\": {\"notification_uuid\": "
+                               "\"11111111-2222-3333-4444-555555555555\", \"status\": \"new\"}}";
+    struct peer *pr = cls;
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    (void)url;
+    (void)method;
+    (void)version;
+    (void)data;
+    if (!*con_cls) {
+        *con_cls = &started;
+        return MHD_YES;
+    }
+    if (*size) {
+        *size = 0;
+        return MHD_YES;
+    }
+    atomic_fetch_add(&pr->posts, 1);
+    r = MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body,
+                                        MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    ret = MHD_queue_response(c, 202, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static struct peer *peer_start(void)
+{
+    struct peer *pr = calloc(1, sizeof(*pr));
+    const union MHD_DaemonInfo *info;
+    struct sockaddr_in sa;
+
+    assert_non_null(pr);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    pr->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                               peer_request, pr, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                               MHD_OPTION_END);
+    assert_non_null(pr->mhd);
+    info = MHD_get_daemon_info(pr->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    assert_non_null(info);
+    pr->port = info->port;
+    return pr;
+}
+
+static void peer_stop(struct peer *pr)
+{
+    MHD_stop_daemon(pr->mhd);
+    free(pr);
+}
+
+/* A listener that never accepts: an attempt hangs until its timeout (a hung Instance HA). */
+static int blackhole_start(unsigned *port)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
 }
 
 /* One sender's answer. */
@@ -183,23 +311,47 @@ struct fixture {
     struct iha_events *events;
     json_t *body;
     struct answer ans[4]; /* outlive a failed test: late answers land here */
+    struct peer *peer;    /* a fake Instance HA answering 202, or NULL */
+    int blackhole;        /* a listener that never accepts, or -1 */
 };
 
-static int setup(void **state)
+/* What differs between the fixtures; zero members take the defaults. */
+struct fixture_opts {
+    const char *url;     /* default: a closed port (delivery keeps retrying) */
+    size_t queue_max;    /* storage.max_entries */
+    size_t max_jobs;     /* delivery jobs */
+    unsigned timeout_ms; /* per attempt */
+    bool peer;           /* deliver to a fake Instance HA answering 202 */
+    bool blackhole;      /* deliver to a listener that never accepts: attempts hang */
+};
+
+static int setup_with(void **state, const struct fixture_opts *o)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
     struct iha_diag *diag = iha_diag_new();
     struct iha_err err = {0};
     struct iha_queue_config qc = {0};
+    char url[64];
     /* A closed port: delivery keeps retrying in the background, which is not tested here. */
-    struct iha_delivery_config dc = {.url = "http://127.0.0.1:9",
+    struct iha_delivery_config dc = {.url = o->url ? o->url : "http://127.0.0.1:9",
                                      .connect_timeout_ms = 200,
-                                     .timeout_ms = 500,
+                                     .timeout_ms = o->timeout_ms ? o->timeout_ms : 500,
                                      .max_backoff_ms = 1000,
-                                     .max_jobs = 16};
+                                     .max_jobs = o->max_jobs ? o->max_jobs : 16};
     struct iha_pipeline_stages stg = {0};
 
     assert_non_null(fx);
+    fx->blackhole = -1;
+    if (o->peer) {
+        fx->peer = peer_start();
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u", fx->peer->port);
+        dc.url = url;
+    } else if (o->blackhole) {
+        unsigned port;
+        fx->blackhole = blackhole_start(&port);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u", port);
+        dc.url = url;
+    }
     snprintf(fx->dir, sizeof(fx->dir), "/tmp/iha-pipeline-XXXXXX");
     assert_non_null(mkdtemp(fx->dir));
     fx->rules = iha_ruleset_new();
@@ -207,6 +359,7 @@ static int setup(void **state)
                      IHA_OK);
     iha_diag_free(diag);
     qc.dir = fx->dir;
+    qc.max_entries = o->queue_max;
     assert_int_equal(iha_queue_open(&qc, &fx->queue, &err), IHA_OK);
     assert_int_equal(iha_delivery_new(&dc, &fx->delivery), IHA_OK);
     fx->dedupe = iha_dedupe_new(180, 100);
@@ -231,12 +384,20 @@ static int setup(void **state)
     return 0;
 }
 
+static int setup(void **state)
+{
+    static const struct fixture_opts o = {0};
+
+    return setup_with(state, &o);
+}
+
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
     char cmd[128];
 
     gate_open(false);
+    clock_reset();
     iha_pipeline_stop(fx->p);
     iha_delivery_free(fx->delivery);
     iha_queue_close(fx->queue);
@@ -248,6 +409,10 @@ static int teardown(void **state)
     json_decref(fx->body);
     for (int i = 0; i < 4; i++)
         answer_clear(&fx->ans[i]);
+    if (fx->peer)
+        peer_stop(fx->peer);
+    if (fx->blackhole >= 0)
+        close(fx->blackhole);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
     assert_int_equal(system(cmd), 0);
     free(fx);
@@ -438,6 +603,214 @@ static void test_unreadable_alert_dropped_alone(void **state)
     assert_int_equal(iha_queue_stats(fx->queue).live, 1);
 }
 
+/* ---- helpers for the control commands, the clocks and shutdown ---- */
+
+static const char host_payload[] =
+    "{\"cluster_status\":\"OFFLINE\",\"event\":\"STOPPED\",\"host_status\":\"NORMAL\"}";
+
+static const char *id_of(const struct answer *a)
+{
+    const char *id = json_string_value(
+        json_object_get(json_array_get(json_object_get(a->body, "results"), 0), "id"));
+    return id ? id : "";
+}
+
+/* A native notification (POST /v1/notifications) for @p host. */
+static void post_native(struct fixture *fx, struct answer *a, const char *host)
+{
+    struct iha_err err = {0};
+    char text[512];
+    json_t *body;
+
+    snprintf(text, sizeof(text), "{\"type\":\"COMPUTE_HOST\",\"hostname\":\"%s\",\"payload\":%s}",
+             host, host_payload);
+    body = json_loads(text, 0, NULL);
+    assert_non_null(body);
+    assert_int_equal(iha_pipeline_handle(fx->p, IHA_SOURCE_NATIVE, body, on_reply, a, &err),
+                     IHA_OK);
+    json_decref(body);
+}
+
+/* A dead-letter line for @p id holding the notification the webhook maps to (host-1). */
+static void write_deadletter(struct fixture *fx, const char *id)
+{
+    char text[1024];
+    json_t *line;
+
+    snprintf(text, sizeof(text),
+             "{\"id\":\"%s\",\"seq\":7,\"outcome\":\"rejected\",\"http_code\":400,"
+             "\"reason\":\"Instance HA refused the notification for good\","
+             "\"notification\":{\"id\":\"%s\",\"rule\":\"host-down\",\"type\":\"COMPUTE_HOST\","
+             "\"hostname\":\"host-1\",\"payload\":%s,"
+             "\"generated_time\":\"2026-11-25T14:40:13Z\",\"received_ms\":1795617613000,"
+             "\"source\":\"alertmanager\"}}",
+             id, id, host_payload);
+    line = json_loads(text, 0, NULL);
+    assert_non_null(line);
+    assert_int_equal(iha_queue_deadletter_note(fx->queue, line), IHA_OK);
+    json_decref(line);
+}
+
+struct stored_flag {
+    _Atomic int done; /* 1 stored, 2 failed */
+};
+
+static void on_filler_stored(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
+{
+    struct stored_flag *f = cls;
+
+    (void)seq;
+    (void)why;
+    atomic_store(&f->done, rc == IHA_OK ? 1 : 2);
+}
+
+/* Stores an unrelated entry (another host) straight into the queue. @return its seq. */
+static uint64_t fill_queue(struct fixture *fx)
+{
+    struct stored_flag flag = {0};
+    json_t *rec = json_pack("{s:s,s:s,s:s,s:{s:s}}", "id", "filler", "type", "COMPUTE_HOST",
+                            "hostname", "host-2", "payload", "event", "STOPPED");
+    uint64_t seq = 0;
+
+    assert_int_equal(iha_queue_push(fx->queue, rec, on_filler_stored, &flag, &seq), IHA_OK);
+    json_decref(rec);
+    for (int i = 0; i < 400 && atomic_load(&flag.done) == 0; i++)
+        usleep(10 * 1000);
+    assert_int_equal(atomic_load(&flag.done), 1);
+    return seq;
+}
+
+/*
+ * `deadletter requeue` while the queue is full: refused, and the notification's dedupe key
+ * is not left "in flight" — an equal HostDown arriving once there is room again is queued,
+ * not answered "deduplicated" while nothing is queued for it.
+ */
+static void test_requeue_full_queue(void **state)
+{
+    struct fixture *fx = *state;
+    struct answer *a = &fx->ans[0];
+    char answer[512];
+    uint64_t filler;
+
+    write_deadletter(fx, "dead-1");
+    filler = fill_queue(fx);
+    assert_false(iha_pipeline_control(fx->p, "requeue", "dead-1", answer, sizeof(answer)));
+    assert_non_null(strstr(answer, "queue full"));
+
+    assert_int_equal(iha_queue_complete(fx->queue, filler, IHA_QREC_DROPPED, NULL), IHA_OK);
+    post(fx, a);
+    wait_answer(a);
+    assert_int_equal(a->status, 200);
+    assert_string_equal(result_of(a), "queued");
+}
+
+/*
+ * `deadletter requeue` while every sync fails: the operator is told it was not requeued
+ * (only a durable write is "requeued"), and the key is not poisoned; once storage works
+ * the requeue succeeds and an equal HostDown is then a duplicate of it.
+ */
+static void test_requeue_failing_sync(void **state)
+{
+    struct fixture *fx = *state;
+    struct answer *a = &fx->ans[0], *b = &fx->ans[1];
+    char answer[512];
+
+    write_deadletter(fx, "dead-1");
+    gate_open(true);
+    assert_false(iha_pipeline_control(fx->p, "requeue", "dead-1", answer, sizeof(answer)));
+    assert_null(strstr(answer, "requeued as"));
+    assert_non_null(strstr(answer, "not requeued"));
+    assert_int_equal(iha_queue_stats(fx->queue).live, 0);
+
+    gate_open(false);
+    wait_healthy(fx);
+    post(fx, a);
+    wait_answer(a);
+    assert_int_equal(a->status, 200);
+    assert_string_equal(result_of(a), "queued");
+
+    /* Stored this time: requeued, and the requeue is answered only after its write. */
+    assert_true(iha_pipeline_control(fx->p, "requeue", "dead-1", answer, sizeof(answer)));
+    assert_non_null(strstr(answer, "dead-1 requeued as "));
+    assert_int_equal(iha_queue_stats(fx->queue).live, 2);
+    assert_false(iha_pipeline_control(fx->p, "requeue", "dead-1", answer, sizeof(answer)));
+    assert_non_null(strstr(answer, "requeued already"));
+    post(fx, b);
+    wait_answer(b);
+    assert_string_equal(result_of(b), "deduplicated");
+}
+
+/*
+ * A stored notification that cannot be handed to delivery (every delivery job taken) stays
+ * queued for the next start; its key must not stay "in flight" for 24 h: an equal HostDown
+ * is queued (and tried) again rather than answered "deduplicated".
+ */
+static void test_flight_not_started(void **state)
+{
+    struct fixture *fx = *state;
+    struct answer *n = &fx->ans[0], *a = &fx->ans[1], *b = &fx->ans[2];
+
+    post_native(fx, n, "host-2"); /* takes the only delivery job, retrying */
+    wait_answer(n);
+    assert_int_equal(n->status, 202);
+    post(fx, a);
+    wait_answer(a);
+    assert_string_equal(result_of(a), "queued");
+    post(fx, b);
+    wait_answer(b);
+    assert_int_equal(b->status, 200);
+    assert_string_equal(result_of(b), "queued");
+}
+
+/* `queue retry` and `queue drop` on a queued notification, then an equal one is queued. */
+static void test_retry_drop(void **state)
+{
+    struct fixture *fx = *state;
+    struct answer *a = &fx->ans[0], *b = &fx->ans[1];
+    char answer[512], id[64];
+
+    post(fx, a);
+    wait_answer(a);
+    assert_string_equal(result_of(a), "queued");
+    snprintf(id, sizeof(id), "%s", id_of(a));
+    assert_true(iha_pipeline_control(fx->p, "retry", id, answer, sizeof(answer)));
+    assert_non_null(strstr(answer, id));
+    assert_true(iha_pipeline_control(fx->p, "drop", id, answer, sizeof(answer)));
+    assert_non_null(strstr(answer, "dropped"));
+    assert_int_equal(iha_queue_stats(fx->queue).live, 0);
+    assert_false(iha_pipeline_control(fx->p, "drop", id, answer, sizeof(answer)));
+    assert_non_null(strstr(answer, "no queued notification"));
+    assert_false(iha_pipeline_control(fx->p, "retry", id, answer, sizeof(answer)));
+    /* The dropped key is not a duplicate: an equal HostDown is queued again. */
+    for (int i = 0; i < 100; i++) {
+        post(fx, b);
+        wait_answer(b);
+        if (strcmp(result_of(b), "queued") == 0)
+            break;
+        /* the drop's cancellation may still be on its way to the delivery thread */
+        json_decref(b->body);
+        b->body = NULL;
+        b->done = false;
+        b->calls = 0;
+        usleep(20 * 1000);
+    }
+    assert_string_equal(result_of(b), "queued");
+}
+
+static int setup_full_queue(void **state)
+{
+    static const struct fixture_opts o = {.queue_max = 1};
+
+    return setup_with(state, &o);
+}
+
+static int setup_one_job(void **state)
+{
+    static const struct fixture_opts o = {.max_jobs = 1};
+
+    return setup_with(state, &o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,6 +818,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicate_of_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_answers_waiters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_alert_dropped_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requeue_full_queue, setup_full_queue, teardown),
+        cmocka_unit_test_setup_teardown(test_requeue_failing_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flight_not_started, setup_one_job, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_drop, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
