@@ -10,9 +10,9 @@
 #include "siphash.h"
 
 /* Failed keys are kept at least this long: Instance HA expires notifications after 24 h. */
-#define FAILED_KEEP_S 86400
+#define FAILED_KEEP_MS (86400ull * 1000u)
 /* An in-flight key nobody ended within this long was abandoned by a bug; let it go. */
-#define INFLIGHT_KEEP_S 86400
+#define INFLIGHT_KEEP_MS (86400ull * 1000u)
 /* Entries examined per list and call by the expiry sweep. */
 #define SWEEP_MAX 16
 /* Keys longer than this are refused; real keys are a few hundred bytes. */
@@ -24,8 +24,8 @@ struct entry {
     struct entry *chain;       /* next in the hash bucket */
     struct entry *prev, *next; /* in the list of its state, oldest first */
     enum state state;
-    time_t first_seen; /* when the key was first begun */
-    time_t since;      /* when it entered its state */
+    uint64_t first_seen; /* when the key was first begun (monotonic ms) */
+    uint64_t since;      /* when it entered its state (monotonic ms) */
     char generated_time[IHA_TIME_LEN];
     uint64_t hash;
     size_t key_len;
@@ -38,7 +38,7 @@ struct list {
 
 struct iha_dedupe {
     pthread_mutex_t lock;
-    unsigned window_s;
+    uint64_t window_ms;
     size_t max_entries;
     size_t count;
     size_t nbuckets; /* power of two */
@@ -73,7 +73,7 @@ static void list_append(struct list *l, struct entry *e)
     l->tail = e;
 }
 
-static void set_state(struct iha_dedupe *d, struct entry *e, enum state st, time_t now)
+static void set_state(struct iha_dedupe *d, struct entry *e, enum state st, uint64_t now)
 {
     list_unlink(&d->lists[e->state], e);
     e->state = st;
@@ -102,27 +102,33 @@ static void remove_entry(struct iha_dedupe *d, struct entry *e)
     free(e);
 }
 
-static time_t keep_for(const struct iha_dedupe *d, enum state st)
+static uint64_t keep_for(const struct iha_dedupe *d, enum state st)
 {
     switch (st) {
     case ST_DELIVERED:
-        return (time_t)d->window_s;
+        return d->window_ms;
     case ST_FAILED:
-        return d->window_s > FAILED_KEEP_S ? (time_t)d->window_s : FAILED_KEEP_S;
+        return d->window_ms > FAILED_KEEP_MS ? d->window_ms : FAILED_KEEP_MS;
     case ST_INFLIGHT:
     case ST_COUNT:
         break;
     }
-    return INFLIGHT_KEEP_S;
+    return INFLIGHT_KEEP_MS;
 }
 
-static bool expired(const struct iha_dedupe *d, const struct entry *e, time_t now)
+/* Time spent in its state; a @p now read just before another thread's end counts as 0. */
+static uint64_t age(const struct entry *e, uint64_t now)
 {
-    return now - e->since >= keep_for(d, e->state);
+    return now > e->since ? now - e->since : 0;
+}
+
+static bool expired(const struct iha_dedupe *d, const struct entry *e, uint64_t now)
+{
+    return age(e, now) >= keep_for(d, e->state);
 }
 
 /* Bounded work: each list is ordered by entry time, so expired entries sit at its head. */
-static void sweep(struct iha_dedupe *d, time_t now)
+static void sweep(struct iha_dedupe *d, uint64_t now)
 {
     for (int st = 0; st < ST_COUNT; st++) {
         for (int i = 0; i < SWEEP_MAX; i++) {
@@ -135,7 +141,7 @@ static void sweep(struct iha_dedupe *d, time_t now)
 }
 
 /* Frees one slot: the oldest expired entry, else the oldest delivered, else the oldest failed. */
-static bool evict_one(struct iha_dedupe *d, time_t now)
+static bool evict_one(struct iha_dedupe *d, uint64_t now)
 {
     static const enum state order[] = {ST_DELIVERED, ST_FAILED};
 
@@ -174,7 +180,7 @@ struct iha_dedupe *iha_dedupe_new(unsigned window_s, size_t max_entries)
         return NULL;
     }
     d->nbuckets = nb;
-    d->window_s = window_s;
+    d->window_ms = (uint64_t)window_s * 1000u;
     d->max_entries = max_entries;
     iha_sipkey_random(&d->sipkey);
     return d;
@@ -198,7 +204,7 @@ void iha_dedupe_free(struct iha_dedupe *d)
 }
 
 /* Chooses the time to send for a key that is (re)starting; see the header. */
-static void pick_time(struct entry *e, bool remembered, time_t now,
+static void pick_time(struct entry *e, bool remembered, time_t wall,
                       char generated_time[IHA_TIME_LEN])
 {
     if (generated_time[0] != '\0') {
@@ -207,11 +213,11 @@ static void pick_time(struct entry *e, bool remembered, time_t now,
         return;
     }
     if (!remembered || e->generated_time[0] == '\0')
-        iha_time_format(now, e->generated_time);
+        iha_time_format(wall, e->generated_time);
     memcpy(generated_time, e->generated_time, IHA_TIME_LEN);
 }
 
-enum iha_rc iha_dedupe_begin(struct iha_dedupe *d, const char *key, time_t now,
+enum iha_rc iha_dedupe_begin(struct iha_dedupe *d, const char *key, uint64_t now, time_t wall,
                              char generated_time[IHA_TIME_LEN], enum iha_dedupe_verdict *verdict)
 {
     size_t len = strlen(key);
@@ -232,19 +238,19 @@ enum iha_rc iha_dedupe_begin(struct iha_dedupe *d, const char *key, time_t now,
             *verdict = IHA_DEDUPE_INFLIGHT;
             break;
         case ST_DELIVERED:
-            if (now - e->since < (time_t)d->window_s) {
+            if (age(e, now) < d->window_ms) {
                 *verdict = IHA_DEDUPE_DUPLICATE;
                 break;
             }
             /* Window over: a new notification with a new generated_time. */
             e->first_seen = now;
-            pick_time(e, false, now, generated_time);
+            pick_time(e, false, wall, generated_time);
             set_state(d, e, ST_INFLIGHT, now);
             *verdict = IHA_DEDUPE_NEW;
             break;
         case ST_FAILED:
         case ST_COUNT:
-            pick_time(e, !expired(d, e, now), now, generated_time);
+            pick_time(e, !expired(d, e, now), wall, generated_time);
             set_state(d, e, ST_INFLIGHT, now);
             *verdict = IHA_DEDUPE_NEW;
             break;
@@ -266,7 +272,7 @@ enum iha_rc iha_dedupe_begin(struct iha_dedupe *d, const char *key, time_t now,
     e->hash = h;
     e->state = ST_INFLIGHT;
     e->first_seen = e->since = now;
-    pick_time(e, false, now, generated_time);
+    pick_time(e, false, wall, generated_time);
     e->chain = d->buckets[h & (d->nbuckets - 1)];
     d->buckets[h & (d->nbuckets - 1)] = e;
     list_append(&d->lists[ST_INFLIGHT], e);
@@ -277,7 +283,7 @@ out:
     return rc;
 }
 
-void iha_dedupe_end(struct iha_dedupe *d, const char *key, time_t now, bool delivered)
+void iha_dedupe_end(struct iha_dedupe *d, const char *key, uint64_t now, bool delivered)
 {
     size_t len = strlen(key);
     struct entry *e;

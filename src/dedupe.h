@@ -6,7 +6,9 @@
  *
  * Each key moves through: unknown → in flight (iha_dedupe_begin) → delivered or
  * failed (iha_dedupe_end). A key delivered less than @c window seconds ago is a
- * duplicate. A key whose last attempt failed keeps its generated_time, so the next
+ * duplicate. Windows and expiry run on the monotonic clock (iha_clock_ms()): a wall
+ * clock stepped back or forward neither extends nor shortens them; the wall clock only
+ * gives generated_time. A key whose last attempt failed keeps its generated_time, so the next
  * attempt sends a byte-identical body and Masakari answers 409 duplicate if an
  * ambiguous failure had in fact stored it. Entries expire after max(window, 24 h)
  * for failed keys (Instance HA expires notifications after 24 h anyway); the table
@@ -18,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "notification.h"
@@ -38,22 +41,24 @@ struct iha_dedupe *iha_dedupe_new(unsigned window_s, size_t max_entries);
 void iha_dedupe_free(struct iha_dedupe *d);
 
 /**
- * Decides what to do with the notification whose key is @p key at time @p now.
- * On IHA_DEDUPE_NEW the key is marked in flight and @p generated_time receives the
- * time to send: the one remembered from an earlier failed attempt, else @p now
- * formatted as RFC 3339 — unless @p generated_time already holds a non-empty value
- * (native input that brings its own), which is then kept and remembered.
+ * Decides what to do with the notification whose key is @p key at monotonic time @p now
+ * (milliseconds, iha_clock_ms()). On IHA_DEDUPE_NEW the key is marked in flight and
+ * @p generated_time receives the time to send: the one remembered from an earlier
+ * failed attempt, else the wall clock @p wall formatted as RFC 3339 — unless @p generated_time
+ * already holds a non-empty value (native input that brings its own), which is then kept and
+ * remembered.
  * @return IHA_OK, or IHA_E_LIMIT when the table is full of in-flight entries.
  */
-enum iha_rc iha_dedupe_begin(struct iha_dedupe *d, const char *key, time_t now,
+enum iha_rc iha_dedupe_begin(struct iha_dedupe *d, const char *key, uint64_t now, time_t wall,
                              char generated_time[IHA_TIME_LEN],
                              enum iha_dedupe_verdict *verdict) IHA_MUST_CHECK;
 
 /**
  * Records the end of delivery of @p key: @p delivered true starts the duplicate
- * window at @p now; false keeps generated_time for the next attempt.
+ * window at @p now (monotonic milliseconds); false keeps generated_time for the next
+ * attempt.
  */
-void iha_dedupe_end(struct iha_dedupe *d, const char *key, time_t now, bool delivered);
+void iha_dedupe_end(struct iha_dedupe *d, const char *key, uint64_t now, bool delivered);
 
 /** @return the number of entries held. */
 size_t iha_dedupe_size(struct iha_dedupe *d);

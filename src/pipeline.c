@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "alertmanager.h"
+#include "clock.h"
 #include "events.h"
 #include "log.h"
 #include "metrics.h"
@@ -121,7 +122,7 @@ static void key_end(struct iha_pipeline *p, bool *held, const char *key, bool de
     if (!*held)
         return;
     *held = false;
-    iha_dedupe_end(p->dedupe, key, time(NULL), delivered);
+    iha_dedupe_end(p->dedupe, key, iha_clock_ms(), delivered);
 }
 
 struct iha_pipeline *iha_pipeline_new(const struct iha_pipeline_stages *stages)
@@ -880,7 +881,8 @@ static bool submit(struct request *r, struct iha_notification *n, json_t *item)
         return false;
     }
     pthread_mutex_lock(&p->storing_lock);
-    rc = iha_dedupe_begin(p->dedupe, st->key, time(NULL), n->generated_time, &verdict);
+    rc = iha_dedupe_begin(p->dedupe, st->key, iha_clock_ms(), time(NULL), n->generated_time,
+                          &verdict);
     if (rc == IHA_OK && verdict == IHA_DEDUPE_NEW) {
         st->key_held = true;
         storing_add(p, st);
@@ -1153,10 +1155,13 @@ enum iha_rc iha_pipeline_handle(struct iha_pipeline *p, enum iha_source source, 
     enum iha_rc rc;
     bool replayed = false;
 
-    /* A re-sent Nagios record already answered 2xx gets that answer again, with no POST. */
+    /*
+     * A re-sent Nagios record already answered 2xx gets that answer again, with no POST.
+     * Its ttl is a window: monotonic seconds, so a stepped wall clock does not stretch it.
+     */
     if (source == IHA_SOURCE_NAGIOS &&
-        (rc = iha_redelivery_begin(p->redelivery, body, time(NULL), &reply, &cls, &replayed)) !=
-            IHA_OK)
+        (rc = iha_redelivery_begin(p->redelivery, body, (time_t)(iha_clock_ms() / 1000u), &reply,
+                                   &cls, &replayed)) != IHA_OK)
         return rc;
     if (replayed)
         return IHA_OK;
@@ -1236,7 +1241,8 @@ static void resume_one(struct iha_pipeline *p, uint64_t seq, const json_t *rec)
     }
     snprintf(gt, sizeof(gt), "%s", n.generated_time);
     /* Without a table entry (full) delivery goes on; repeats are then not joined to it. */
-    held = iha_dedupe_begin(p->dedupe, key, time(NULL), gt, &v) == IHA_OK && v == IHA_DEDUPE_NEW;
+    held = iha_dedupe_begin(p->dedupe, key, iha_clock_ms(), time(NULL), gt, &v) == IHA_OK &&
+           v == IHA_DEDUPE_NEW;
     start_flight(p, seq, key, &n, received ? (long long)received : wall_ms(), NULL, NULL, &held);
     key_end(p, &held, key, false);
     iha_notification_clear(&n);
@@ -1351,7 +1357,8 @@ static bool control_requeue(struct iha_pipeline *p, const char *id, char *answer
      * The operator's requeue goes ahead whatever the verdict (the dead letter itself is
      * remembered like a delivery); only a key begun here is ours to end.
      */
-    held = iha_dedupe_begin(p->dedupe, key, time(NULL), n.generated_time, &v) == IHA_OK &&
+    held = iha_dedupe_begin(p->dedupe, key, iha_clock_ms(), time(NULL), n.generated_time, &v) ==
+               IHA_OK &&
            v == IHA_DEDUPE_NEW;
     rec = record_new(&n, IHA_SOURCE_NATIVE, received_ms);
     if (rec)

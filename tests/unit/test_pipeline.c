@@ -680,6 +680,13 @@ static uint64_t fill_queue(struct fixture *fx)
     return seq;
 }
 
+static bool queue_empty(struct fixture *fx)
+{
+    for (int i = 0; i < 500 && iha_queue_stats(fx->queue).live != 0; i++)
+        usleep(10 * 1000);
+    return iha_queue_stats(fx->queue).live == 0;
+}
+
 /*
  * `deadletter requeue` while the queue is full: refused, and the notification's dedupe key
  * is not left "in flight" — an equal HostDown arriving once there is room again is queued,
@@ -797,6 +804,36 @@ static void test_retry_drop(void **state)
     assert_string_equal(result_of(b), "queued");
 }
 
+/*
+ * Dedupe windows run on the monotonic clock: a wall clock stepped forward does not end a
+ * window early, and one stepped back does not extend it.
+ */
+static void test_window_ignores_wall_clock(void **state)
+{
+    struct fixture *fx = *state;
+    struct answer *a = &fx->ans[0], *b = &fx->ans[1], *c = &fx->ans[2];
+
+    post(fx, a);
+    wait_answer(a);
+    assert_string_equal(result_of(a), "queued");
+    assert_true(queue_empty(fx)); /* delivered: Instance HA answered 202 */
+    assert_int_equal(atomic_load(&fx->peer->posts), 1);
+
+    atomic_store(&wall_step_s, 3600); /* the wall clock jumps an hour ahead */
+    post(fx, b);
+    wait_answer(b);
+    assert_string_equal(result_of(b), "deduplicated");
+
+    /* Stepped an hour back, and the window (180 s) has passed. */
+    atomic_store(&wall_step_s, -3600 + 181);
+    atomic_store(&mono_ahead_s, 181);
+    post(fx, c);
+    wait_answer(c);
+    assert_string_equal(result_of(c), "queued");
+    assert_true(queue_empty(fx));
+    assert_int_equal(atomic_load(&fx->peer->posts), 2);
+}
+
 static int setup_full_queue(void **state)
 {
     static const struct fixture_opts o = {.queue_max = 1};
@@ -807,6 +844,13 @@ static int setup_full_queue(void **state)
 static int setup_one_job(void **state)
 {
     static const struct fixture_opts o = {.max_jobs = 1};
+
+    return setup_with(state, &o);
+}
+
+static int setup_peer(void **state)
+{
+    static const struct fixture_opts o = {.peer = true};
 
     return setup_with(state, &o);
 }
@@ -822,6 +866,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_requeue_failing_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flight_not_started, setup_one_job, teardown),
         cmocka_unit_test_setup_teardown(test_retry_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_ignores_wall_clock, setup_peer, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
