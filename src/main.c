@@ -907,9 +907,10 @@ cleanup:
     pthread_mutex_unlock(&ready.lock);
     if (reload)
         iha_reload_set_http(reload, NULL);
-    iha_http_stop(http);
+    /* Stored native notifications are answered 202 "queued" before the server's 503s. */
     if (pipeline)
         iha_pipeline_stop(pipeline);
+    iha_http_stop(http);
     iha_delivery_free(delivery);
     iha_queue_close(queue);
     iha_pipeline_free(pipeline);

@@ -43,6 +43,12 @@ struct iha_pipeline {
     pthread_mutex_t flight_lock;       /* hand-offs to delivery vs iha_pipeline_stop() */
     bool stopping;                     /* guarded by flight_lock */
     /*
+     * Flights whose native sender waits for the first attempt, so that a stop answers
+     * them "queued" (they are stored) before the HTTP server answers what is left 503.
+     */
+    pthread_mutex_t native_lock;
+    struct flight *natives;
+    /*
      * Notifications pushed but not durable yet. A dedupe verdict "in flight" and the
      * lookup here happen under storing_lock, as do the removal and the dedupe end of a
      * failed push, so a duplicate never sees an entry that failed as stored.
@@ -98,8 +104,9 @@ struct flight {
     struct iha_notification n;
     struct request *native; /* a native sender waiting for the first attempt, else NULL */
     json_t *native_item;
-    long long received_ms; /* first sight, for the latency histogram */
-    bool key_held;         /* owns the dedupe key in flight; see key_end() */
+    long long received_ms;        /* first sight, for the latency histogram */
+    bool key_held;                /* owns the dedupe key in flight; see key_end() */
+    struct flight *nprev, *nnext; /* in p->natives while @c native waits; native_lock */
 };
 
 static long long wall_ms(void)
@@ -150,14 +157,19 @@ struct iha_pipeline *iha_pipeline_new(const struct iha_pipeline_stages *stages)
     pthread_mutex_init(&p->flight_lock, NULL);
     pthread_mutex_init(&p->rules_lock, NULL);
     pthread_mutex_init(&p->storing_lock, NULL);
+    pthread_mutex_init(&p->native_lock, NULL);
     return p;
 }
 
+static void native_stop_all(struct iha_pipeline *p);
+
 void iha_pipeline_stop(struct iha_pipeline *p)
 {
+    /* First: a flight linked after the drain below sees it and answers its sender itself. */
     pthread_mutex_lock(&p->flight_lock);
     p->stopping = true;
     pthread_mutex_unlock(&p->flight_lock);
+    native_stop_all(p);
 }
 
 void iha_pipeline_free(struct iha_pipeline *p)
@@ -166,6 +178,7 @@ void iha_pipeline_free(struct iha_pipeline *p)
         iha_redelivery_free(p->redelivery);
         pthread_mutex_destroy(&p->flight_lock);
         pthread_mutex_destroy(&p->storing_lock);
+        pthread_mutex_destroy(&p->native_lock);
         iha_ruleset_free(p->owned_rules);
         iha_ruleset_free(p->next_rules);
         pthread_mutex_destroy(&p->rules_lock);
@@ -458,13 +471,12 @@ static json_t *forbidden_fault(const struct iha_notification *n, const char *det
  * else means the queue keeps trying, which is a 202 with the queued notification: the
  * sender must not retry what is stored.
  */
-static void native_answer(struct flight *f, const struct iha_delivery_result *res)
+static void native_settle(struct request *r, json_t *item, const struct iha_notification *n,
+                          uint64_t seq, const struct iha_delivery_result *res)
 {
-    struct request *r = f->native;
     json_t *body = NULL;
     long code = 202;
 
-    f->native = NULL;
     switch (res->outcome) {
     case IHA_OUTCOME_DELIVERED:
     case IHA_OUTCOME_DUPLICATE:
@@ -482,26 +494,88 @@ static void native_answer(struct flight *f, const struct iha_delivery_result *re
         if (res->cancelled || res->attempts == 0 || res->http_code != 403)
             break; /* a 401 is retried after a new token */
         code = 503;
-        body = forbidden_fault(&f->n, res->detail);
+        body = forbidden_fault(n, res->detail);
         break;
     case IHA_OUTCOME_RETRY:
         break;
     }
     if (!body) {
         code = 202;
-        body = queued_body(&f->n, f->seq);
+        body = queued_body(n, seq);
     }
-    tag_gateway_id(body, f->n.id);
+    tag_gateway_id(body, n->id);
     pthread_mutex_lock(&r->lock);
     json_decref(r->native_body);
     r->native_body = body;
     r->native_code = code;
-    set_result(f->native_item,
-               code == 202 && !res->notification_uuid[0] ? "queued"
-                                                         : iha_outcome_name(res->outcome),
-               res->detail);
+    set_result(
+        item, code == 202 && !res->notification_uuid[0] ? "queued" : iha_outcome_name(res->outcome),
+        res->detail);
     pthread_mutex_unlock(&r->lock);
     request_release(r);
+}
+
+/* Under p->native_lock. */
+static void native_unlink(struct iha_pipeline *p, struct flight *f)
+{
+    if (f->nprev)
+        f->nprev->nnext = f->nnext;
+    else if (p->natives == f)
+        p->natives = f->nnext;
+    if (f->nnext)
+        f->nnext->nprev = f->nprev;
+    f->nprev = f->nnext = NULL;
+}
+
+/* Takes the native sender waiting for @p f, if it was not answered yet (exactly once). */
+static struct request *native_take(struct flight *f, json_t **item)
+{
+    struct iha_pipeline *p = f->p;
+    struct request *r;
+
+    pthread_mutex_lock(&p->native_lock);
+    r = f->native;
+    *item = f->native_item;
+    f->native = NULL;
+    f->native_item = NULL;
+    native_unlink(p, f);
+    pthread_mutex_unlock(&p->native_lock);
+    return r;
+}
+
+static void native_answer(struct flight *f, const struct iha_delivery_result *res)
+{
+    json_t *item;
+    struct request *r = native_take(f, &item);
+
+    if (r)
+        native_settle(r, item, &f->n, f->seq, res);
+}
+
+/*
+ * Answers every native sender still waiting for a first attempt: its notification is
+ * stored and stays queued for the next start, so the truth is 202 "queued". Under
+ * native_lock, which keeps each flight alive until its sender is answered.
+ */
+static void native_stop_all(struct iha_pipeline *p)
+{
+    struct iha_delivery_result res = {.outcome = IHA_OUTCOME_RETRY};
+
+    snprintf(res.detail, sizeof(res.detail),
+             "stored; the gateway is stopping and delivers it when it starts again");
+    pthread_mutex_lock(&p->native_lock);
+    while (p->natives) {
+        struct flight *f = p->natives;
+        struct request *r = f->native;
+        json_t *item = f->native_item;
+
+        f->native = NULL;
+        f->native_item = NULL;
+        native_unlink(p, f);
+        if (r)
+            native_settle(r, item, &f->n, f->seq, &res);
+    }
+    pthread_mutex_unlock(&p->native_lock);
 }
 
 static void on_attempt(void *cls, const struct iha_delivery_result *res)
@@ -531,8 +605,7 @@ static void on_attempt(void *cls, const struct iha_delivery_result *res)
             iha_events_attempt_steal(f->p->events, f->n.id, a, iha_outcome_name(res->outcome));
         }
     }
-    if (f->native)
-        native_answer(f, res);
+    native_answer(f, res);
 }
 
 static void flight_free(struct flight *f)
@@ -554,8 +627,7 @@ static void on_done(void *cls, const struct iha_delivery_result *res)
     json_t *info;
     enum iha_rc rc;
 
-    if (f->native)
-        native_answer(f, res);
+    native_answer(f, res);
     snprintf(code, sizeof(code), "%ld", res->http_code);
     snprintf(seq, sizeof(seq), "%llu", (unsigned long long)f->seq);
     if (res->cancelled) {
@@ -654,6 +726,15 @@ static void start_flight(struct iha_pipeline *p, uint64_t seq, const char *key,
         *key_held = false;
         rc = iha_notification_copy(&f->n, n);
     }
+    if (rc == IHA_OK && native) {
+        /* Before the stopping check: either iha_pipeline_stop() answers it or it sees stopping. */
+        pthread_mutex_lock(&p->native_lock);
+        f->nnext = p->natives;
+        if (p->natives)
+            p->natives->nprev = f;
+        p->natives = f;
+        pthread_mutex_unlock(&p->native_lock);
+    }
     if (rc == IHA_OK) {
         /* Under flight_lock: a `queue drop` either sees this job or keeps it from starting. */
         pthread_mutex_lock(&p->flight_lock);
@@ -675,13 +756,11 @@ static void start_flight(struct iha_pipeline *p, uint64_t seq, const char *key,
                 "id", n->id, "seq", s, "reason", iha_rc_str(rc));
     if (native) {
         struct iha_delivery_result res = {.outcome = IHA_OUTCOME_RETRY};
+        json_t *it = item;
+        struct request *r = f ? native_take(f, &it) : native;
         snprintf(res.detail, sizeof(res.detail), "queued");
-        if (f) {
-            f->native = native;
-            native_answer(f, &res);
-        } else {
-            request_release(native);
-        }
+        if (r)
+            native_settle(r, it, n, seq, &res);
     }
     flight_free(f);
 }

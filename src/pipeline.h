@@ -63,7 +63,10 @@ struct iha_pipeline *iha_pipeline_new(const struct iha_pipeline_stages *stages);
 
 /**
  * Stops handing queued notifications to delivery (they stay queued for the next
- * start). Call after the HTTP server stopped and before iha_delivery_free().
+ * start) and answers every native sender still waiting for the first attempt of its
+ * stored notification with 202 "queued" at once (and any stored later, too). Call when
+ * shutting down, before iha_http_stop() (which answers what is still waiting 503) and
+ * before iha_delivery_free(). Idempotent.
  */
 void iha_pipeline_stop(struct iha_pipeline *p);
 

@@ -834,6 +834,42 @@ static void test_window_ignores_wall_clock(void **state)
     assert_int_equal(atomic_load(&fx->peer->posts), 2);
 }
 
+static void wait_stored(struct fixture *fx, uint64_t seq)
+{
+    for (int i = 0; i < 500 && !iha_queue_live(fx->queue, seq); i++)
+        usleep(10 * 1000);
+    assert_true(iha_queue_live(fx->queue, seq));
+}
+
+/*
+ * Shutdown while a native sender waits for the first attempt of its stored notification
+ * (Instance HA hangs): the sender is answered what is true, 202 "queued", not 503.
+ */
+static void test_stop_answers_stored_native(void **state)
+{
+    struct fixture *fx = *state;
+    struct answer *a = &fx->ans[0];
+    json_t *n;
+
+    post_native(fx, a, "host-1");
+    wait_stored(fx, 0);
+    usleep(100 * 1000); /* the attempt is under way, hanging */
+    assert_false(answered(a));
+    iha_pipeline_stop(fx->p);
+    assert_true(answered(a));
+    assert_int_equal(a->status, 202);
+    n = json_object_get(a->body, "notification");
+    assert_string_equal(json_string_value(json_object_get(n, "status")), "queued");
+    assert_string_equal(json_string_value(json_object_get(n, "hostname")), "host-1");
+    assert_int_equal(json_integer_value(json_object_get(n, "queue_seq")), 0);
+    assert_true(json_string_length(json_object_get(n, "gateway_id")) > 0);
+    /* Delivery stops (its job is cancelled) without a second answer. */
+    iha_delivery_free(fx->delivery);
+    fx->delivery = NULL;
+    assert_int_equal(a->calls, 1);
+    assert_int_equal(iha_queue_stats(fx->queue).live, 1);
+}
+
 static int setup_full_queue(void **state)
 {
     static const struct fixture_opts o = {.queue_max = 1};
@@ -855,6 +891,13 @@ static int setup_peer(void **state)
     return setup_with(state, &o);
 }
 
+static int setup_blackhole(void **state)
+{
+    static const struct fixture_opts o = {.blackhole = true, .timeout_ms = 8000};
+
+    return setup_with(state, &o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -867,6 +910,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flight_not_started, setup_one_job, teardown),
         cmocka_unit_test_setup_teardown(test_retry_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_ignores_wall_clock, setup_peer, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_answers_stored_native, setup_blackhole, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
