@@ -847,7 +847,15 @@ static int cmd_run(const struct options *o)
         iha_reload_http_ops(reload, events, &ops);
     }
     /* Commands left while the daemon was down run before anything is delivered. */
-    iha_queue_set_callbacks(queue, iha_pipeline_control, on_storage_health, &ready);
+    {
+        const struct iha_queue_callbacks cbs = {
+            .control = iha_pipeline_control,
+            .control_cls = pipeline,
+            .health = on_storage_health,
+            .health_cls = &ready,
+        };
+        iha_queue_set_callbacks(queue, &cbs);
+    }
     iha_queue_run_control(queue);
     iha_pipeline_resume(pipeline);
     if (iha_auth_new(cfg->auth_disabled, cfg->bearer_tokens_file, cfg->basic_users,
@@ -901,7 +909,7 @@ static int cmd_run(const struct options *o)
 cleanup:
     /* Stop accepting and answer what is in flight; then delivery; then the queue. */
     if (queue)
-        iha_queue_set_callbacks(queue, NULL, NULL, NULL);
+        iha_queue_set_callbacks(queue, NULL);
     pthread_mutex_lock(&ready.lock);
     ready.http = NULL;
     pthread_mutex_unlock(&ready.lock);

@@ -193,9 +193,7 @@ struct iha_queue {
     bool stop;
     bool healthy;
     char why[256];
-    iha_queue_control_fn control;
-    iha_queue_health_fn health;
-    void *cls;
+    struct iha_queue_callbacks cb;
     struct iha_queue_stats stats;
 
     pthread_mutex_t ctl_lock; /* control directory polling */
@@ -918,8 +916,8 @@ static void poll_control(struct iha_queue *q, bool committer)
     void *cls;
 
     pthread_mutex_lock(&q->lock);
-    fn = q->control;
-    cls = q->cls;
+    fn = q->cb.control;
+    cls = q->cb.control_cls;
     pthread_mutex_unlock(&q->lock);
     if (!fn)
         return;
@@ -1094,8 +1092,8 @@ static void commit_once(struct iha_queue *q, struct buf *marks, struct buf *enq,
     }
     if (ok || enq->len || marks->len || dead->len || q->marks.len || q->dead.len)
         set_health(q, ok, why, &changed);
-    hfn = q->health;
-    cls = q->cls;
+    hfn = q->cb.health;
+    cls = q->cb.health_cls;
     pthread_cond_broadcast(&q->synced);
     pthread_mutex_unlock(&q->lock);
 
@@ -1218,8 +1216,8 @@ static void *committer(void *arg)
                 pthread_mutex_lock(&q->lock);
                 if (ok)
                     set_health(q, true, "", &changed);
-                hfn = q->health;
-                cls = q->cls;
+                hfn = q->cb.health;
+                cls = q->cb.health_cls;
                 pthread_mutex_unlock(&q->lock);
                 if (changed) {
                     IHA_LOG(IHA_LOG_INFO, "queue: storage writable again; accepting notifications",
@@ -1391,13 +1389,12 @@ enum iha_rc iha_queue_open(const struct iha_queue_config *cfg, struct iha_queue 
     return IHA_OK;
 }
 
-void iha_queue_set_callbacks(struct iha_queue *q, iha_queue_control_fn control,
-                             iha_queue_health_fn health, void *cls)
+void iha_queue_set_callbacks(struct iha_queue *q, const struct iha_queue_callbacks *cbs)
 {
+    static const struct iha_queue_callbacks none = {0};
+
     pthread_mutex_lock(&q->lock);
-    q->control = control;
-    q->health = health;
-    q->cls = cls;
+    q->cb = cbs ? *cbs : none;
     pthread_mutex_unlock(&q->lock);
 }
 
@@ -1408,8 +1405,7 @@ void iha_queue_close(struct iha_queue *q)
     if (q->started) {
         pthread_mutex_lock(&q->lock);
         q->stop = true;
-        q->health = NULL;
-        q->control = NULL;
+        memset(&q->cb, 0, sizeof(q->cb));
         pthread_cond_signal(&q->cond);
         pthread_mutex_unlock(&q->lock);
         pthread_join(q->thread, NULL);

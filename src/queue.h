@@ -131,12 +131,19 @@ struct iha_queue_stats {
 enum iha_rc iha_queue_open(const struct iha_queue_config *cfg, struct iha_queue **out,
                            struct iha_err *err) IHA_MUST_CHECK;
 
+/** The daemon's callbacks, each with its own context (they serve different owners). */
+struct iha_queue_callbacks {
+    iha_queue_control_fn control; /**< may be NULL: commands are not read */
+    void *control_cls;            /**< passed to @c control only (the pipeline) */
+    iha_queue_health_fn health;   /**< may be NULL */
+    void *health_cls;             /**< passed to @c health only */
+};
+
 /**
- * Sets the control and health callbacks (either may be NULL) and @p cls for both.
- * Control commands are only read once @p control is set. Call before traffic starts.
+ * Sets (copies) the control and health callbacks; NULL @p cbs clears both. Control
+ * commands are only read once a control callback is set. Call before traffic starts.
  */
-void iha_queue_set_callbacks(struct iha_queue *q, iha_queue_control_fn control,
-                             iha_queue_health_fn health, void *cls);
+void iha_queue_set_callbacks(struct iha_queue *q, const struct iha_queue_callbacks *cbs);
 
 /**
  * Runs the pending control commands now, on the calling thread (at start, before

@@ -10,3 +10,11 @@ foreach(t queue_outage queue_crash queue_faults queue_diskfull)
     SKIP_RETURN_CODE 77
     ENVIRONMENT "IHA_GATEWAY_BIN=$<TARGET_FILE:iha-gateway>")
 endforeach()
+# The operator's queue and dead-letter commands against a running gateway; SIGTERM while a
+# native sender waits for a stored notification.
+add_test(NAME integration/queue_control
+         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/test_queue_control.sh)
+set_tests_properties(integration/queue_control PROPERTIES
+  LABELS integration
+  TIMEOUT 300
+  ENVIRONMENT "IHA_GATEWAY_BIN=$<TARGET_FILE:iha-gateway>")

@@ -503,7 +503,7 @@ static void test_control(void **state)
     (void)state;
     /* the daemon (this queue) does not poll yet: the command waits */
     assert_int_equal(iha_queue_send_control(dir, "drop", "abcd", 0, answer, sizeof(answer)), 2);
-    iha_queue_set_callbacks(q, control, NULL, NULL);
+    iha_queue_set_callbacks(q, &(struct iha_queue_callbacks){.control = control});
     iha_queue_run_control(q);
     assert_string_equal(seen_cmd, "drop");
     assert_string_equal(seen_id, "abcd");
@@ -844,7 +844,8 @@ static void test_drop_answered_after_sync(void **state)
     q = open_q(dir, 0, 0, 0);
     push_one(q, "P1");
     wait_done(1);
-    iha_queue_set_callbacks(q, ctl_drop, NULL, q);
+    iha_queue_set_callbacks(q,
+                            &(struct iha_queue_callbacks){.control = ctl_drop, .control_cls = q});
     gate(true); /* the disk does not finish a sync */
     assert_int_equal(iha_queue_send_control(dir, "drop", "P1", 2500, answer, sizeof(answer)), 2);
     gate(false);
