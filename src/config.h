@@ -174,6 +174,21 @@ int iha_duration_parse(const char *s, unsigned *ms_out);
 /** Replaces a string field of @p cfg with a copy of @p value. @return IHA_OK or IHA_E_NOMEM. */
 enum iha_rc iha_config_set_string(char **field, const char *value) IHA_MUST_CHECK;
 
+/** Called with a dotted key of the config file ("instance_ha.tls.ca_file"). */
+typedef void (*iha_config_key_fn)(void *cls, const char *key);
+
+/**
+ * Calls @p fn, in file order, for every key of the config file whose value differs
+ * between @p a and @p b (after command-line flags; secrets compared, never passed on).
+ * Every key the loader knows is compared, so a key added later is never skipped.
+ * Derived fields (source, url_set) are not keys. Any thread.
+ */
+void iha_config_diff(const struct iha_config *a, const struct iha_config *b, iha_config_key_fn fn,
+                     void *cls);
+
+/** Calls @p fn for every key the loader knows, in file order. */
+void iha_config_foreach_key(iha_config_key_fn fn, void *cls);
+
 /** Frees @p cfg. NULL-safe. */
 void iha_config_free(struct iha_config *cfg);
 

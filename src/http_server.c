@@ -583,7 +583,9 @@ static enum MHD_Result run_ingest(struct iha_http *h, struct req *r, const char 
     /* A keep-alive connection may still send while we stop; MHD cannot stop with it suspended. */
     if (atomic_load(&h->stopping))
         return reject(h, r->conn, method, url, rt->format, 503, "the gateway is shutting down", "");
-    if (r->form) {
+    if (rt->kind == R_RELOAD) {
+        r->json = json_null(); /* the body, if any, is not read */
+    } else if (r->form) {
         iha_err_clear(&err);
         if (iha_form_decode(r->buf ? r->buf : "", r->len, &r->json, &err) != IHA_OK)
             return reject(h, r->conn, method, url, rt->format, 400, err.msg, err.field);
@@ -612,7 +614,12 @@ static enum MHD_Result run_ingest(struct iha_http *h, struct req *r, const char 
     pthread_mutex_unlock(&h->lock);
 
     iha_err_clear(&err);
-    rc = h->ingest(h->ingest_cls, rt->source, r->json, on_reply, r, &err);
+    if (rt->kind != R_RELOAD)
+        rc = h->ingest(h->ingest_cls, rt->source, r->json, on_reply, r, &err);
+    else if (h->ops.reload)
+        rc = h->ops.reload(h->ops.cls, on_reply, r, &err);
+    else
+        rc = IHA_E_CONFIG; /* 500: this server was started without reload */
     if (rc == IHA_OK)
         return answer_or_suspend(r, method, url);
 
@@ -715,10 +722,8 @@ static enum MHD_Result answer_ops(struct iha_http *h, struct MHD_Connection *c,
                                   long long t0)
 {
     const char *host = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "hostname");
-    char detail[512];
     json_t *status, *events;
     char *text = NULL;
-    unsigned code = 200;
 
     switch (rt->kind) {
     case R_METRICS:
@@ -743,23 +748,6 @@ static enum MHD_Result answer_ops(struct iha_http *h, struct MHD_Connection *c,
         log_request(h, c, method, url, 200, t0);
         return queue_json(c, 200, iha_events_list(h->ops.events, host, events_limit(c)), NULL,
                           NULL);
-    case R_RELOAD:
-        detail[0] = '\0';
-        if (!h->ops.reload) {
-            code = 500;
-            snprintf(detail, sizeof(detail), "reload is not available");
-        } else if (h->ops.reload(h->ops.cls, detail, sizeof(detail)) != IHA_OK) {
-            code = 500;
-        }
-        log_request(h, c, method, url, code, t0);
-        if (code != 200) {
-            char msg[600];
-            snprintf(msg, sizeof(msg), "failed to reload config: %s", detail);
-            return queue_json(c, code, json_pack("{s:s,s:s}", "status", "error", "error", msg),
-                              NULL, NULL);
-        }
-        return queue_json(c, 200, json_pack("{s:s,s:s}", "status", "success", "detail", detail),
-                          NULL, NULL);
     default:
         return answer_fixed(h, c, rt, method, url, t0);
     }
@@ -838,11 +826,12 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
             return reject(h, c, method, url, rt->format, 401,
                           why[0] ? why : "authentication required", "");
     }
-    if (rt->kind != R_INGEST)
+    /* A reload is suspended like an ingest until the reload thread answers it. */
+    if (rt->kind != R_INGEST && rt->kind != R_RELOAD)
         return answer_ops(h, c, rt, method, url, t0);
     value = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     form = rt->source == IHA_SOURCE_NAGIOS && form_type(value);
-    if (!form && !content_type_ok(value))
+    if (!form && !content_type_ok(value) && rt->kind != R_RELOAD)
         return reject(h, c, method, url, rt->format, 415, "Content-Type must be application/json",
                       "");
     value = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);

@@ -62,10 +62,12 @@ struct iha_http_ops {
     /** @return a new object for /api/v1/status (NULL: out of memory). */
     json_t *(*status)(void *cls);
     /**
-     * Reloads config, tokens and rules. @return IHA_OK (@p detail may say which
-     * settings need a restart) or an error with the reason in @p detail.
+     * Starts a reload of config, tokens and rules elsewhere (it must not block). On
+     * IHA_OK @p reply is called exactly once, from any thread, possibly before the
+     * function returns, with the answer (the POST /-/reload request stays suspended
+     * until then); otherwise the reason is in @p err (IHA_E_LIMIT: busy, 503).
      */
-    enum iha_rc (*reload)(void *cls, char *detail, size_t detail_size);
+    enum iha_rc (*reload)(void *cls, iha_reply_fn reply, void *reply_cls, struct iha_err *err);
     void *cls;
 };
 

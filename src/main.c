@@ -896,9 +896,10 @@ static int cmd_run(const struct options *o)
         if (sigwait(&sigs, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            char detail[512];
+            /* Only asks: the reload thread does the work, so SIGTERM is never kept waiting. */
             IHA_LOG(IHA_LOG_INFO, "SIGHUP received: reloading the configuration");
-            (void)iha_reload_run(reload, "SIGHUP", detail, sizeof(detail));
+            if (iha_reload_request(reload, IHA_RELOAD_SIGHUP, NULL, NULL, &err) != IHA_OK)
+                IHA_LOG(IHA_LOG_ERROR, "cannot start a reload", "detail", err.msg);
             continue;
         }
         break;
@@ -913,6 +914,8 @@ cleanup:
     pthread_mutex_lock(&ready.lock);
     ready.http = NULL;
     pthread_mutex_unlock(&ready.lock);
+    /* A reload in progress finishes before the server and the pipeline it feeds go. */
+    iha_reload_stop(reload);
     if (reload)
         iha_reload_set_http(reload, NULL);
     /* Stored native notifications are answered 202 "queued" before the server's 503s. */

@@ -3,6 +3,7 @@
 #include "reload.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,19 +24,53 @@
 #define SECRET "<secret>"
 #define DIAG_SHOWN 3
 
+/*
+ * Threads and locks.
+ *
+ *   main thread     sigwait(): SIGHUP -> iha_reload_request() (never waits for a reload)
+ *   HTTP thread     POST /-/reload -> ops_reload() -> iha_reload_request() with the
+ *                   connection suspended; /api/v1/status, /metrics -> status, refresh
+ *   reload thread   worker(): runs every requested reload and answers its requests
+ *   any thread      iha_reload_run() (tests, callers that want to wait)
+ *
+ *   run_lock   held for a whole reload (load, globs, rules, auth, hand-over): one at a time
+ *   lock       the state shown by status; taken inside run_lock; inside it only the HTTP
+ *              server's own lock (iha_http_set_auth_steal)
+ *   wlock      the waiting requests and the worker's flags; a leaf: nothing is called and
+ *              no other lock is taken while it is held
+ *
+ * Replies to POST /-/reload are called with no lock of ours held. Requests that arrive
+ * while a reload runs wait for the next one (the file may have changed after it was read);
+ * all requests waiting when a reload starts share it.
+ */
+struct waiter {
+    iha_reply_fn reply;
+    void *cls;
+    struct waiter *next;
+};
+
 struct iha_reload {
     struct iha_reload_config c;
     pthread_mutex_t run_lock; /* one reload at a time */
-    pthread_mutex_t lock;     /* everything below */
+    pthread_mutex_t lock;     /* everything below, up to wlock */
     struct iha_http *http;
     struct iha_config *current; /* the last config loaded by a reload (NULL: c.running) */
     json_t *rule_names;
     json_t *restart_required; /* settings that differ from the running ones */
+    json_t *applied;          /* settings the last reload changed live */
     time_t started;
     time_t last_time;
     bool last_ok;
     char last_error[512];
     unsigned long reloads;
+    pthread_mutex_t wlock; /* the fields below */
+    pthread_cond_t wcond;
+    struct waiter *waiters;
+    size_t n_waiters;
+    unsigned triggers; /* IHA_RELOAD_* bits of the requests not yet started */
+    bool stopping;
+    bool thread_started;
+    pthread_t thread;
 };
 
 static double now_s(void)
@@ -55,26 +90,39 @@ static json_t *names_of(const struct iha_ruleset *rs)
     return a;
 }
 
+static void *worker(void *cls);
+
 struct iha_reload *iha_reload_new(const struct iha_reload_config *cfg)
 {
     struct iha_reload *r = calloc(1, sizeof(*r));
+    sigset_t all, old;
 
     if (!r)
         return NULL;
     r->c = *cfg;
     r->rule_names = names_of(cfg->rules);
     r->restart_required = json_array();
-    if (!r->rule_names || !r->restart_required) {
-        json_decref(r->rule_names);
-        json_decref(r->restart_required);
-        free(r);
-        return NULL;
-    }
+    r->applied = json_array();
     pthread_mutex_init(&r->run_lock, NULL);
     pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->wlock, NULL);
+    pthread_cond_init(&r->wcond, NULL);
+    if (!r->rule_names || !r->restart_required || !r->applied) {
+        iha_reload_free(r);
+        return NULL;
+    }
     r->started = time(NULL);
     r->last_time = r->started;
     r->last_ok = true;
+    /* Signals stay with the thread that sigwait()s for them. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    r->thread_started = pthread_create(&r->thread, NULL, worker, r) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!r->thread_started) {
+        iha_reload_free(r);
+        return NULL;
+    }
     if (r->c.metrics)
         iha_metrics_set(r->c.metrics, "iha_gateway_config_last_reload_success_timestamp_seconds",
                         now_s());
@@ -88,15 +136,35 @@ void iha_reload_set_http(struct iha_reload *r, struct iha_http *h)
     pthread_mutex_unlock(&r->lock);
 }
 
+void iha_reload_stop(struct iha_reload *r)
+{
+    bool join;
+
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->wlock);
+    r->stopping = true;
+    join = r->thread_started;
+    r->thread_started = false;
+    pthread_cond_broadcast(&r->wcond);
+    pthread_mutex_unlock(&r->wlock);
+    if (join)
+        pthread_join(r->thread, NULL);
+}
+
 void iha_reload_free(struct iha_reload *r)
 {
     if (!r)
         return;
+    iha_reload_stop(r);
     iha_config_free(r->current);
     json_decref(r->rule_names);
     json_decref(r->restart_required);
+    json_decref(r->applied);
     pthread_mutex_destroy(&r->run_lock);
     pthread_mutex_destroy(&r->lock);
+    pthread_mutex_destroy(&r->wlock);
+    pthread_cond_destroy(&r->wcond);
     free(r);
 }
 
@@ -219,42 +287,86 @@ json_t *iha_config_to_json_redacted(const struct iha_config *cfg)
 
 /* ---- reload ---- */
 
-static bool str_differs(const char *a, const char *b)
+/*
+ * The keys a reload puts into force. Every other key of the file needs a restart and is
+ * named when it changes, so a key added to the loader later is never silently ignored.
+ * instance_ha.* (URL, dialect, timeouts, tls, auth) stays with restart: delivery and the
+ * Keystone token source borrow those settings for their whole life and have no safe swap.
+ */
+static const char *const live_keys[] = {
+    "web.auth.disabled",
+    "web.auth.bearer_tokens_file",
+    "web.auth.basic_auth_users",
+    "mapping.rule_files",
+    "log.level",
+    "log.format",
+    NULL,
+};
+
+static bool is_live(const char *key)
 {
-    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+    for (size_t i = 0; live_keys[i]; i++)
+        if (strcmp(live_keys[i], key) == 0)
+            return true;
+    return false;
 }
 
-/* Appends to @p out every setting of @p next that differs from @p run and needs a restart. */
-static void restart_only(const struct iha_config *run, const struct iha_config *next, json_t *out)
-{
-    struct {
-        const char *name;
-        bool differs;
-    } checks[] = {
-        {"web.listen_address", str_differs(run->listen_address, next->listen_address)},
-        {"web.max_request_bytes", run->max_request_bytes != next->max_request_bytes},
-        {"web.read_timeout", run->read_timeout_s != next->read_timeout_s},
-        {"instance_ha.url", str_differs(run->url, next->url)},
-        {"instance_ha.dialect", run->dialect != next->dialect},
-        {"instance_ha.token_file", str_differs(run->token_file, next->token_file)},
-        {"instance_ha.connect_timeout", run->connect_timeout_ms != next->connect_timeout_ms},
-        {"instance_ha.timeout", run->timeout_ms != next->timeout_ms},
-        {"instance_ha.auth", run->auth.type != next->auth.type ||
-                                 str_differs(run->auth.auth_url, next->auth.auth_url) ||
-                                 str_differs(run->auth.cloud, next->auth.cloud)},
-        {"dedupe.window", run->dedupe_window_s != next->dedupe_window_s},
-        {"dedupe.max_entries", run->dedupe_max_entries != next->dedupe_max_entries},
-        {"storage.path", str_differs(run->storage_path, next->storage_path)},
-        {"storage.max_bytes", run->storage_max_bytes != next->storage_max_bytes},
-        {"storage.max_entries", run->storage_max_entries != next->storage_max_entries},
-        {"storage.segment_bytes", run->storage_segment_bytes != next->storage_segment_bytes},
-        {"storage.max_age", run->storage_max_age_ms != next->storage_max_age_ms},
-        {"storage.max_backoff", run->storage_max_backoff_ms != next->storage_max_backoff_ms},
-    };
+struct changes {
+    const struct iha_config *a, *b;
+    json_t *list;
+    bool live; /* collect the live keys (else those needing a restart) */
+    bool nomem;
+};
 
-    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
-        if (checks[i].differs)
-            json_array_append_new(out, json_string(checks[i].name));
+static void on_changed(void *cls, const char *key)
+{
+    struct changes *ch = cls;
+
+    if (is_live(key) != ch->live)
+        return;
+    /* Left out of the file in both, the URL is the one found in the catalog at start. */
+    if (strcmp(key, "instance_ha.url") == 0 && !ch->a->url_set && !ch->b->url_set)
+        return;
+    if (json_array_append_new(ch->list, json_string(key)) != 0)
+        ch->nomem = true;
+}
+
+/* Appends to @p out the keys of @p from and @p to that differ and are (not) @p live. */
+static enum iha_rc changed_keys(const struct iha_config *from, const struct iha_config *to,
+                                bool live, json_t *out)
+{
+    struct changes ch = {.a = from, .b = to, .list = out, .live = live};
+
+    iha_config_diff(from, to, on_changed, &ch);
+    return ch.nomem ? IHA_E_NOMEM : IHA_OK;
+}
+
+/* The strings of @p a joined by ", " (malloc'ed); NULL when empty or out of memory. */
+static char *joined(const json_t *a)
+{
+    size_t n = 0, used = 0, i;
+    json_t *v;
+    char *s;
+
+    json_array_foreach(a, i, v) n += strlen(json_string_value(v)) + 2;
+    if (n == 0)
+        return NULL;
+    s = malloc(n + 1);
+    if (!s)
+        return NULL;
+    json_array_foreach(a, i, v)
+    {
+        size_t l = strlen(json_string_value(v));
+
+        if (used) {
+            memcpy(s + used, ", ", 2);
+            used += 2;
+        }
+        memcpy(s + used, json_string_value(v), l);
+        used += l;
+    }
+    s[used] = '\0';
+    return s;
 }
 
 /* The first few errors of @p d in @p out, joined by "; ". */
@@ -295,21 +407,24 @@ static void failed(struct iha_reload *r, const char *trigger, const char *why, c
     }
 }
 
-enum iha_rc iha_reload_run(struct iha_reload *r, const char *trigger, char *detail,
-                           size_t detail_size)
+/* iha_reload_run(); with @p answer, also the body of the answer to POST /-/reload. */
+static enum iha_rc run_reload(struct iha_reload *r, const char *trigger, char *detail,
+                              size_t detail_size, json_t **answer)
 {
     struct iha_diag *diag = iha_diag_new();
     struct iha_config *cfg = NULL;
+    const struct iha_config *prev;
     struct iha_ruleset *rs = iha_ruleset_new();
     struct iha_auth *auth = NULL;
-    json_t *names = NULL, *restart = json_array();
-    char why[512], nrules[24], *list = NULL;
-    struct iha_http *http;
+    json_t *names = NULL, *restart = json_array(), *applied = json_array();
+    char why[512], nrules[24], *list = NULL, *live = NULL;
     enum iha_rc rc = IHA_E_NOMEM;
 
     pthread_mutex_lock(&r->run_lock);
     detail[0] = '\0';
-    if (!diag || !rs || !restart) {
+    if (answer)
+        *answer = NULL;
+    if (!diag || !rs || !restart || !applied) {
         failed(r, trigger, "out of memory", detail, detail_size);
         goto cleanup;
     }
@@ -338,23 +453,34 @@ enum iha_rc iha_reload_run(struct iha_reload *r, const char *trigger, char *deta
         failed(r, trigger, why, detail, detail_size);
         goto cleanup;
     }
-    restart_only(r->c.running, cfg, restart);
+    /* run_lock is held: r->current changes only under it. */
+    prev = r->current ? r->current : r->c.running;
+    rc = changed_keys(r->c.running, cfg, false, restart);
+    if (rc == IHA_OK)
+        rc = changed_keys(prev, cfg, true, applied);
+    if (rc != IHA_OK) {
+        failed(r, trigger, "out of memory", detail, detail_size);
+        goto cleanup;
+    }
 
     /* Everything is built: hand it over. Nothing below can fail. */
     snprintf(nrules, sizeof(nrules), "%zu", iha_ruleset_count(rs));
     iha_pipeline_replace_rules_steal(r->c.pipeline, rs);
     rs = NULL;
     pthread_mutex_lock(&r->lock);
-    http = r->http;
+    /* Under the lock, so that the server is not stopped and freed meanwhile. */
+    iha_http_set_auth_steal(r->http, auth);
     pthread_mutex_unlock(&r->lock);
-    iha_http_set_auth_steal(http, auth);
     auth = NULL;
     iha_log_setup(cfg->log_level, cfg->log_format);
-    if (json_array_size(restart) > 0) {
-        list = json_dumps(restart, JSON_COMPACT);
+    list = joined(restart);
+    live = joined(applied);
+    if (json_array_size(restart) > 0)
         snprintf(detail, detail_size, "reloaded; these settings differ and need a restart: %s",
-                 list ? list : "?");
-    }
+                 list ? list : "(out of memory)");
+    if (answer)
+        *answer = json_pack("{s:s,s:s,s:O,s:O}", "status", "success", "detail", detail,
+                            "restart_required", restart, "applied", applied);
     pthread_mutex_lock(&r->lock);
     iha_config_free(r->current);
     r->current = cfg;
@@ -365,6 +491,9 @@ enum iha_rc iha_reload_run(struct iha_reload *r, const char *trigger, char *deta
     json_decref(r->restart_required);
     r->restart_required = restart;
     restart = NULL;
+    json_decref(r->applied);
+    r->applied = applied;
+    applied = NULL;
     r->last_ok = true;
     r->last_time = time(NULL);
     r->last_error[0] = '\0';
@@ -376,20 +505,132 @@ enum iha_rc iha_reload_run(struct iha_reload *r, const char *trigger, char *deta
                         now_s());
         iha_metrics_add(r->c.metrics, "iha_gateway_config_reloads_total", 1, "success");
     }
-    IHA_LOG(IHA_LOG_INFO, "configuration reloaded", "trigger", trigger, "rules", nrules,
-            "restart_required", list);
+    IHA_LOG(IHA_LOG_INFO, "configuration reloaded", "trigger", trigger, "rules", nrules, "applied",
+            live, "restart_required", list);
     if (list)
         IHA_LOG(IHA_LOG_WARN, "changed settings need a restart to apply", "settings", list);
     rc = IHA_OK;
 cleanup:
+    if (answer && rc != IHA_OK) {
+        snprintf(why, sizeof(why), "failed to reload config: %s", detail);
+        *answer = json_pack("{s:s,s:s}", "status", "error", "error", why);
+    }
     free(list);
+    free(live);
     json_decref(names);
     json_decref(restart);
+    json_decref(applied);
     iha_auth_free(auth);
     iha_ruleset_free(rs);
     iha_config_free(cfg);
     iha_diag_free(diag);
     pthread_mutex_unlock(&r->run_lock);
+    return rc;
+}
+
+enum iha_rc iha_reload_run(struct iha_reload *r, const char *trigger, char *detail,
+                           size_t detail_size)
+{
+    return run_reload(r, trigger, detail, detail_size, NULL);
+}
+
+static const char *trigger_name(unsigned triggers)
+{
+    switch (triggers) {
+    case IHA_RELOAD_SIGHUP:
+        return "SIGHUP";
+    case IHA_RELOAD_HTTP:
+        return "POST /-/reload";
+    default:
+        return "SIGHUP, POST /-/reload";
+    }
+}
+
+/* Answers and frees every request of @p w, each with its own copy of @p body. */
+static void answer_all(struct waiter *w, unsigned status, const json_t *body)
+{
+    while (w) {
+        struct waiter *next = w->next;
+
+        w->reply(w->cls, status, body ? json_deep_copy(body) : NULL);
+        free(w);
+        w = next;
+    }
+}
+
+/* The reload thread: one reload for all requests waiting when it starts. */
+static void *worker(void *cls)
+{
+    struct iha_reload *r = cls;
+    struct waiter *w;
+    json_t *body;
+    char detail[512];
+
+    pthread_mutex_lock(&r->wlock);
+    for (;;) {
+        unsigned triggers;
+        enum iha_rc rc;
+
+        while (!r->stopping && !r->triggers)
+            pthread_cond_wait(&r->wcond, &r->wlock);
+        if (r->stopping)
+            break;
+        w = r->waiters;
+        r->waiters = NULL;
+        r->n_waiters = 0;
+        triggers = r->triggers;
+        r->triggers = 0;
+        pthread_mutex_unlock(&r->wlock);
+        rc = run_reload(r, trigger_name(triggers), detail, sizeof(detail), &body);
+        answer_all(w, rc == IHA_OK ? 200 : 500, body);
+        json_decref(body);
+        pthread_mutex_lock(&r->wlock);
+    }
+    w = r->waiters;
+    r->waiters = NULL;
+    r->n_waiters = 0;
+    pthread_mutex_unlock(&r->wlock);
+    body = json_pack("{s:s,s:s}", "status", "error", "error", "the gateway is shutting down");
+    answer_all(w, 503, body);
+    json_decref(body);
+    return NULL;
+}
+
+enum iha_rc iha_reload_request(struct iha_reload *r, enum iha_reload_trigger trigger,
+                               iha_reply_fn reply, void *reply_cls, struct iha_err *err)
+{
+    struct waiter *w = NULL;
+    enum iha_rc rc = IHA_OK;
+
+    if (reply) {
+        w = calloc(1, sizeof(*w));
+        if (!w) {
+            iha_err_set(err, NULL, "out of memory");
+            return IHA_E_NOMEM;
+        }
+        w->reply = reply;
+        w->cls = reply_cls;
+    }
+    pthread_mutex_lock(&r->wlock);
+    if (r->stopping) {
+        iha_err_set(err, NULL, "the gateway is shutting down");
+        rc = IHA_E_LIMIT;
+    } else if (w && r->n_waiters >= IHA_RELOAD_MAX_WAITING) {
+        iha_err_set(err, NULL, "%u reload requests are already waiting",
+                    (unsigned)IHA_RELOAD_MAX_WAITING);
+        rc = IHA_E_LIMIT;
+    } else {
+        if (w) {
+            w->next = r->waiters;
+            r->waiters = w;
+            r->n_waiters++;
+            w = NULL;
+        }
+        r->triggers |= (unsigned)trigger;
+        pthread_cond_signal(&r->wcond);
+    }
+    pthread_mutex_unlock(&r->wlock);
+    free(w);
     return rc;
 }
 
@@ -465,14 +706,15 @@ json_t *iha_reload_status(struct iha_reload *r)
     iha_time_format(r->started, started);
     iha_time_format(r->last_time, last);
     o = json_pack("{s:s,s:s,s:I,s:{s:s?,s:s,s:s},s:o,s:O,s:o,s:{s:s},"
-                  "s:{s:b,s:s,s:s,s:I,s:O}}",
+                  "s:{s:b,s:s,s:s,s:I,s:O,s:O}}",
                   "version", IHA_VERSION, "started", started, "uptime_seconds",
                   (json_int_t)(time(NULL) - r->started), "instance_ha", "url", r->c.running->url,
                   "dialect", iha_dialect_name(r->c.running->dialect), "token", token, "config",
                   iha_config_to_json_redacted(cfg), "rules", r->rule_names, "queue",
                   queue ? queue : json_null(), "token", "description", token, "reload",
                   "last_successful", r->last_ok, "last_time", last, "last_error", r->last_error,
-                  "reloads", (json_int_t)r->reloads, "restart_required", r->restart_required);
+                  "reloads", (json_int_t)r->reloads, "restart_required", r->restart_required,
+                  "applied", r->applied);
     pthread_mutex_unlock(&r->lock);
     return o;
 }
@@ -489,9 +731,9 @@ static json_t *ops_status(void *cls)
     return iha_reload_status(cls);
 }
 
-static enum iha_rc ops_reload(void *cls, char *detail, size_t size)
+static enum iha_rc ops_reload(void *cls, iha_reply_fn reply, void *reply_cls, struct iha_err *err)
 {
-    return iha_reload_run(cls, "POST /-/reload", detail, size);
+    return iha_reload_request(cls, IHA_RELOAD_HTTP, reply, reply_cls, err);
 }
 
 void iha_reload_http_ops(struct iha_reload *r, struct iha_events *events, struct iha_http_ops *out)

@@ -11,9 +11,19 @@
  * on the HTTP thread at its next request, so a request being mapped finishes with the old
  * rules and nothing in flight is lost. log.level and log.format apply at once. A config
  * that fails leaves the previous one in force and says why (log line, the metric
- * iha_gateway_config_last_reload_successful 0, the answer to POST /-/reload). Settings
- * that need a restart (web.listen_address, storage.*, instance_ha.*, dedupe.*,
- * web.max_request_bytes, web.read_timeout) are reported when they differ.
+ * iha_gateway_config_last_reload_successful 0, the answer to POST /-/reload).
+ *
+ * Applied live: web.auth.* (disabled, bearer_tokens_file, basic_auth_users),
+ * mapping.rule_files (and the rule files' contents), log.level, log.format. Every other
+ * key of the file (web.listen_address, web.max_request_bytes, web.read_timeout, all of
+ * instance_ha.* including tls.* and auth.*, dedupe.*, storage.*, and any key added later)
+ * needs a restart: when it differs from the running value it is named, by its full key,
+ * in the answer, the log and /api/v1/status (reload.restart_required). The whole config
+ * is compared key by key (iha_config_diff()), not a chosen list.
+ *
+ * Reloads run on the reloader's own thread, one at a time; SIGHUP and POST /-/reload only
+ * ask for one (iha_reload_request()), so neither the signal loop nor the HTTP thread
+ * waits for YAML, globs or regex compilation. The thread and lock map is in reload.c.
  */
 #ifndef IHA_RELOAD_H
 #define IHA_RELOAD_H
@@ -22,7 +32,17 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "pipeline.h"
 #include "rc.h"
+
+/** Requests for a reload waiting at most (POST /-/reload beyond it: 503). */
+#define IHA_RELOAD_MAX_WAITING 64u
+
+/** Who asked for a reload (bits: requests waiting together share one reload). */
+enum iha_reload_trigger {
+    IHA_RELOAD_SIGHUP = 1u,
+    IHA_RELOAD_HTTP = 2u,
+};
 
 struct iha_reload;
 struct iha_pipeline;
@@ -48,15 +68,21 @@ struct iha_reload_config {
     struct iha_token_source *token;   /**< may be NULL: described, never printed */
 };
 
-/** @return a reloader or NULL (out of memory). */
+/**
+ * Starts the reload thread (with every signal blocked).
+ * @return a reloader or NULL (out of memory, no thread).
+ */
 struct iha_reload *iha_reload_new(const struct iha_reload_config *cfg);
 
-/** Sets the HTTP server that gets new inbound authentication (NULL to detach). Thread-safe. */
+/**
+ * Sets the HTTP server that gets new inbound authentication (NULL to detach). Thread-safe;
+ * once it returned NULL'ed, no reload touches the previous server any more.
+ */
 void iha_reload_set_http(struct iha_reload *r, struct iha_http *h);
 
 /**
- * Reloads. @p trigger ("SIGHUP", "POST /-/reload") goes to the log. Reloads are
- * serialised; any thread may call.
+ * Reloads now, on the calling thread, and waits for it. @p trigger goes to the log.
+ * Reloads are serialised; any thread but the HTTP thread may call.
  * @return IHA_OK (@p detail names the settings that still need a restart, or is empty);
  *         otherwise the error code with the reason in @p detail, and nothing changed.
  */
@@ -64,9 +90,32 @@ enum iha_rc iha_reload_run(struct iha_reload *r, const char *trigger, char *deta
                            size_t detail_size);
 
 /**
+ * Asks the reload thread for a reload and returns at once; any thread. A request made
+ * while a reload runs gets the next one; requests waiting together share it.
+ * @param reply NULL (SIGHUP: the log and status say how it went), or called exactly once
+ *        from the reload thread, or from iha_reload_stop(), with the HTTP status (200;
+ *        500 refused config; 503 shutting down) and the answer (stolen), e.g.
+ *        {"status": "success", "detail": "...", "restart_required": ["instance_ha.tls.ca_file"],
+ *        "applied": ["log.level"]} or {"status": "error", "error": "failed to reload config: ..."}
+ * @return IHA_OK; IHA_E_LIMIT (stopping, or IHA_RELOAD_MAX_WAITING requests wait; in
+ *         @p err); IHA_E_NOMEM. @p reply is not called unless IHA_OK.
+ */
+enum iha_rc iha_reload_request(struct iha_reload *r, enum iha_reload_trigger trigger,
+                               iha_reply_fn reply, void *reply_cls,
+                               struct iha_err *err) IHA_MUST_CHECK;
+
+/**
+ * Stops the reload thread: waits for a reload in progress, answers the requests still
+ * waiting with 503 and refuses new ones. Call before what the reloader borrows (pipeline,
+ * HTTP server) goes away. NULL-safe; idempotent.
+ */
+void iha_reload_stop(struct iha_reload *r);
+
+/**
  * @return a new object for /api/v1/status: version, started, instance_ha {url, dialect,
  *         token (a description, never the token)}, config (secrets as "<secret>"), rules
- *         (names), queue, token, reload. NULL when out of memory. Thread-safe.
+ *         (names), queue, token, reload {last_successful, last_time, last_error, reloads,
+ *         restart_required, applied}. NULL when out of memory. Thread-safe.
  */
 json_t *iha_reload_status(struct iha_reload *r);
 
@@ -83,7 +132,7 @@ struct iha_events;
  */
 void iha_reload_http_ops(struct iha_reload *r, struct iha_events *events, struct iha_http_ops *out);
 
-/** Frees @p r (not what it borrows). NULL-safe. */
+/** Stops (iha_reload_stop()) and frees @p r (not what it borrows). NULL-safe. */
 void iha_reload_free(struct iha_reload *r);
 
 /**
