@@ -2,9 +2,9 @@
 # Reload (SIGHUP and POST /-/reload) against a running gateway and the real Masakari API:
 # a valid change (a new rule file) takes effect; an invalid one (a rule whose regex does
 # not compile) is refused with the reason (500 "failed to reload config: ...", log line,
-# iha_gateway_config_last_reload_successful 0) and the old rules still map; a setting
-# that needs a restart is reported; and under a bounded load of requests during a series
-# of reloads no request fails.
+# iha_gateway_config_last_reload_successful 0) and the old rules still map; settings
+# that need a restart (instance_ha.tls among them) are named by key; and under a bounded
+# load of requests during a series of reloads no request fails.
 # shellcheck disable=SC2119  # start_* take optional arguments
 source "$(dirname "$0")/lib.sh"
 it_init reload
@@ -73,12 +73,22 @@ http POST "$GW_URL/-/reload"
 assert_eq "$HTTP_CODE" 401 "POST /-/reload without a token: HTTP status"
 rm -f "$GW_DIR/rules/zz-broken.yml"
 
-# --- a restart-only setting is reported, the rest applies -------------------------------
+# --- restart-only settings are reported by their keys, the rest applies -----------------
 sed -i "s/^  listen_address: .*/  listen_address: \"127.0.0.1:1\"/" "$GW_DIR/config.yml"
+sed -i "s|^  retry_for: .*|  retry_for: 7s\n  tls:\n    ca_file: /etc/ssl/certs/ca-certificates.crt|" \
+    "$GW_DIR/config.yml"
 gw_reload
 assert_eq "$HTTP_CODE" 200 "restart-only change: HTTP status"
 assert_json "$HTTP_BODY" '.status == "success" and (.detail | contains("web.listen_address"))' \
     "restart-only change: reported"
+assert_json "$HTTP_BODY" \
+    '.restart_required == ["web.listen_address", "instance_ha.retry_for", "instance_ha.tls.ca_file"]' \
+    "restart-only change: every changed key named, instance_ha.tls included"
+assert_json "$HTTP_BODY" '.detail | contains("instance_ha.tls.ca_file")' \
+    "restart-only change: the detail names instance_ha.tls.ca_file"
+grep -q 'msg="changed settings need a restart to apply" settings="web.listen_address, instance_ha.retry_for, instance_ha.tls.ca_file"' \
+    "$GW_DIR/gateway.log" || fail "no log line naming the settings that need a restart"
+ok "restart-only change: logged"
 assert_metric 'iha_gateway_config_last_reload_successful' 1
 
 # --- reloads under a bounded load: no request fails ------------------------------------
