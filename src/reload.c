@@ -33,9 +33,11 @@
  *   reload thread   worker(): runs every requested reload and answers its requests
  *   any thread      iha_reload_run() (tests, callers that want to wait)
  *
- *   run_lock   held for a whole reload (load, globs, rules, auth, hand-over): one at a time
+ *   run_lock   held for a whole reload (load, globs, rules, auth, hand-over): one at a time;
+ *              inside it the pipeline's rules lock and the metrics lock, each briefly
  *   lock       the state shown by status; taken inside run_lock; inside it only the HTTP
- *              server's own lock (iha_http_set_auth_steal)
+ *              server's own lock (iha_http_set_auth_steal), so that iha_reload_set_http(NULL)
+ *              returning means no reload touches that server any more
  *   wlock      the waiting requests and the worker's flags; a leaf: nothing is called and
  *              no other lock is taken while it is held
  *

@@ -47,6 +47,8 @@ static void write_config(struct fixture *fx, const char *rule_file, const char *
              listen, fx->dir, fx->dir, rule_file, fx->dir);
 }
 
+static bool json_array_has(const json_t *a, const char *s);
+
 static enum iha_rc load(void *cls, struct iha_config **out, struct iha_diag *diag)
 {
     struct fixture *fx = cls;
@@ -145,6 +147,8 @@ static void test_reload(void **state)
         st = iha_reload_status(r);
         assert_string_equal(json_string_value(json_array_get(json_object_get(st, "rules"), 0)),
                             "rule-b");
+        assert_true(json_array_has(json_object_get(json_object_get(st, "reload"), "applied"),
+                                   "mapping.rule_files"));
         json_decref(st);
         assert_true(iha_metrics_value(m, "iha_gateway_config_last_reload_successful") == 1.0);
         assert_true(iha_metrics_value(m, "iha_gateway_config_reloads_total", "success") == 1.0);
