@@ -1232,7 +1232,7 @@ enum iha_rc iha_pipeline_handle(struct iha_pipeline *p, enum iha_source source, 
 {
     struct request *r;
     enum iha_rc rc;
-    bool replayed = false;
+    enum iha_redelivery_outcome seen = IHA_REDELIVERY_NEW;
 
     /*
      * A re-sent Nagios record already answered 2xx gets that answer again, with no POST.
@@ -1240,10 +1240,14 @@ enum iha_rc iha_pipeline_handle(struct iha_pipeline *p, enum iha_source source, 
      */
     if (source == IHA_SOURCE_NAGIOS &&
         (rc = iha_redelivery_begin(p->redelivery, body, (time_t)(iha_clock_ms() / 1000u), &reply,
-                                   &cls, &replayed)) != IHA_OK)
+                                   &cls, &seen)) != IHA_OK)
         return rc;
-    if (replayed)
+    if (seen == IHA_REDELIVERY_REPLAYED)
         return IHA_OK;
+    if (seen == IHA_REDELIVERY_DIFFERENT)
+        IHA_LOG(IHA_LOG_WARN, "record id already answered for a different record; processing it",
+                "record_id", json_string_value(json_object_get(body, "record_id")), "host",
+                json_string_value(json_object_get(body, "hostname")));
     adopt_rules(p);
     r = request_new(p, source, reply, cls);
     if (!r) {

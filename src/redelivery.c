@@ -11,6 +11,7 @@ struct entry {
     uint64_t hash; /* compared before the string: most probes miss */
     char *id;
     unsigned status;
+    json_t *record; /* the record answered: only the same record gets the answer again */
     json_t *body;
     time_t at;
 };
@@ -35,6 +36,7 @@ struct wrap {
     iha_redelivery_reply_fn reply;
     void *cls;
     time_t at; /* when the request arrived: the ttl counts from there (tests pass their clock) */
+    json_t *record;
     char id[IHA_REDELIVERY_ID_MAX + 1];
 };
 
@@ -52,6 +54,7 @@ static uint64_t fnv1a(const char *s)
 static void entry_clear(struct entry *e)
 {
     free(e->id);
+    json_decref(e->record);
     json_decref(e->body);
     memset(e, 0, sizeof(*e));
 }
@@ -87,8 +90,12 @@ void iha_redelivery_free(struct iha_redelivery *rd)
     free(rd);
 }
 
-/* @return a new reference to the remembered answer, or NULL. Caller holds the lock. */
-static json_t *lookup(struct iha_redelivery *rd, const char *id, time_t now, unsigned *status)
+/*
+ * @return a new reference to the remembered answer for @p record, or NULL; @p *different is
+ * set when the id is remembered for a record with other content. Caller holds the lock.
+ */
+static json_t *lookup(struct iha_redelivery *rd, const char *id, const json_t *record, time_t now,
+                      unsigned *status, bool *different)
 {
     uint64_t h = fnv1a(id);
 
@@ -96,21 +103,26 @@ static json_t *lookup(struct iha_redelivery *rd, const char *id, time_t now, uns
         struct entry *e = &rd->ring[(rd->head + rd->cap - 1 - k) % rd->cap];
         if (e->hash != h || strcmp(e->id, id) != 0)
             continue;
-        /* The newest entry for an id decides; an expired one means "forgotten". */
+        /* Newest first, so an expired entry means older ones are forgotten too. */
         if (now - e->at >= (time_t)rd->ttl_s || now < e->at)
             return NULL;
+        if (!json_equal(e->record, record)) {
+            *different = true;
+            continue;
+        }
         *status = e->status;
         return json_deep_copy(e->body);
     }
     return NULL;
 }
 
-static void remember(struct iha_redelivery *rd, const char *id, unsigned status, const json_t *body,
-                     time_t now)
+static void remember(struct iha_redelivery *rd, const char *id, json_t *record, unsigned status,
+                     const json_t *body, time_t now)
 {
     struct entry e = {0};
 
     e.id = strdup(id);
+    e.record = record;
     e.body = json_deep_copy(body);
     if (!e.id || !e.body) {
         /* Out of memory: the record will simply be processed again if re-sent. */
@@ -134,34 +146,43 @@ static void wrapped_reply(void *cls, unsigned status, json_t *body)
     struct wrap *w = cls;
 
     if (status >= 200 && status < 300 && body)
-        remember(w->rd, w->id, status, body, w->at);
+        remember(w->rd, w->id, json_incref(w->record), status, body, w->at);
+    json_decref(w->record);
     w->reply(w->cls, status, body);
     free(w);
 }
 
 enum iha_rc iha_redelivery_begin(struct iha_redelivery *rd, const json_t *body, time_t now,
-                                 iha_redelivery_reply_fn *reply, void **cls, bool *replayed)
+                                 iha_redelivery_reply_fn *reply, void **cls,
+                                 enum iha_redelivery_outcome *outcome)
 {
     const char *id = json_string_value(json_object_get(body, "record_id"));
     json_t *answer;
     unsigned status = 0;
     struct wrap *w;
+    bool different = false;
 
-    *replayed = false;
+    *outcome = IHA_REDELIVERY_NEW;
     if (!rd || !id || !*id || strlen(id) > IHA_REDELIVERY_ID_MAX)
         return IHA_OK;
     pthread_mutex_lock(&rd->lock);
-    answer = lookup(rd, id, now, &status);
+    answer = lookup(rd, id, body, now, &status, &different);
     pthread_mutex_unlock(&rd->lock);
     if (answer) {
         json_object_set_new(answer, "replayed", json_true());
-        *replayed = true;
+        *outcome = IHA_REDELIVERY_REPLAYED;
         (*reply)(*cls, status, answer);
         return IHA_OK;
     }
     w = calloc(1, sizeof(*w));
-    if (!w)
+    if (w)
+        w->record = json_deep_copy(body);
+    if (!w || !w->record) {
+        free(w);
         return IHA_E_NOMEM;
+    }
+    if (different)
+        *outcome = IHA_REDELIVERY_DIFFERENT;
     w->rd = rd;
     w->reply = *reply;
     w->cls = *cls;
@@ -174,8 +195,10 @@ enum iha_rc iha_redelivery_begin(struct iha_redelivery *rd, const json_t *body, 
 
 void iha_redelivery_cancel(iha_redelivery_reply_fn reply, void *cls)
 {
-    if (reply == wrapped_reply)
+    if (reply == wrapped_reply) {
+        json_decref(((struct wrap *)cls)->record);
         free(cls);
+    }
 }
 
 size_t iha_redelivery_size(struct iha_redelivery *rd)

@@ -301,8 +301,10 @@ static void read_env(struct input *in, char *const envp[])
         in->env[F_STATE_CHANGE] = env_get(envp, p, "LASTHOSTSTATECHANGE");
     }
     /*
-     * Checkmk's context may lack the state type; its core notifies once the attempts are
-     * used up, which is exactly what HARD means. Without both numbers it stays unknown.
+     * Checkmk's documented notification context has no state type: its core notifies on
+     * hard states (attempts used up) unless a rule asks for soft ones, and then the attempt
+     * counters tell. When both counters are there they decide; without them the context
+     * is a hard-state notification, as Checkmk sends it by default.
      */
     if (cmk && !in->env[F_STATE_TYPE]) {
         const char *att = env_get(envp, p, svc ? "SERVICEATTEMPT" : "HOSTATTEMPT");
@@ -311,6 +313,8 @@ static void read_env(struct input *in, char *const envp[])
         const char *e1 = NULL, *e2 = NULL;
         if (parse_uint(att, 1000000, &a, &e1) && !*e1 && parse_uint(max, 1000000, &m, &e2) && !*e2)
             in->env[F_STATE_TYPE] = a >= m ? "HARD" : "SOFT";
+        else
+            in->env[F_STATE_TYPE] = "HARD";
     }
 }
 
@@ -348,8 +352,11 @@ static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
 /* 32 hex digits from two differently seeded FNV-1a passes over the identifying fields. */
 static void record_id(const json_t *rec, char out[IHA_NOTIFY_RECORD_ID_LEN + 1])
 {
-    static const char *const ident[] = {"dialect",           "hostname",   "service_desc",
-                                        "notification_type", "problem_id", "state_change"};
+    /* The state, its type and the attempt too: a SOFT record and the HARD one of the same
+     * problem share problem id and state-change time but are different events. */
+    static const char *const ident[] = {
+        "dialect",      "hostname",   "service_desc",  "notification_type", "problem_id",
+        "state_change", "host_state", "service_state", "state_type",        "attempt"};
     uint64_t h1 = 1469598103934665603ULL, h2 = 0x9e3779b97f4a7c15ULL;
     const char *pid = json_string_value(json_object_get(rec, "problem_id"));
     const char *chg = json_string_value(json_object_get(rec, "state_change"));

@@ -252,13 +252,13 @@ static void test_redelivery(void **state)
     struct sink sink = {0};
     iha_redelivery_reply_fn reply = sink_reply;
     void *cls = &sink;
-    bool replayed = true;
+    enum iha_redelivery_outcome replayed = IHA_REDELIVERY_REPLAYED;
 
     (void)state;
     assert_non_null(rd);
     /* Unknown id: wrapped; a 503 answer is passed on and not remembered. */
     assert_int_equal(iha_redelivery_begin(rd, rec, 1000, &reply, &cls, &replayed), IHA_OK);
-    assert_false(replayed);
+    assert_int_not_equal(replayed, IHA_REDELIVERY_REPLAYED);
     assert_ptr_not_equal(cls, &sink);
     reply(cls, 503, json_pack("{s:s}", "status", "retry"));
     assert_int_equal(sink.calls, 1);
@@ -269,7 +269,7 @@ static void test_redelivery(void **state)
     reply = sink_reply;
     cls = &sink;
     assert_int_equal(iha_redelivery_begin(rd, rec, 1001, &reply, &cls, &replayed), IHA_OK);
-    assert_false(replayed);
+    assert_int_not_equal(replayed, IHA_REDELIVERY_REPLAYED);
     reply(cls, 200, json_pack("{s:s,s:{s:i}}", "status", "success", "counts", "delivered", 1));
     assert_int_equal(sink.calls, 2);
     assert_int_equal(iha_redelivery_size(rd), 1);
@@ -278,7 +278,7 @@ static void test_redelivery(void **state)
     reply = sink_reply;
     cls = &sink;
     assert_int_equal(iha_redelivery_begin(rd, rec, 1050, &reply, &cls, &replayed), IHA_OK);
-    assert_true(replayed);
+    assert_int_equal(replayed, IHA_REDELIVERY_REPLAYED);
     assert_int_equal(sink.calls, 3);
     assert_int_equal(sink.status, 200);
     assert_int_equal(
@@ -289,7 +289,7 @@ static void test_redelivery(void **state)
     reply = sink_reply;
     cls = &sink;
     assert_int_equal(iha_redelivery_begin(rd, rec, 1101, &reply, &cls, &replayed), IHA_OK);
-    assert_false(replayed);
+    assert_int_not_equal(replayed, IHA_REDELIVERY_REPLAYED);
     iha_redelivery_cancel(reply, cls);
 
     /* No record id: untouched. */
@@ -304,13 +304,15 @@ static void test_redelivery(void **state)
         reply = sink_reply;
         cls = &sink;
         assert_int_equal(iha_redelivery_begin(rd, other, 1002, &reply, &cls, &replayed), IHA_OK);
-        if (!replayed)
+        if (replayed != IHA_REDELIVERY_REPLAYED)
             reply(cls, 202, json_object());
     }
     reply = sink_reply;
     cls = &sink;
     assert_int_equal(iha_redelivery_begin(rd, rec, 1003, &reply, &cls, &replayed), IHA_OK);
-    assert_true(replayed); /* "other" was replayed the second time: only one slot taken */
+    assert_int_equal(
+        replayed,
+        IHA_REDELIVERY_REPLAYED); /* "other" was replayed the second time: only one slot taken */
     reply = sink_reply;
     cls = &sink;
     json_object_set_new(other, "record_id", json_string("third"));
@@ -319,7 +321,7 @@ static void test_redelivery(void **state)
     reply = sink_reply;
     cls = &sink;
     assert_int_equal(iha_redelivery_begin(rd, rec, 1005, &reply, &cls, &replayed), IHA_OK);
-    assert_false(replayed);
+    assert_int_not_equal(replayed, IHA_REDELIVERY_REPLAYED);
     iha_redelivery_cancel(reply, cls);
     assert_int_equal(iha_redelivery_size(rd), 2);
 
@@ -330,14 +332,69 @@ static void test_redelivery(void **state)
     iha_redelivery_free(rd);
 }
 
+/* A different record under a remembered id is processed, never answered from memory. */
+static void test_redelivery_compares_whole_record(void **state)
+{
+    struct iha_redelivery *rd = iha_redelivery_new(4, 100);
+    json_t *soft = json_loads(host_problem, 0, NULL);
+    json_t *hard;
+    struct sink sink = {0};
+    iha_redelivery_reply_fn reply = sink_reply;
+    void *cls = &sink;
+    enum iha_redelivery_outcome replayed = IHA_REDELIVERY_REPLAYED;
+
+    (void)state;
+    assert_non_null(rd);
+    json_object_set_new(soft, "state_type", json_string("SOFT"));
+    json_object_set_new(soft, "attempt", json_string("1"));
+    hard = json_deep_copy(soft);
+    json_object_set_new(hard, "state_type", json_string("HARD"));
+    json_object_set_new(hard, "attempt", json_string("3"));
+
+    assert_int_equal(iha_redelivery_begin(rd, soft, 1000, &reply, &cls, &replayed), IHA_OK);
+    assert_int_not_equal(replayed, IHA_REDELIVERY_REPLAYED);
+    reply(cls, 200, json_pack("{s:s}", "status", "dropped"));
+
+    /* Same id, other content (the HARD record of the same problem): not replayed. */
+    reply = sink_reply;
+    cls = &sink;
+    assert_int_equal(iha_redelivery_begin(rd, hard, 1001, &reply, &cls, &replayed), IHA_OK);
+    assert_int_equal(replayed, IHA_REDELIVERY_DIFFERENT);
+    assert_ptr_not_equal(cls, &sink);
+    assert_int_equal(sink.calls, 1);
+    reply(cls, 200, json_pack("{s:s}", "status", "success"));
+
+    /* Each record replays its own answer. */
+    reply = sink_reply;
+    cls = &sink;
+    assert_int_equal(iha_redelivery_begin(rd, hard, 1002, &reply, &cls, &replayed), IHA_OK);
+    assert_int_equal(replayed, IHA_REDELIVERY_REPLAYED);
+    assert_string_equal(json_string_value(json_object_get(sink.body, "status")), "success");
+    reply = sink_reply;
+    cls = &sink;
+    assert_int_equal(iha_redelivery_begin(rd, soft, 1003, &reply, &cls, &replayed), IHA_OK);
+    assert_int_equal(replayed, IHA_REDELIVERY_REPLAYED);
+    assert_string_equal(json_string_value(json_object_get(sink.body, "status")), "dropped");
+
+    json_decref(sink.body);
+    json_decref(soft);
+    json_decref(hard);
+    iha_redelivery_free(rd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_host_problem),       cmocka_unit_test(test_recovery_is_resolved),
-        cmocka_unit_test(test_icinga2_vocabulary), cmocka_unit_test(test_checkmk_vocabulary),
-        cmocka_unit_test(test_custom_variables),   cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_form_decode),        cmocka_unit_test(test_form_refusals),
+        cmocka_unit_test(test_host_problem),
+        cmocka_unit_test(test_recovery_is_resolved),
+        cmocka_unit_test(test_icinga2_vocabulary),
+        cmocka_unit_test(test_checkmk_vocabulary),
+        cmocka_unit_test(test_custom_variables),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_form_decode),
+        cmocka_unit_test(test_form_refusals),
         cmocka_unit_test(test_redelivery),
+        cmocka_unit_test(test_redelivery_compares_whole_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -321,6 +321,96 @@ static void test_checkmk_env(void **state)
     inv_clear(&inv);
 }
 
+/* Env of one Nagios host record for @p compute-7 with the given state, type and attempt;
+ * problem id and state-change time stay those of one problem, as Nagios keeps them. */
+static json_t *host_record(const char *state, const char *type, const char *attempt)
+{
+    struct invocation inv = {0};
+    json_t *rec;
+
+    add_arg(&inv, "iha-notify");
+    add_env(&inv, "NAGIOS_HOSTNAME", "compute-7");
+    add_env(&inv, "NAGIOS_NOTIFICATIONTYPE", "PROBLEM");
+    add_env(&inv, "NAGIOS_HOSTSTATE", state);
+    add_env(&inv, "NAGIOS_HOSTSTATETYPE", type);
+    add_env(&inv, "NAGIOS_HOSTATTEMPT", attempt);
+    add_env(&inv, "NAGIOS_HOSTPROBLEMID", "17");
+    add_env(&inv, "NAGIOS_LASTHOSTSTATECHANGE", "1795617731");
+    rec = parse_ok(&inv);
+    inv_clear(&inv);
+    return rec;
+}
+
+/* A SOFT record and the HARD one of the same problem are different events. */
+static void test_record_id_covers_state_type_attempt(void **state)
+{
+    json_t *soft = host_record("DOWN", "SOFT", "1");
+    json_t *soft2 = host_record("DOWN", "SOFT", "2");
+    json_t *hard = host_record("DOWN", "HARD", "3");
+    json_t *unreach = host_record("UNREACHABLE", "HARD", "3");
+    json_t *again = host_record("DOWN", "HARD", "3");
+
+    (void)state;
+    assert_string_not_equal(json_string_value(json_object_get(soft, "record_id")),
+                            json_string_value(json_object_get(hard, "record_id")));
+    assert_string_not_equal(json_string_value(json_object_get(soft, "record_id")),
+                            json_string_value(json_object_get(soft2, "record_id")));
+    assert_string_not_equal(json_string_value(json_object_get(hard, "record_id")),
+                            json_string_value(json_object_get(unreach, "record_id")));
+    assert_string_equal(json_string_value(json_object_get(hard, "record_id")),
+                        json_string_value(json_object_get(again, "record_id")));
+    json_decref(soft);
+    json_decref(soft2);
+    json_decref(hard);
+    json_decref(unreach);
+    json_decref(again);
+}
+
+/* Checkmk's documented host context: no HOSTSTATETYPE, no MAXHOSTATTEMPTS. Its core
+ * notifies on hard states, so this is a HARD host DOWN. */
+static void test_checkmk_documented_host_context(void **state)
+{
+    struct invocation inv = {0};
+    json_t *rec;
+
+    (void)state;
+    add_arg(&inv, "iha-notify");
+    add_env(&inv, "OMD_SITE", "mysite");
+    add_env(&inv, "NOTIFY_WHAT", "HOST");
+    add_env(&inv, "NOTIFY_CONTACTNAME", "masakari");
+    add_env(&inv, "NOTIFY_NOTIFICATIONTYPE", "PROBLEM");
+    add_env(&inv, "NOTIFY_HOSTNAME", "compute-8");
+    add_env(&inv, "NOTIFY_HOSTADDRESS", "192.0.2.8");
+    add_env(&inv, "NOTIFY_HOSTSTATE", "DOWN");
+    add_env(&inv, "NOTIFY_LASTHOSTSTATE", "UP");
+    add_env(&inv, "NOTIFY_HOSTOUTPUT", "CRIT - 192.0.2.8: rta nan, lost 100%");
+    add_env(&inv, "NOTIFY_LASTHOSTSTATECHANGE", "1795617731");
+    add_env(&inv, "NOTIFY_HOSTPROBLEMID", "211");
+    add_env(&inv, "NOTIFY_HOSTNOTIFICATIONNUMBER", "1");
+    add_env(&inv, "NOTIFY_MICROTIME", "1795617731123456");
+    rec = parse_ok(&inv);
+    assert_field(rec, "dialect", "checkmk");
+    assert_field(rec, "what", "HOST");
+    assert_field(rec, "host_state", "DOWN");
+    assert_field(rec, "state_type", "HARD");
+    assert_field(rec, "problem_id", "211");
+    json_decref(rec);
+    inv_clear(&inv);
+
+    /* A state type Checkmk does send still wins. */
+    memset(&inv, 0, sizeof(inv));
+    add_arg(&inv, "iha-notify");
+    add_env(&inv, "NOTIFY_WHAT", "HOST");
+    add_env(&inv, "NOTIFY_NOTIFICATIONTYPE", "PROBLEM");
+    add_env(&inv, "NOTIFY_HOSTNAME", "compute-8");
+    add_env(&inv, "NOTIFY_HOSTSTATE", "DOWN");
+    add_env(&inv, "NOTIFY_HOSTSTATETYPE", "SOFT");
+    rec = parse_ok(&inv);
+    assert_field(rec, "state_type", "SOFT");
+    json_decref(rec);
+    inv_clear(&inv);
+}
+
 static void test_options_win(void **state)
 {
     struct invocation inv;
@@ -447,6 +537,8 @@ int main(void)
         cmocka_unit_test(test_naemon),
         cmocka_unit_test(test_icinga2_env),
         cmocka_unit_test(test_checkmk_env),
+        cmocka_unit_test(test_record_id_covers_state_type_attempt),
+        cmocka_unit_test(test_checkmk_documented_host_context),
         cmocka_unit_test(test_options_win),
         cmocka_unit_test(test_defaults_and_flush),
         cmocka_unit_test(test_record_id_without_problem_id),
