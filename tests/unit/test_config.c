@@ -411,11 +411,11 @@ static void test_rules_embedded(void **state)
     assert_int_equal(iha_config_load_rules(c->cfg, c->rs, c->diag), IHA_OK);
     expect_diag(c, NULL);
     /* File-name order, rules in file order. */
-    assert_int_equal(iha_ruleset_count(c->rs), 13);
+    assert_int_equal(iha_ruleset_count(c->rs), 14); /* nagios.yml: 10 rules */
     assert_string_equal(iha_ruleset_rule_name(c->rs, 0), "icmp-unreachable");
     assert_string_equal(iha_ruleset_rule_name(c->rs, 1), "libvirt-domain-crashed");
-    assert_string_equal(iha_ruleset_rule_name(c->rs, 11), "node-down");
-    assert_string_equal(iha_ruleset_rule_name(c->rs, 12), "nova-compute-down");
+    assert_string_equal(iha_ruleset_rule_name(c->rs, 12), "node-down");
+    assert_string_equal(iha_ruleset_rule_name(c->rs, 13), "nova-compute-down");
 }
 
 static const char *RULE_A = "rules:\n  - name: a\n    type: VM\n    hostname: h\n";
