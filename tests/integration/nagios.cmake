@@ -7,3 +7,12 @@ set_tests_properties(integration/nagios_to_masakari PROPERTIES
   LABELS integration
   TIMEOUT 300
   ENVIRONMENT "IHA_GATEWAY_BIN=$<TARGET_FILE:iha-gateway>;IHA_NOTIFY_BIN=$<TARGET_FILE:iha-notify>")
+
+# Real Nagios runs iha-notify as an event handler on a SOFT then a HARD state of one problem:
+# the HARD record must reach Masakari; a different record under a known id is processed.
+add_test(NAME integration/nagios_soft_then_hard
+         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/test_nagios_soft_then_hard.sh)
+set_tests_properties(integration/nagios_soft_then_hard PROPERTIES
+  LABELS integration
+  TIMEOUT 300
+  ENVIRONMENT "IHA_GATEWAY_BIN=$<TARGET_FILE:iha-gateway>;IHA_NOTIFY_BIN=$<TARGET_FILE:iha-notify>")
