@@ -22,7 +22,7 @@ SPOOL="$WORK/iha-notify-spool"
 TOKEN_FILE="$WORK/iha-notify.token"
 
 start_masakari
-seed_hosts seg1 compute-5 compute-6
+seed_hosts seg1 compute-5 compute-6 compute-7
 start_gateway
 printf '%s\n' "$GW_TOKEN" >"$TOKEN_FILE"
 install -d -o nagios -g nagios -m 0750 "$SPOOL"
@@ -124,7 +124,22 @@ assert_json "$HTTP_BODY" '(.replayed // false) == false' "HARD record under the 
 wait_until 30 "a COMPUTE_HOST notification for compute-6 in Masakari" host_count_is compute-6 1
 assert_contains "$(cat "$GW_DIR/gateway.log")" "record id already answered for a different record" \
     "the gateway logged a warning for the different record"
-assert_eq "$(masakari_count)" 2 "Masakari holds exactly the two expected notifications"
+# --- Checkmk's documented host context (no HOSTSTATETYPE, no MAXHOSTATTEMPTS) -------------
+cmk_notify() {
+    env -i PATH="$PATH" OMD_SITE=it NOTIFY_WHAT=HOST NOTIFY_CONTACTNAME=iha \
+        NOTIFY_NOTIFICATIONTYPE="$1" NOTIFY_HOSTNAME=compute-7 NOTIFY_HOSTADDRESS=127.0.0.1 \
+        NOTIFY_HOSTSTATE="$2" NOTIFY_LASTHOSTSTATE=UP NOTIFY_HOSTOUTPUT="CRIT - lost 100%" \
+        NOTIFY_LASTHOSTSTATECHANGE=1795617731 NOTIFY_HOSTPROBLEMID=211 \
+        NOTIFY_HOSTNOTIFICATIONNUMBER=1 $NOTIFY --dialect checkmk
+}
+cmk_notify ACKNOWLEDGEMENT DOWN || fail "iha-notify (Checkmk ACKNOWLEDGEMENT) exited $?"
+cmk_notify PROBLEM UNREACH || fail "iha-notify (Checkmk UNREACH) exited $?"
+assert_eq "$(host_count compute-7)" 0 "Checkmk ACKNOWLEDGEMENT and UNREACH send nothing"
+cmk_notify PROBLEM DOWN || fail "iha-notify (Checkmk DOWN) exited $?"
+wait_until 30 "a COMPUTE_HOST notification for compute-7 in Masakari" host_count_is compute-7 1
+assert_json "$(masakari_notifications)" "[.[] | select(.hostname == \"compute-7\")][0]
+    | .type == \"COMPUTE_HOST\" and .payload == $HOST_PAYLOAD" "Checkmk host DOWN: COMPUTE_HOST compute-7"
+assert_eq "$(masakari_count)" 3 "Masakari holds exactly the three expected notifications"
 
 assert_loopback_only
 it_pass
