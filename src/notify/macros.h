@@ -24,7 +24,8 @@
  * `record_id` is 32 hex digits derived from dialect, host, service, notification type,
  * problem id, the time of the state change (the event time when neither is known), the host
  * or service state, the state type and the attempt, so every re-send of the spooled record
- * carries the same id while a SOFT and the later HARD record of one problem do not. It is not a security boundary: anyone with a token can post any record.
+ * carries the same id while a SOFT and the later HARD record of one problem do not. It is not a
+ * security boundary: anyone with a token can post any record.
  */
 #ifndef IHA_NOTIFY_MACROS_H
 #define IHA_NOTIFY_MACROS_H
