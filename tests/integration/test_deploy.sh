@@ -31,20 +31,39 @@ done
 ok "unit: state directory, storage path, reload and hardening present"
 if command -v systemd-analyze >/dev/null; then
     mkdir -p "$WORK/systemd"
-    sed "s#/usr/local/bin/iha-gateway#$BIN#g" "$unit" >"$WORK/systemd/iha-gateway.service"
-    if ! (cd "$WORK/systemd" && systemd-analyze verify --man=no ./iha-gateway.service) \
-        >"$WORK/verify.log" 2>&1; then
-        fail "systemd-analyze verify: $(cat "$WORK/verify.log")"
-    fi
-    # Warnings (unknown keys, bad values) do not change the exit status; units of the
-    # host that verify loads along (e.g. keystone.service) are not ours to judge.
-    if grep -q 'iha-gateway.service' "$WORK/verify.log"; then
-        fail "systemd-analyze verify complains: $(grep 'iha-gateway.service' "$WORK/verify.log")"
-    fi
-    ok "systemd-analyze verify accepts deploy/systemd/iha-gateway.service"
+    NOTIFY_BIN=$(dirname "$BIN")/iha-notify
+    for f in "$D"/systemd/*.service "$D"/systemd/*.timer; do
+        sed -e "s#/usr/local/bin/iha-gateway#$BIN#g" -e "s#/usr/local/bin/iha-notify#$NOTIFY_BIN#g" \
+            "$f" >"$WORK/systemd/${f##*/}"
+    done
+    for f in "$WORK"/systemd/*; do
+        u=${f##*/}
+        if ! (cd "$WORK/systemd" && systemd-analyze verify --man=no "./$u") \
+            >"$WORK/verify-$u.log" 2>&1; then
+            fail "systemd-analyze verify $u: $(cat "$WORK/verify-$u.log")"
+        fi
+        # Warnings (unknown keys, bad values) do not change the exit status; units of the
+        # host that verify loads along (e.g. keystone.service) are not ours to judge.
+        if grep -q "${u%.*}\." "$WORK/verify-$u.log"; then
+            fail "systemd-analyze verify complains: $(grep "${u%.*}\." "$WORK/verify-$u.log")"
+        fi
+        ok "systemd-analyze verify accepts deploy/systemd/$u"
+    done
 else
     skip="systemd-analyze not found (Debian package systemd)"
 fi
+
+# --- container ------------------------------------------------------------------------------
+cf=$D/container/Containerfile
+grep -E '^ENTRYPOINT' "$cf" | grep -qF -- '--config.file=/etc/iha-gateway/iha-gateway.yml' ||
+    fail "Containerfile: ENTRYPOINT does not read the documented mount /etc/iha-gateway/iha-gateway.yml"
+grep -qF -- '-v ./iha-gateway.yml:/etc/iha-gateway/iha-gateway.yml' "$cf" ||
+    fail "Containerfile: the documented mount path changed"
+grep -qE '^HEALTHCHECK' "$cf" && ! grep -qE 'podman build --format docker' "$cf" &&
+    fail "Containerfile: HEALTHCHECK without 'podman build --format docker' (OCI drops it)"
+[[ -f $IT_ROOT/.containerignore ]] || fail "no .containerignore: build/ goes into the build context"
+grep -qx 'build\*/' "$IT_ROOT/.containerignore" || fail ".containerignore does not exclude build*/"
+ok "container: entry point reads the mounted config, docker format, .containerignore"
 
 # --- Kubernetes ---------------------------------------------------------------------------
 "$PY" - "$D"/kubernetes/*.yaml <<'PYEOF' || fail "Kubernetes manifests"
@@ -76,6 +95,10 @@ for dep in kinds["Deployment"]:
     need(all(labels.get(k) == v for k, v in sel.items()), "selector does not match the pod labels")
     for c in spec["containers"]:
         need(c.get("image"), "container without image")
+        tag = c["image"].rsplit("/", 1)[-1].partition(":")[2]
+        need(tag and tag != "latest", "image %s: pin a version tag, not :latest" % c["image"])
+        need(c.get("imagePullPolicy") == "IfNotPresent",
+             "image %s: imagePullPolicy must be IfNotPresent" % c["image"])
         need(c["livenessProbe"]["httpGet"]["path"] == "/-/healthy", "liveness probe not /-/healthy")
         need(c["readinessProbe"]["httpGet"]["path"] == "/-/ready", "readiness probe not /-/ready")
         for m in c.get("volumeMounts", []):
