@@ -7,7 +7,8 @@
 #   3. test    ctest --output-on-failure in build/ (unit + integration against real
 #              masakari-api and prometheus-alertmanager on 127.0.0.1)
 #   4. asan    build-asan/  -DIHA_SANITIZE=ON (ASan + UBSan), ctest -L unit
-#   5. format  scripts/check-source.sh: banned functions, and clang-format --dry-run
+#   5. release build-release/  Release (-O3: other warnings than -O2, all errors), ctest -L unit
+#   6. format  scripts/check-source.sh: banned functions, and clang-format --dry-run
 #              -Werror over src/ adapters/ tests/unit/ (only the latter if the script
 #              is missing)
 #
@@ -21,7 +22,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-STEPS=${IHA_TEST_STEPS:-deps build test asan format}
+STEPS=${IHA_TEST_STEPS:-deps build test asan release format}
 export CTEST_OUTPUT_ON_FAILURE=1
 # Sanitizer reports must fail the unit tests, with stacks.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
@@ -100,6 +101,14 @@ if want asan; then
             --no-tests=error --parallel "$JOBS"
     else
         skip asan "sanitizer build failed"
+    fi
+fi
+if want release; then
+    if step release-build build_tree build-release -DCMAKE_BUILD_TYPE=Release; then
+        step release ctest --test-dir "$ROOT/build-release" -L unit --output-on-failure \
+            --no-tests=error --parallel "$JOBS"
+    else
+        skip release "Release build failed"
     fi
 fi
 if want format; then

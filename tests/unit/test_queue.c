@@ -197,7 +197,7 @@ static void biggest_segment(const char *dir, char *out)
     for (size_t i = 0; i < n; i++)
         if (file_size(segs[i]) > best) {
             best = file_size(segs[i]);
-            snprintf(out, 512, "%s", segs[i]);
+            memcpy(out, segs[i], sizeof(segs[i]));
         }
 }
 
