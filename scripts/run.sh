@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh --build
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build --target iha-gateway -j"$(nproc)"
+cmake --build build --target iha-gateway iha-notify -j"$(nproc)"
 
 tokens=/etc/iha-gateway/inbound-tokens
 if [ ! -e "$tokens" ]; then
