@@ -53,6 +53,44 @@ else
     skip="systemd-analyze not found (Debian package systemd)"
 fi
 
+# --- the unit's user reads what the documented install creates ----------------------------
+# systemd is not PID 1 here: emulate the unit (DynamicUser=yes: an unnamed uid/gid;
+# SupplementaryGroups=iha-gateway) with setpriv, after scripts/run.sh --setup-only has
+# created the group (deploy/systemd/iha-gateway.sysusers.conf) and the token file.
+if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
+    grep -qx 'SupplementaryGroups=iha-gateway' "$unit" || fail "unit: no SupplementaryGroups=iha-gateway"
+    base=$(mktemp -d /tmp/iha-it-deploy-user.XXXXXX)
+    chmod 0755 "$base"
+    etc=$base/etc
+    IHA_ETC_DIR=$etc bash "$IT_ROOT/scripts/run.sh" --setup-only >"$WORK/setup.log" 2>&1 ||
+        fail "scripts/run.sh --setup-only: $(cat "$WORK/setup.log")"
+    gid=$(getent group iha-gateway | cut -d: -f3)
+    [[ -n $gid ]] || fail "the documented install created no group iha-gateway"
+    dyn=61868 # in systemd's DynamicUser range 61184-65519
+    install -d -o "$dyn" -g "$dyn" -m 0700 "$base/state"
+    port=$(free_port)
+    printf 'web:\n  listen_address: "127.0.0.1:%s"\n  auth:\n    bearer_tokens_file: %s\nstorage:\n  path: %s\n' \
+        "$port" "$etc/inbound-tokens" "$base/state" >"$etc/iha-gateway.yml"
+    chgrp iha-gateway "$etc/iha-gateway.yml"
+    chmod 0640 "$etc/iha-gateway.yml"
+    IHA_SERVICE_TOKEN=unused setpriv --reuid="$dyn" --regid="$dyn" --groups="$gid" \
+        "$BIN" --config.file="$etc/iha-gateway.yml" >"$WORK/unit-user.log" 2>&1 </dev/null &
+    upid=$!
+    _track gateway-unit-user "$upid"
+    wait_http_ok 30 "http://127.0.0.1:$port/-/ready" "$upid" "iha-gateway as the unit's user"
+    token=$(grep -v '^#' "$etc/inbound-tokens" | head -n1)
+    http POST "http://127.0.0.1:$port/api/v1/alertmanager" \
+        "$(webhook_body alertname=NovaComputeDown severity=critical instance=compute-1:9100)" \
+        -H "Authorization: Bearer $token"
+    [[ $HTTP_CODE == 2* ]] ||
+        fail "sender with the installed token got $HTTP_CODE as the unit's user: $HTTP_BODY $(tail -5 "$WORK/unit-user.log")"
+    ok "the unit's user reads the installed token file: a sender gets $HTTP_CODE"
+    stop_pid gateway-unit-user "$upid"
+    rm -rf "$base"
+else
+    skip="${skip:+$skip; }not root or no setpriv: the unit's user was not emulated"
+fi
+
 # --- container ------------------------------------------------------------------------------
 cf=$D/container/Containerfile
 grep -E '^ENTRYPOINT' "$cf" | grep -qF -- '--config.file=/etc/iha-gateway/iha-gateway.yml' ||
