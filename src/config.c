@@ -14,6 +14,7 @@
 #include "embedded.h"
 #include "listen_addr.h"
 #include "mapping.h"
+#include "url.h"
 #include "yaml_tree.h"
 
 #define EMBEDDED_SOURCE "<embedded default>"
@@ -642,7 +643,10 @@ static void load_value(struct cloader *ld, const struct field *f, const struct i
             set_str(ld, (char **)(void *)(base + f->off), n->scalar);
         break;
     case F_URL:
-        if (!url_ok(n->scalar))
+        /* Not echoed: the URL holds a secret. */
+        if (iha_url_has_userinfo(n->scalar))
+            cerror(ld, n, "%s: %s", where, IHA_URL_CREDENTIALS_HINT);
+        else if (!url_ok(n->scalar))
             cerror(ld, n,
                    "%s: invalid URL '%s' (expected http://host[:port][/path] or https://...)",
                    where, n->scalar);

@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "http_header.h"
 #include "log.h"
+#include "url.h"
 
 #ifndef IHA_VERSION
 #define IHA_VERSION "0"
@@ -409,6 +410,10 @@ enum iha_rc iha_keystone_new(const struct iha_keystone_config *cfg, struct iha_k
     }
     if (strncmp(cfg->auth_url, "http://", 7) != 0 && strncmp(cfg->auth_url, "https://", 8) != 0) {
         iha_err_set(err, "auth_url", "auth_url must start with http:// or https://");
+        return IHA_E_CONFIG;
+    }
+    if (iha_url_has_userinfo(cfg->auth_url)) {
+        iha_err_set(err, "auth_url", "auth_url: %s", IHA_URL_CREDENTIALS_HINT);
         return IHA_E_CONFIG;
     }
     if (cfg->method == IHA_KEYSTONE_PASSWORD) {

@@ -36,6 +36,7 @@
 #include "ruletest.h"
 #include "secret.h"
 #include "service_auth.h"
+#include "url.h"
 #include "yaml_tree.h"
 
 #define INPUT_MAX (16u * 1024 * 1024)
@@ -201,6 +202,12 @@ static enum iha_rc load_config(const struct options *o, struct iha_config **out,
         goto cleanup;
     if (o->listen && (rc = iha_config_set_string(&cfg->listen_address, o->listen)) != IHA_OK)
         goto cleanup;
+    if (o->url && iha_url_has_userinfo(o->url)) {
+        iha_diag_add(diag, IHA_DIAG_ERROR, "--instance-ha.url", 0, 0, "%s",
+                     IHA_URL_CREDENTIALS_HINT);
+        rc = IHA_E_CONFIG;
+        goto cleanup;
+    }
     if (o->url && (rc = iha_config_set_string(&cfg->url, o->url)) != IHA_OK)
         goto cleanup;
     if (o->storage_path &&

@@ -12,6 +12,7 @@
 #include "cmocka_includes.h"
 #include "embedded.h"
 #include "mapping.h"
+#include "url.h"
 
 struct ctx {
     struct iha_diag *diag;
@@ -358,6 +359,29 @@ static void test_auth_cross_checks(void **state)
                         "instance_ha.timeout (10000ms)");
 }
 
+static void test_url_credentials_refused(void **state)
+{
+    struct ctx *c = *state;
+
+    assert_int_equal(load(c, "instance_ha:\n"
+                             "  url: http://admin:hunter2@127.0.0.1:15868\n"
+                             "  auth:\n"
+                             "    type: password\n"
+                             "    auth_url: https://svc:hunter3@keystone:5000/v3\n"),
+                     IHA_E_CONFIG);
+    assert_null(c->cfg);
+    assert_string_equal(iha_diag_get(c->diag, 0),
+                        "gw.yml:2:8: error: instance_ha.url: " IHA_URL_CREDENTIALS_HINT);
+    assert_string_equal(iha_diag_get(c->diag, 1),
+                        "gw.yml:5:15: error: instance_ha.auth.auth_url: " IHA_URL_CREDENTIALS_HINT);
+    for (size_t i = 0; i < iha_diag_count(c->diag); i++) {
+        assert_null(strstr(iha_diag_get(c->diag, i), "hunter2"));
+        assert_null(strstr(iha_diag_get(c->diag, i), "hunter3"));
+    }
+    /* An '@' in the path or query is not userinfo. */
+    assert_int_equal(load(c, "instance_ha: {url: 'http://127.0.0.1:15868/a@b?x=@'}\n"), IHA_OK);
+}
+
 static void test_parse_error(void **state)
 {
     struct ctx *c = *state;
@@ -477,11 +501,13 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_defaults),          T(test_overrides),      T(test_duration_parse),
-        T(test_bad_durations),     T(test_unknown_keys),   T(test_bad_values),
-        T(test_auth_cross_checks), T(test_parse_error),    T(test_set_string),
-        T(test_load_file),         T(test_rules_embedded), T(test_rules_globs),
-        T(test_rules_file_errors),
+        T(test_defaults),          T(test_overrides),
+        T(test_duration_parse),    T(test_bad_durations),
+        T(test_unknown_keys),      T(test_bad_values),
+        T(test_auth_cross_checks), T(test_parse_error),
+        T(test_set_string),        T(test_load_file),
+        T(test_rules_embedded),    T(test_rules_globs),
+        T(test_rules_file_errors), T(test_url_credentials_refused),
     };
 #undef T
 

@@ -235,6 +235,12 @@ static void test_new_validates(void **state)
     assert_int_equal(iha_keystone_new(&c, &ks, &err), IHA_E_CONFIG);
     assert_non_null(strstr(err.msg, "project"));
     c.project_name = "service";
+    /* clouds.yaml auth_url reaches here unchecked: credentials in it are refused too. */
+    c.auth_url = "http://svc:hunter2@127.0.0.1:1/v3";
+    assert_int_equal(iha_keystone_new(&c, &ks, &err), IHA_E_CONFIG);
+    assert_non_null(strstr(err.msg, "must not be written into a URL"));
+    assert_null(strstr(err.msg, "hunter2"));
+    c.auth_url = "http://127.0.0.1:1";
     assert_int_equal(iha_keystone_new(&c, &ks, &err), IHA_OK);
     iha_keystone_free(ks);
 
