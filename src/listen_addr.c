@@ -3,9 +3,10 @@
 #include "listen_addr.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <string.h>
-#include <strings.h>
 
 #define FIELD "web.listen_address"
 #define FORMS "expected HOST:PORT, [IPV6]:PORT or :PORT"
@@ -153,7 +154,6 @@ enum iha_rc iha_listen_addr_parse(const char *s, struct iha_listen_addr *out, st
         out->loopback = (ntohl(a4.s_addr) >> 24) == 127;
     } else if (name_ok(out->host, hlen, &digits_tail) && !digits_tail) {
         out->kind = IHA_LISTEN_NAME;
-        out->loopback = strcasecmp(out->host, "localhost") == 0;
     } else {
         /* "127.1" or "2130706433" would be read by the resolver as some IPv4 address. */
         iha_err_set(err, FIELD, "\"%s\" is neither a dotted-quad IPv4 address nor a host name (%s)",
@@ -164,9 +164,47 @@ enum iha_rc iha_listen_addr_parse(const char *s, struct iha_listen_addr *out, st
     return parse_port(colon + 1, out, err);
 }
 
+bool iha_listen_addrinfo_all_loopback(const struct addrinfo *res)
+{
+    if (!res)
+        return false;
+    for (; res; res = res->ai_next) {
+        if (res->ai_family == AF_INET) {
+            const struct sockaddr_in *a4 = (const struct sockaddr_in *)(const void *)res->ai_addr;
+
+            if ((ntohl(a4->sin_addr.s_addr) >> 24) != 127)
+                return false;
+        } else if (res->ai_family == AF_INET6) {
+            const struct in6_addr *a6 =
+                &((const struct sockaddr_in6 *)(const void *)res->ai_addr)->sin6_addr;
+
+            if (!IN6_IS_ADDR_LOOPBACK(a6) && !(IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127))
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool iha_listen_addr_is_loopback(const char *s)
 {
     struct iha_listen_addr la;
+    struct addrinfo hints, *res = NULL;
+    bool loopback;
 
-    return iha_listen_addr_parse(s, &la, NULL) == IHA_OK && la.loopback;
+    if (iha_listen_addr_parse(s, &la, NULL) != IHA_OK)
+        return false;
+    if (la.kind != IHA_LISTEN_NAME)
+        return la.loopback;
+    /* The hints of the server's own resolution, so both see the same list. */
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    if (getaddrinfo(la.host, la.port, &hints, &res) != 0)
+        return false;
+    loopback = iha_listen_addrinfo_all_loopback(res);
+    freeaddrinfo(res);
+    return loopback;
 }

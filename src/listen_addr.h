@@ -32,7 +32,9 @@ struct iha_listen_addr {
     char host[256]; /**< without brackets; "" for IHA_LISTEN_ANY */
     char port[6];   /**< decimal, as written */
     unsigned port_num;
-    bool loopback; /**< binds only 127.0.0.0/8, ::1 (or ::ffff:127.x) or "localhost" */
+    /** an address literal in 127.0.0.0/8, ::1 or ::ffff:127.x; false for a name, which
+     *  only iha_listen_addr_is_loopback() judges, by resolving it */
+    bool loopback;
 };
 
 /**
@@ -44,7 +46,17 @@ struct iha_listen_addr {
 enum iha_rc iha_listen_addr_parse(const char *s, struct iha_listen_addr *out,
                                   struct iha_err *err) IHA_MUST_CHECK;
 
-/** @return true when @p s parses and binds only a loopback address. */
+struct addrinfo;
+
+/**
+ * @return true when @p s parses and binds only a loopback address. A name (even
+ *         "localhost") is resolved the way the server resolves it and every address it
+ *         resolves to must be loopback: /etc/hosts or DNS decide, not the spelling.
+ *         May block on the resolver: not for the HTTP thread.
+ */
 bool iha_listen_addr_is_loopback(const char *s);
+
+/** @return true when @p res is non-empty and every entry is a loopback address. */
+bool iha_listen_addrinfo_all_loopback(const struct addrinfo *res);
 
 #endif

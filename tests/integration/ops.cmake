@@ -3,7 +3,7 @@
 # headless Chromium (screenshot kept in build/artifacts/), and the deploy/ files
 # (systemd-analyze verify, YAML parse, promtool check rules). A missing optional tool
 # makes its test skip with exit 77. Run only these: ctest -L ops --output-on-failure
-foreach(t metrics reload status_page deploy url_credentials)
+foreach(t metrics reload status_page deploy url_credentials auth_disabled_resolved)
   add_test(NAME integration/${t}
            COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/test_${t}.sh)
   set_tests_properties(integration/${t} PROPERTIES

@@ -3,6 +3,9 @@
  * @file test_listen_addr.c
  * @brief check-config and the daemon give every listen address the same verdict.
  */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -121,10 +124,58 @@ static void test_same_verdicts(void **state)
     assert_int_equal(mismatches, 0);
 }
 
+/* One resolver answer of IPv4 and IPv6 literals, as getaddrinfo(3) would chain them. */
+struct answer {
+    struct addrinfo ai[3];
+    struct sockaddr_in6 sa[3];
+};
+
+static const struct addrinfo *answer_of(struct answer *a, const char *const *addrs, size_t n)
+{
+    memset(a, 0, sizeof(*a));
+    for (size_t i = 0; i < n; i++) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)&a->sa[i];
+
+        if (inet_pton(AF_INET, addrs[i], &s4->sin_addr) == 1) {
+            s4->sin_family = AF_INET;
+            a->ai[i].ai_family = AF_INET;
+            a->ai[i].ai_addrlen = sizeof(*s4);
+        } else {
+            assert_int_equal(inet_pton(AF_INET6, addrs[i], &a->sa[i].sin6_addr), 1);
+            a->sa[i].sin6_family = AF_INET6;
+            a->ai[i].ai_family = AF_INET6;
+            a->ai[i].ai_addrlen = sizeof(a->sa[i]);
+        }
+        a->ai[i].ai_addr = (struct sockaddr *)(void *)&a->sa[i];
+        a->ai[i].ai_next = i + 1 < n ? &a->ai[i + 1] : NULL;
+    }
+    return n ? &a->ai[0] : NULL;
+}
+
+/* A name is loopback only when every address it resolves to is. */
+static void test_resolved_all_loopback(void **state)
+{
+    static const char *const lo[] = {"127.0.0.1", "::1", "::ffff:127.0.0.2"};
+    static const char *const mixed[] = {"127.0.0.1", "192.0.2.2"};
+    static const char *const mixed6[] = {"::1", "fd00::2"};
+    static const char *const remote[] = {"192.0.2.2"};
+    struct answer a;
+
+    (void)state;
+    assert_true(iha_listen_addrinfo_all_loopback(answer_of(&a, lo, 3)));
+    assert_false(iha_listen_addrinfo_all_loopback(answer_of(&a, mixed, 2)));
+    assert_false(iha_listen_addrinfo_all_loopback(answer_of(&a, mixed6, 2)));
+    assert_false(iha_listen_addrinfo_all_loopback(answer_of(&a, remote, 1)));
+    assert_false(iha_listen_addrinfo_all_loopback(answer_of(&a, NULL, 0)));
+    /* Not resolvable: not known to be loopback. */
+    assert_false(iha_listen_addr_is_loopback("no-such-host.invalid:9868"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_verdicts),
+        cmocka_unit_test(test_resolved_all_loopback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
