@@ -1,9 +1,11 @@
 # Operability integration tests (issue 7): metrics after a scripted sequence (promtool
 # check metrics), reload (SIGHUP and POST /-/reload, under load), the status page in
 # headless Chromium (screenshot kept in build/artifacts/), and the deploy/ files
-# (systemd-analyze verify, YAML parse, promtool check rules). A missing optional tool
+# (systemd-analyze verify, YAML parse, promtool check rules); security: URLs with
+# credentials refused, web.auth.disabled judged by resolved addresses, which routes are
+# public. A missing optional tool
 # makes its test skip with exit 77. Run only these: ctest -L ops --output-on-failure
-foreach(t metrics reload status_page deploy url_credentials auth_disabled_resolved)
+foreach(t metrics reload status_page deploy url_credentials auth_disabled_resolved ops_auth)
   add_test(NAME integration/${t}
            COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/test_${t}.sh)
   set_tests_properties(integration/${t} PROPERTIES

@@ -90,7 +90,7 @@ bad=$(grep -E 'host=(compute-1|no-such-host)' "$GW_DIR/gateway.log" |
     grep -vE "id=($id1|$id2|$id4)( |$)" | grep -v 'msg="alert dropped"' || true)
 [[ -z "$bad" ]] || fail "log lines about a notification without its gateway id: $bad"
 ok "every log line naming the hosts carries the notification's gateway id"
-http GET "$GW_URL/api/v1/events?limit=10"
+http GET "$GW_URL/api/v1/events?limit=10" - -H "Authorization: Bearer $GW_TOKEN"
 assert_json "$HTTP_BODY" "map(select(.id == \"$id1\"))[0] | .result == \"delivered\" and
     (.attempts[0].notification_uuid | length) > 0" "events: the delivered one with its uuid"
 assert_json "$HTTP_BODY" "map(select(.id == \"$id4\"))[0] | .result == \"dead\"" \

@@ -50,7 +50,7 @@ assert_outcomes "$HTTP_BODY" '. == ["queued"]' "after SIGHUP: CustomDown is queu
 assert_json "$HTTP_BODY" '.results[0].rule == "custom-a"' "after SIGHUP: mapped by the new rule"
 wait_until 20 "compute-1 stored by Masakari" \
     gw_metric_is 'iha_gateway_deliveries_total{outcome="delivered",code="202"}' 1
-http GET "$GW_URL/api/v1/status"
+http GET "$GW_URL/api/v1/status" - -H "Authorization: Bearer $GW_TOKEN"
 assert_json "$HTTP_BODY" '.rules == ["custom-a"] and .reload.last_successful' \
     "status: the new rules are listed"
 
@@ -143,7 +143,7 @@ ok "no request failed during $n_reloads reloads ($(tr '\n' ' ' <<<"$codes"))"
 # 1 SIGHUP + 1 restart-only + 10 here; the last SIGHUP may still be running.
 wait_until 10 "every reload counted" gw_metric_is 'iha_gateway_config_reloads_total{result="success"}' 12
 kill -0 "$(gw_pid)" || fail "the gateway died"
-http GET "$GW_URL/api/v1/status"
+http GET "$GW_URL/api/v1/status" - -H "Authorization: Bearer $GW_TOKEN"
 assert_json "$HTTP_BODY" '.rules == ["custom-1"] and (.reload.restart_required | index("web.listen_address")) != null' \
     "status: the last rules and the pending restart"
 it_pass
