@@ -983,6 +983,18 @@ bool iha_http_is_loopback(const char *listen_address)
     return iha_listen_addr_is_loopback(listen_address);
 }
 
+bool iha_http_bound_loopback(const struct iha_http *h)
+{
+    const union MHD_DaemonInfo *info;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    info = h && h->daemon ? MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_LISTEN_FD) : NULL;
+    if (!info || getsockname(info->listen_fd, (struct sockaddr *)&ss, &len) != 0)
+        return false;
+    return iha_listen_sockaddr_is_loopback((const struct sockaddr *)&ss);
+}
+
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
 static void free_http(struct iha_http *h)

@@ -112,4 +112,11 @@ void iha_http_stop(struct iha_http *h);
  */
 bool iha_http_is_loopback(const char *listen_address);
 
+/**
+ * @return true when the socket @p h listens on is bound to a loopback address: what
+ *         web.auth.disabled requires, checked on the bound socket because a name may
+ *         resolve differently between the configuration check and the bind.
+ */
+bool iha_http_bound_loopback(const struct iha_http *h);
+
 #endif

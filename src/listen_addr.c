@@ -164,26 +164,28 @@ enum iha_rc iha_listen_addr_parse(const char *s, struct iha_listen_addr *out, st
     return parse_port(colon + 1, out, err);
 }
 
+bool iha_listen_sockaddr_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a4 = (const struct sockaddr_in *)(const void *)sa;
+
+        return (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+
+        return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+    }
+    return false;
+}
+
 bool iha_listen_addrinfo_all_loopback(const struct addrinfo *res)
 {
     if (!res)
         return false;
-    for (; res; res = res->ai_next) {
-        if (res->ai_family == AF_INET) {
-            const struct sockaddr_in *a4 = (const struct sockaddr_in *)(const void *)res->ai_addr;
-
-            if ((ntohl(a4->sin_addr.s_addr) >> 24) != 127)
-                return false;
-        } else if (res->ai_family == AF_INET6) {
-            const struct in6_addr *a6 =
-                &((const struct sockaddr_in6 *)(const void *)res->ai_addr)->sin6_addr;
-
-            if (!IN6_IS_ADDR_LOOPBACK(a6) && !(IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127))
-                return false;
-        } else {
+    for (; res; res = res->ai_next)
+        if (!res->ai_addr || !iha_listen_sockaddr_is_loopback(res->ai_addr))
             return false;
-        }
-    }
     return true;
 }
 

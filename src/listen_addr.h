@@ -56,6 +56,11 @@ struct addrinfo;
  */
 bool iha_listen_addr_is_loopback(const char *s);
 
+struct sockaddr;
+
+/** @return true when @p sa is an IPv4 address in 127.0.0.0/8, ::1 or ::ffff:127.x. */
+bool iha_listen_sockaddr_is_loopback(const struct sockaddr *sa);
+
 /** @return true when @p res is non-empty and every entry is a loopback address. */
 bool iha_listen_addrinfo_all_loopback(const struct addrinfo *res);
 

@@ -884,6 +884,12 @@ static int cmd_run(const struct options *o)
                     err.msg);
             goto cleanup;
         }
+        if (cfg->auth_disabled && !iha_http_bound_loopback(http)) {
+            IHA_LOG(IHA_LOG_ERROR, "web.auth.disabled is allowed only on a loopback listen address",
+                    "listen_address", cfg->listen_address, "detail",
+                    "the listening socket is bound to a non-loopback address");
+            goto cleanup;
+        }
     }
     pthread_mutex_lock(&ready.lock);
     ready.http = http;

@@ -466,6 +466,28 @@ static void test_healthy(void **state)
     resp_free(&r);
 }
 
+/* web.auth.disabled is judged on the bound socket too, whatever the name resolved to. */
+static void test_bound_loopback(void **state)
+{
+    struct ts *t = *state;
+    struct iha_http_config cfg;
+    struct iha_http *any = NULL;
+    struct iha_err err = {0};
+
+    assert_true(iha_http_bound_loopback(t->h));
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.listen_address = ":0";
+    cfg.max_body = MAX_BODY;
+    cfg.read_timeout_s = 10;
+    cfg.auth = t->auth;
+    cfg.ingest = fake_ingest;
+    cfg.ingest_cls = &t->fake;
+    assert_int_equal(iha_http_start(&cfg, &any, &err), IHA_OK);
+    assert_false(iha_http_bound_loopback(any));
+    iha_http_stop(any);
+    assert_false(iha_http_bound_loopback(NULL));
+}
+
 static void test_ready(void **state)
 {
     struct ts *t = *state;
@@ -1175,6 +1197,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_healthy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ready, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bound_loopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_method_not_allowed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsupported_media_type, setup, teardown),
