@@ -233,6 +233,8 @@ enum iha_rc iha_keystone_catalog_url(const json_t *catalog, const char *type, co
             if (region && !str_is(json_object_get(ep, "region_id"), region) &&
                 !str_is(json_object_get(ep, "region"), region))
                 continue;
+            if (iha_url_has_userinfo(json_string_value(url)))
+                return IHA_E_INVAL;
             n = snprintf(out, size, "%s", json_string_value(url));
             return n < 0 || (size_t)n >= size ? IHA_E_LIMIT : IHA_OK;
         }
@@ -1112,6 +1114,11 @@ enum iha_rc iha_keystone_endpoint(struct iha_keystone *ks, const char *service_t
                         ks->region_name ? ks->region_name : "", have[0] ? have : "nothing");
         } else if (rc == IHA_E_LIMIT) {
             iha_err_set(err, "catalog", "the %s endpoint URL is too long", service_type);
+        } else if (rc == IHA_E_INVAL) {
+            iha_err_set(err, "catalog",
+                        "the %s endpoint URL in the service catalog carries credentials; "
+                        "register it without them or set instance_ha.url",
+                        service_type);
         }
     }
     pthread_mutex_unlock(&ks->lock);

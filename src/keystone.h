@@ -172,7 +172,8 @@ enum iha_rc iha_keystone_tokens_url(const char *auth_url, char *out, size_t size
 /**
  * Finds the endpoint URL of @p type for @p interface (NULL = "public") and @p region (NULL
  * = any) in a v3 catalog array.
- * @return IHA_OK; IHA_E_NOTFOUND; IHA_E_LIMIT (@p size too small).
+ * @return IHA_OK; IHA_E_NOTFOUND; IHA_E_LIMIT (@p size too small); IHA_E_INVAL (the URL
+ *         carries credentials, which would be shown and logged: not copied).
  */
 enum iha_rc iha_keystone_catalog_url(const json_t *catalog, const char *type, const char *interface,
                                      const char *region, char *out, size_t size) IHA_MUST_CHECK;

@@ -154,6 +154,15 @@ static void test_catalog(void **state)
     assert_int_equal(iha_keystone_catalog_url(NULL, "instance-ha", NULL, NULL, out, sizeof(out)),
                      IHA_E_NOTFOUND);
     json_decref(cat);
+    /* An endpoint with credentials in its URL would be shown and logged: refused, not copied. */
+    cat = json_loads("[{\"type\": \"instance-ha\", \"endpoints\": [{\"interface\": \"public\", "
+                     "\"url\": \"http://u:hunter2@pub1/v1/p\"}]}]",
+                     0, NULL);
+    assert_non_null(cat);
+    assert_int_equal(iha_keystone_catalog_url(cat, "instance-ha", NULL, NULL, out, sizeof(out)),
+                     IHA_E_INVAL);
+    assert_null(strstr(out, "hunter2"));
+    json_decref(cat);
 }
 
 static char *dump(json_t *j)
