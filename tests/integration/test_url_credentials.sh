@@ -57,6 +57,16 @@ grep -qE 'config\.yml:[0-9]+:[0-9]+: error: instance_ha\.url: .*instance_ha\.aut
 ok "start-up error has file:line:column and says where credentials go"
 assert_no_secret "start-up error" "$startlog"
 
+# --- the same URL given as --instance-ha.url: refused -----------------------------------
+sed -e "s|127.0.0.1:$GW_PORT|127.0.0.1:$port|" -e "s|^  path: .*|  path: $dir/data|" \
+    "$GW_DIR/config.yml" >"$dir/good.yml"
+rc=0
+out=$(IHA_SERVICE_TOKEN=unused timeout 20 "$bin" --config.file="$dir/good.yml" \
+    --instance-ha.url="$BAD_URL" 2>&1 </dev/null) || rc=$?
+[[ $rc -ne 0 ]] || fail "--instance-ha.url with credentials: exit 0"
+assert_contains "$out" "--instance-ha.url" "--instance-ha.url with credentials: refused, named"
+assert_no_secret "--instance-ha.url error" "$out"
+
 # --- reload with a URL carrying credentials: refused, the old URL stays ----------------
 sed -i "s|^  url: .*|  url: \"$BAD_URL\"|" "$GW_DIR/config.yml"
 gw_reload
