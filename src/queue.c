@@ -413,17 +413,30 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static unsigned char *read_file(const char *path, size_t *len)
+/* A file owned by someone else than the gateway's user or root is not ours to trust. */
+static bool trusted_uid(uid_t uid)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    return uid == geteuid() || uid == 0;
+}
+
+/*
+ * Reads a regular file of the data directory; a symlink is not followed. @p owner (may
+ * be NULL) receives the file's owner.
+ */
+static unsigned char *read_file(const char *path, size_t *len, uid_t *owner)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     unsigned char *p = NULL;
     size_t got = 0;
 
+    *len = 0;
     if (fd < 0)
         return NULL;
-    if (fstat(fd, &st) != 0 || !(p = malloc((size_t)st.st_size + 1)))
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !(p = malloc((size_t)st.st_size + 1)))
         goto out;
+    if (owner)
+        *owner = st.st_uid;
     while (got < (size_t)st.st_size) {
         ssize_t n = read(fd, p + got, (size_t)st.st_size - got);
         if (n < 0 && errno == EINTR)
@@ -556,7 +569,7 @@ static void apply_record(struct iha_queue *q, struct seg *s, const struct iha_qr
 static void scan_segment(struct iha_queue *q, struct seg *s, const char *path)
 {
     size_t len = 0, off = 0;
-    unsigned char *data = read_file(path, &len);
+    unsigned char *data = read_file(path, &len, NULL);
 
     s->size = len;
     while (data && off < len) {
@@ -661,7 +674,7 @@ static enum iha_rc open_active(struct iha_queue *q, struct iha_err *err)
     pthread_mutex_unlock(&q->lock);
     for (int i = 0; i < 1000 && fd < 0; i++) {
         seg_path(q, s->base, path, sizeof(path));
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0 && errno == EEXIST)
             s->base++;
         else if (fd < 0)
@@ -833,20 +846,33 @@ static bool write_deadletters(struct iha_queue *q, const struct buf *b, int *err
     if (b->len == 0)
         return true;
     iha_queue_deadletter_path(q->dir, path, sizeof(path));
-    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    /* O_NOFOLLOW: a symlink planted here must not redirect the append elsewhere */
+    fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         *err_no = errno;
         return false;
     }
     {
         struct stat st;
-        off_t before = fstat(fd, &st) == 0 ? st.st_size : -1;
-        ok = write_all(fd, b->p, b->len) && fdatasync(fd) == 0;
+        off_t before = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : -1;
+        char last = '\n';
+
+        if (before < 0) {
+            *err_no = EINVAL;
+            close(fd);
+            return false;
+        }
+        /* a torn line left by a crash or a failed cut must not swallow the next one */
+        if (before > 0 && pread(fd, &last, 1, before - 1) == 1 && last != '\n')
+            ok = write_all(fd, (const unsigned char *)"\n", 1);
+        else
+            ok = true;
+        ok = ok && write_all(fd, b->p, b->len) && fdatasync(fd) == 0;
         if (!ok) {
             *err_no = errno;
-            if (before >= 0 && ftruncate(fd, before) != 0) {
-                /* a partial line stays; readers skip lines that do not parse */
-            }
+            IHA_IGNORE(ftruncate(fd, before),
+                       "if the cut fails the partial line stays: readers skip lines that do not "
+                       "parse, and the next write starts on a new line");
         }
     }
     close(fd);
@@ -869,6 +895,12 @@ enum iha_rc iha_queue_deadletter_note(struct iha_queue *q, const json_t *line)
 
 /* ---- control directory ---- */
 
+static const char *owner_s(uid_t uid, char *buf, size_t size)
+{
+    snprintf(buf, size, "%u", (unsigned)uid);
+    return buf;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -887,7 +919,7 @@ static void write_answer(const char *path, bool ok, const char *answer)
         free(text);
         return;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd >= 0) {
         bool w = write_all(fd, (const unsigned char *)text, strlen(text));
         close(fd);
@@ -946,13 +978,24 @@ static void poll_control(struct iha_queue *q, bool committer)
         json_t *j;
         bool ok = false;
         int a, b;
+        uid_t owner = 0;
+        char own[24];
 
         a = snprintf(path, sizeof(path), "%s/%s", cdir, names[i]);
         b = snprintf(done, sizeof(done), "%s/%.*s.done", cdir, (int)(strlen(names[i]) - 4),
                      names[i]);
         if (a < 0 || (size_t)a >= sizeof(path) || b < 0 || (size_t)b >= sizeof(done))
             continue;
-        text = read_file(path, &len);
+        text = read_file(path, &len, &owner);
+        if (text && !trusted_uid(owner)) {
+            /* only the gateway's user (or root, via the CLI) may command it */
+            IHA_LOG(IHA_LOG_WARN,
+                    "queue: ignoring a control file not written by the gateway's user", "file",
+                    path, "owner_uid", owner_s(owner, own, sizeof(own)));
+            free(text);
+            unlink(path);
+            continue;
+        }
         j = text && len < CTL_BYTES ? json_loadb((const char *)text, len, 0, NULL) : NULL;
         free(text);
         if (json_is_string(json_object_get(j, "cmd")) && json_is_string(json_object_get(j, "id"))) {
@@ -1257,6 +1300,79 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
+/* @return whether @p gid is the gateway's group (e.g. a Kubernetes fsGroup). */
+static bool own_group(gid_t gid)
+{
+    gid_t groups[64];
+    int n = getgroups(64, groups);
+
+    if (gid == getegid())
+        return true;
+    for (int i = 0; i < n; i++) {
+        if (groups[i] == gid)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Refuses a directory another local user controls: owned by someone else than the
+ * gateway's user or root, or writable by others (world, or a group that is not ours).
+ * Refused rather than tightened: files may already have been planted, and the operator
+ * should look. @p nofollow: the path must not be a symlink (subdirectories).
+ */
+static enum iha_rc check_dir(const char *path, bool nofollow, struct iha_err *err)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+    struct stat st;
+
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        iha_err_set(err, "storage.path", "cannot open directory %s: %s%s", path, strerror(errno),
+                    errno == ELOOP || errno == ENOTDIR ? " (it must be a directory, not a symlink)"
+                                                       : "");
+        if (fd >= 0)
+            close(fd);
+        return IHA_E_IO;
+    }
+    close(fd);
+    if (!trusted_uid(st.st_uid)) {
+        iha_err_set(err, "storage.path",
+                    "%s is owned by uid %u, not by the gateway's user (uid %u) or root: that user "
+                    "could change the queue; chown %u %s && chmod 0700 %s, or choose another "
+                    "directory",
+                    path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path,
+                    path);
+        return IHA_E_AUTH;
+    }
+    if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && !own_group(st.st_gid))) {
+        iha_err_set(err, "storage.path",
+                    "%s has mode %04o: other local users could queue control commands or replace "
+                    "files in it; check its contents, then chmod 0700 %s",
+                    path, (unsigned)(st.st_mode & 07777), path);
+        return IHA_E_AUTH;
+    }
+    return IHA_OK;
+}
+
+/* Refuses a deadletter.jsonl that is not a regular file (a symlink planted there). */
+static enum iha_rc check_deadletter(const char *dir, struct iha_err *err)
+{
+    char path[DIRLEN + 32];
+    struct stat st;
+
+    iha_queue_deadletter_path(dir, path, sizeof(path));
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? IHA_OK : IHA_E_IO;
+    if (S_ISREG(st.st_mode) && trusted_uid(st.st_uid))
+        return IHA_OK;
+    iha_err_set(err, "storage.path",
+                "%s is %s (owner uid %u): refusing to write dead letters through it; remove it "
+                "(rm %s) and check the directory",
+                path, S_ISLNK(st.st_mode) ? "a symlink" : "not a regular file of ours",
+                (unsigned)st.st_uid, path);
+    return IHA_E_AUTH;
+}
+
 static void queue_destroy(struct iha_queue *q)
 {
     struct entry *e = q->head;
@@ -1350,8 +1466,21 @@ enum iha_rc iha_queue_open(const struct iha_queue_config *cfg, struct iha_queue 
             queue_destroy(q);
             return IHA_E_IO;
         }
+        rc = check_dir(q->dir, false, err);
+        path_of(q, "queue", path, sizeof(path));
+        if (rc == IHA_OK)
+            rc = check_dir(path, true, err);
+        path_of(q, "control", path, sizeof(path));
+        if (rc == IHA_OK)
+            rc = check_dir(path, true, err);
+        if (rc == IHA_OK)
+            rc = check_deadletter(q->dir, err);
+        if (rc != IHA_OK) {
+            queue_destroy(q);
+            return rc;
+        }
         path_of(q, "lock", path, sizeof(path));
-        q->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        q->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (q->lock_fd < 0) {
             iha_err_set(err, "storage.path", "cannot open %s: %s", path, strerror(errno));
             queue_destroy(q);
@@ -1721,7 +1850,7 @@ bool iha_queue_daemon_running(const char *dir)
 
     if (n < 0 || (size_t)n >= sizeof(path))
         return false;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return false;
     if (flock(fd, LOCK_SH | LOCK_NB) != 0)
@@ -1756,7 +1885,15 @@ int iha_queue_send_control(const char *dir, const char *cmd, const char *id, uns
     snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", cdir, name);
     snprintf(path, sizeof(path), "%s/%s.cmd", cdir, name);
     snprintf(done, sizeof(done), "%s/%s.done", cdir, name);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0 && geteuid() == 0) {
+        /* root's 0600 file would be unreadable by a daemon running as its service user */
+        struct stat st;
+        if (stat(cdir, &st) == 0 && st.st_uid != 0 && fchown(fd, st.st_uid, st.st_gid) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
     if (fd < 0 || !write_all(fd, (const unsigned char *)text, strlen(text)) || fsync(fd) != 0 ||
         rename(tmp, path) != 0) {
         snprintf(answer, answer_size, "cannot write %s: %s", path, strerror(errno));
@@ -1773,7 +1910,7 @@ int iha_queue_send_control(const char *dir, const char *cmd, const char *id, uns
     end = mono_ms() + wait_ms;
     while (running && mono_ms() < end) {
         size_t len = 0;
-        unsigned char *d = read_file(done, &len);
+        unsigned char *d = read_file(done, &len, NULL);
         if (d) {
             json_t *a = json_loadb((const char *)d, len, 0, NULL);
             free(d);

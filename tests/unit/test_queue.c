@@ -921,6 +921,145 @@ static void test_copy_crash_no_duplicate_attempts(void **state)
     free(dir);
 }
 
+/* Opens @p dir for writing; expects a refusal whose message contains every string of @p want. */
+static void expect_refused(const char *dir, const char *const *want, size_t n)
+{
+    struct iha_queue_config c = {.dir = dir};
+    struct iha_queue *q = NULL;
+    struct iha_err err = {0};
+
+    assert_int_not_equal(iha_queue_open(&c, &q, &err), IHA_OK);
+    assert_null(q);
+    for (size_t i = 0; i < n; i++) {
+        if (!strstr(err.msg, want[i]))
+            fail_msg("\"%s\" not in \"%s\"", want[i], err.msg);
+    }
+}
+
+/* A world-writable data directory (or control/ in it) lets any local user queue commands. */
+static void test_loose_dir_refused(void **state)
+{
+    char *dir = make_dir(), sub[600];
+
+    (void)state;
+    assert_int_equal(chmod(dir, 0777), 0);
+    expect_refused(dir, (const char *const[]){dir, "0777", "chmod 0700"}, 3);
+    assert_int_equal(chmod(dir, 0700), 0);
+    iha_queue_close(open_q(dir, 0, 0, 0));
+    snprintf(sub, sizeof(sub), "%s/control", dir);
+    assert_int_equal(chmod(sub, 0777), 0);
+    expect_refused(dir, (const char *const[]){sub, "0777", "chmod 0700"}, 3);
+    remove_tree(dir);
+    free(dir);
+}
+
+/* A directory owned by another (non-root) user is refused. Needs root to chown. */
+static void test_foreign_dir_refused(void **state)
+{
+    char *dir = make_dir();
+
+    (void)state;
+    if (geteuid() != 0) {
+        free(dir);
+        skip();
+    }
+    assert_int_equal(chown(dir, 65534, 65534), 0);
+    expect_refused(dir, (const char *const[]){dir, "uid 65534"}, 2);
+    remove_tree(dir);
+    free(dir);
+}
+
+/* deadletter.jsonl replaced by a symlink: the link is not followed, the target untouched. */
+static void test_deadletter_symlink(void **state)
+{
+    char *dir = make_dir(), *other = make_dir(), dl[600], target[600], buf[64] = "";
+    struct iha_queue *q = open_q(dir, 0, 0, 0);
+    json_t *line = json_pack("{s:s}", "id", "x");
+    FILE *f;
+
+    (void)state;
+    snprintf(target, sizeof(target), "%s/victim", other);
+    f = fopen(target, "w");
+    assert_non_null(f);
+    fputs("precious\n", f);
+    assert_int_equal(fclose(f), 0);
+    iha_queue_deadletter_path(dir, dl, sizeof(dl));
+    assert_int_equal(symlink(target, dl), 0);
+    assert_int_not_equal(iha_queue_deadletter_note(q, line), IHA_OK);
+    iha_queue_close(q);
+    f = fopen(target, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    assert_null(fgets(buf + strlen(buf), (int)(sizeof(buf) - strlen(buf)), f));
+    fclose(f);
+    assert_string_equal(buf, "precious\n");
+    /* at the next start the link is named and refused */
+    expect_refused(dir, (const char *const[]){dl, "symlink"}, 2);
+    json_decref(line);
+    remove_tree(dir);
+    remove_tree(other);
+    free(dir);
+    free(other);
+}
+
+static void put_cmd(const char *dir, const char *name, const char *text)
+{
+    char path[600];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/control/%s", dir, name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A control file not written by the gateway's user (or root) is ignored and removed. */
+static void test_foreign_control_ignored(void **state)
+{
+    char *dir = make_dir(), *other = make_dir(), path[600], target[600];
+    struct iha_queue *q;
+
+    (void)state;
+    if (geteuid() != 0) {
+        free(dir);
+        free(other);
+        skip();
+    }
+    q = open_q(dir, 0, 0, 0);
+    seen_cmd[0] = seen_id[0] = '\0';
+    put_cmd(dir, "1-evil.cmd", "{\"cmd\":\"drop\",\"id\":\"evil\"}");
+    snprintf(path, sizeof(path), "%s/control/1-evil.cmd", dir);
+    assert_int_equal(chown(path, 65534, 65534), 0);
+    /* a symlink to a command file is not followed either */
+    snprintf(target, sizeof(target), "%s/cmd", other);
+    {
+        FILE *f = fopen(target, "w");
+        assert_non_null(f);
+        fputs("{\"cmd\":\"drop\",\"id\":\"linked\"}", f);
+        assert_int_equal(fclose(f), 0);
+    }
+    snprintf(path, sizeof(path), "%s/control/2-link.cmd", dir);
+    assert_int_equal(symlink(target, path), 0);
+    iha_queue_set_callbacks(q, &(struct iha_queue_callbacks){.control = control});
+    iha_queue_run_control(q);
+    assert_string_equal(seen_cmd, "");
+    assert_string_equal(seen_id, "");
+    snprintf(path, sizeof(path), "%s/control/1-evil.cmd", dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof(path), "%s/control/1-evil.done", dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+    /* our own commands still run */
+    put_cmd(dir, "3-ok.cmd", "{\"cmd\":\"retry\",\"id\":\"good\"}");
+    iha_queue_run_control(q);
+    assert_string_equal(seen_id, "good");
+    iha_queue_close(q);
+    remove_tree(dir);
+    remove_tree(other);
+    free(dir);
+    free(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -942,6 +1081,10 @@ int main(void)
         cmocka_unit_test(test_drop_answered_after_sync),
         cmocka_unit_test(test_attempts_not_pending_while_unhealthy),
         cmocka_unit_test(test_copy_crash_no_duplicate_attempts),
+        cmocka_unit_test(test_loose_dir_refused),
+        cmocka_unit_test(test_foreign_dir_refused),
+        cmocka_unit_test(test_deadletter_symlink),
+        cmocka_unit_test(test_foreign_control_ignored),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
