@@ -122,4 +122,16 @@ GW_RETRY_FOR=10m GW_STORAGE_EXTRA="  max_age: 1h" start_gateway
 wait_until 30 "Masakari stored the notification after the restart" stored_is compute-1 1
 wait_until 10 "the queue drained" gw_queue_empty
 assert_eq "$(stored_for compute-1)" 1 "compute-1 stored once"
+# A data directory other local users can write is refused at start, with the fix named.
+stop_named gateway
+loose="$WORK/loose-data"
+mkdir -p "$loose" && chmod 0777 "$loose"
+sed "s|^  path: .*|  path: $loose|" "$GW_DIR/config.yml" >"$WORK/loose.yml"
+rc=0
+IHA_SERVICE_TOKEN=unused timeout 20 "${IHA_GATEWAY_BIN:-$IT_ROOT/build/iha-gateway}" \
+    --config.file="$WORK/loose.yml" >"$WORK/loose.log" 2>&1 </dev/null || rc=$?
+log "start on a 0777 data directory: exit $rc"
+[[ $rc -ne 0 && $rc -ne 124 ]] || fail "the gateway did not refuse a 0777 data directory (exit $rc)"
+assert_contains "$(cat "$WORK/loose.log")" "$loose has mode 0777" "refusal names the directory and mode"
+assert_contains "$(cat "$WORK/loose.log")" "chmod 0700 $loose" "refusal says how to fix it"
 it_pass
