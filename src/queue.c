@@ -1454,6 +1454,12 @@ enum iha_rc iha_queue_open(const struct iha_queue_config *cfg, struct iha_queue 
             queue_destroy(q);
             return IHA_E_IO;
         }
+        /* before anything is created in it */
+        rc = check_dir(q->dir, false, err);
+        if (rc != IHA_OK) {
+            queue_destroy(q);
+            return rc;
+        }
         path_of(q, "queue", path, sizeof(path));
         if (mkdir(path, 0700) != 0 && errno != EEXIST) {
             iha_err_set(err, "storage.path", "cannot create %s: %s", path, strerror(errno));
@@ -1466,10 +1472,8 @@ enum iha_rc iha_queue_open(const struct iha_queue_config *cfg, struct iha_queue 
             queue_destroy(q);
             return IHA_E_IO;
         }
-        rc = check_dir(q->dir, false, err);
         path_of(q, "queue", path, sizeof(path));
-        if (rc == IHA_OK)
-            rc = check_dir(path, true, err);
+        rc = check_dir(path, true, err);
         path_of(q, "control", path, sizeof(path));
         if (rc == IHA_OK)
             rc = check_dir(path, true, err);
