@@ -623,7 +623,8 @@ _gw_token() {
 # GW_RETRY_FOR (default 5s) sets instance_ha.retry_for. The durable queue lives in
 # GW_STORAGE (default: a fresh $GW_DIR/data; set it to keep the queue across restarts),
 # GW_MAX_BACKOFF (default 2s) caps its retry backoff, GW_STORAGE_EXTRA adds indented
-# lines to the storage: section (e.g. "  max_age: 10s"), GW_IHA_EXTRA to instance_ha:.
+# lines to the storage: section (e.g. "  max_age: 10s"), GW_IHA_EXTRA to instance_ha:,
+# GW_AUTH_EXTRA to web.auth: (e.g. a basic_auth_users: block, indented by four).
 start_gateway() {
     local bin=${IHA_GATEWAY_BIN:-$IT_ROOT/build/iha-gateway}
     [[ -x "$bin" ]] || fail "gateway binary not found: $bin (set IHA_GATEWAY_BIN)"
@@ -643,6 +644,7 @@ web:
   listen_address: "127.0.0.1:$GW_PORT"
   auth:
     bearer_tokens_file: $GW_DIR/inbound-tokens
+${GW_AUTH_EXTRA:-}
 instance_ha:
   url: "$MASAKARI_URL"
   dialect: masakari
@@ -1011,6 +1013,7 @@ web:
   listen_address: "127.0.0.1:$GW_PORT"
   auth:
     bearer_tokens_file: $GW_DIR/inbound-tokens
+${GW_AUTH_EXTRA:-}
 instance_ha:
 $url_line
   dialect: masakari
