@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "siphash.h"
 
 /* A token file larger than this is refused: it is a list of secrets, not a data set. */
 #define TOKENS_FILE_MAX (1024 * 1024)
@@ -23,7 +24,7 @@
 /* An Authorization header longer than this is not a credential we could have issued. */
 #define AUTH_HEADER_MAX 4096
 /* Entries per verification cache (one for accepted, one for refused credentials). */
-#define CACHE_SLOTS 16
+#define CACHE_SLOTS 64
 #define RECHECK_MS 1000
 
 struct token {
@@ -38,9 +39,18 @@ struct user {
     size_t hash_len;
 };
 
+/*
+ * A credential is remembered by a keyed hash of its header, never the header itself:
+ * what sits in memory cannot be replayed. 128 bits from two SipHash keys.
+ */
+struct tag {
+    uint64_t h[2];
+};
+
 struct cache_slot {
-    char *value; /**< the exact header value; a secret, wiped on eviction */
-    size_t len;
+    bool used;
+    struct tag tag;
+    uint64_t user; /**< user_print() of the user it opened; 0 for refused credentials */
 };
 
 struct cache {
@@ -64,16 +74,24 @@ struct iha_auth {
     size_t n_users;
     struct cache good;
     struct cache bad;
-    struct crypt_data *cd;    /**< ~32 KiB, allocated once */
-    long long hash_window_ms; /**< start of the current one-second hashing budget */
-    unsigned hash_used;       /**< uncached hash computations in that second */
+    struct iha_sipkey key[2]; /**< for tags; handed on by iha_auth_adopt_cache() */
 };
 
 /*
- * A bcrypt verification costs tens of milliseconds on the one HTTP thread; a sender
- * cycling wrong passwords must not be able to stall every other sender with them.
+ * One password verification, computed away from the HTTP thread. It carries copies of
+ * what it checks against, so it does not depend on the iha_auth that made it (a reload
+ * may replace that one while the hash runs).
  */
-#define HASHES_PER_SECOND 4
+struct iha_auth_job {
+    struct tag tag;
+    struct iha_sipkey key[2]; /**< the keys @c tag was made with */
+    uint64_t user;            /**< user_print() of the named user; 0 if there is none */
+    char *hash;               /**< the crypt(3) hash checked against */
+    char *password;           /**< a secret, wiped once used */
+    size_t password_cap;
+    bool ran;
+    bool ok;
+};
 
 static void wipe(void *p, size_t len)
 {
@@ -317,10 +335,9 @@ enum iha_rc iha_auth_new(bool disabled, const char *tokens_file, const struct ih
             a->users[i].name_len = strlen(users[i].name);
             a->users[i].hash_len = strlen(users[i].hash);
         }
-        a->cd = calloc(1, sizeof(*a->cd));
-        if (!a->cd)
-            goto cleanup;
     }
+    iha_sipkey_random(&a->key[0]);
+    iha_sipkey_random(&a->key[1]);
     tokens_refresh(a);
     *out = a;
     return IHA_OK;
@@ -332,11 +349,23 @@ cleanup:
 
 static void cache_clear(struct cache *c)
 {
-    for (size_t i = 0; i < CACHE_SLOTS; i++) {
-        free_secret(c->slot[i].value, c->slot[i].len);
-        c->slot[i].value = NULL;
-        c->slot[i].len = 0;
-    }
+    wipe(c, sizeof(*c));
+}
+
+static struct tag tag_of(const struct iha_sipkey key[2], const char *v, size_t len)
+{
+    struct tag t = {{iha_siphash(&key[0], v, len), iha_siphash(&key[1], v, len)}};
+
+    return t;
+}
+
+/* Names a user and its hash together: a changed password hash is another user here. */
+static uint64_t user_print(const struct iha_sipkey key[2], const struct user *u)
+{
+    uint64_t p =
+        iha_siphash(&key[0], u->name, u->name_len + 1) ^ iha_siphash(&key[1], u->hash, u->hash_len);
+
+    return p ? p : 1; /* 0 means "no user" */
 }
 
 void iha_auth_free(struct iha_auth *a)
@@ -351,38 +380,47 @@ void iha_auth_free(struct iha_auth *a)
     free(a->users);
     cache_clear(&a->good);
     cache_clear(&a->bad);
-    if (a->cd) {
-        wipe(a->cd, sizeof(*a->cd));
-        free(a->cd);
-    }
+    wipe(a->key, sizeof(a->key));
     free(a->tokens_file);
     free(a);
 }
 
-/* Looks at every slot so the time taken does not tell which one matched. */
-static bool cache_has(const struct cache *c, const char *v, size_t len)
+/*
+ * Looks at every slot so the time taken does not tell which one matched.
+ * @return the slot's user print (non-zero for good entries), 1 for a refused one, 0 if none.
+ */
+static uint64_t cache_find(const struct cache *c, const struct tag *t)
 {
-    bool hit = false;
+    uint64_t found = 0;
 
-    for (size_t i = 0; i < CACHE_SLOTS; i++)
-        if (c->slot[i].value)
-            hit |= iha_auth_equal(c->slot[i].value, c->slot[i].len, v, len);
-    return hit;
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        uint64_t d = (c->slot[i].tag.h[0] ^ t->h[0]) | (c->slot[i].tag.h[1] ^ t->h[1]);
+        uint64_t hit = (uint64_t)(c->slot[i].used && d == 0);
+        uint64_t v = c->slot[i].user ? c->slot[i].user : 1;
+        found |= (0 - hit) & v;
+    }
+    return found;
 }
 
-static void cache_put(struct cache *c, const char *v, size_t len)
+static void cache_put(struct cache *c, const struct tag *t, uint64_t user)
 {
     struct cache_slot *s = &c->slot[c->next];
-    char *copy = malloc(len + 1);
 
-    if (!copy)
-        return; /* only a missed optimisation */
-    memcpy(copy, v, len);
-    copy[len] = '\0';
-    free_secret(s->value, s->len);
-    s->value = copy;
-    s->len = len;
+    s->used = true;
+    s->tag = *t;
+    s->user = user;
     c->next = (c->next + 1) % CACHE_SLOTS;
+}
+
+/* @return the user whose print is @p print, or NULL. */
+static const struct user *user_by_print(const struct iha_auth *a, uint64_t print)
+{
+    const struct user *found = NULL;
+
+    for (size_t i = 0; i < a->n_users; i++)
+        if (user_print(a->key, &a->users[i]) == print && !found)
+            found = &a->users[i];
+    return found;
 }
 
 static int b64_value(unsigned char c)
@@ -461,22 +499,109 @@ static enum iha_auth_result check_bearer(struct iha_auth *a, const char *tok, si
     return IHA_AUTH_OK;
 }
 
-static bool verify_password(struct iha_auth *a, const char *hash, size_t hash_len,
-                            const char *password)
+static void job_free(struct iha_auth_job *job)
 {
-    const char *out;
-    bool ok;
+    if (!job)
+        return;
+    free(job->hash);
+    free_secret(job->password, job->password_cap);
+    wipe(job, sizeof(*job));
+    free(job);
+}
 
-    memset(a->cd, 0, sizeof(*a->cd));
-    out = crypt_r(password, hash, a->cd);
-    /* libxcrypt signals failure with NULL or a string starting with '*'. */
-    ok = out && out[0] == '$' && iha_auth_equal(out, strlen(out), hash, hash_len);
-    wipe(a->cd, sizeof(*a->cd));
-    return ok;
+void iha_auth_job_free(struct iha_auth_job *job)
+{
+    job_free(job);
+}
+
+/* A job for @p password against @p u (or, for an unknown name, the first user's hash). */
+static struct iha_auth_job *job_new(const struct iha_auth *a, const struct tag *t,
+                                    const struct user *u, const char *password, size_t len)
+{
+    struct iha_auth_job *job = calloc(1, sizeof(*job));
+    const struct user *against = u ? u : &a->users[0];
+
+    if (!job)
+        return NULL;
+    job->tag = *t;
+    memcpy(job->key, a->key, sizeof(job->key));
+    job->user = u ? user_print(a->key, u) : 0;
+    job->hash = strdup(against->hash);
+    job->password_cap = len + 1;
+    job->password = malloc(job->password_cap);
+    if (!job->hash || !job->password) {
+        job_free(job);
+        return NULL;
+    }
+    memcpy(job->password, password, len);
+    job->password[len] = '\0';
+    return job;
+}
+
+void iha_auth_job_run(struct iha_auth_job *job)
+{
+    struct crypt_data *cd = calloc(1, sizeof(*cd));
+    const char *out;
+
+    job->ran = true;
+    job->ok = false;
+    if (cd) {
+        out = crypt_r(job->password, job->hash, cd);
+        /* libxcrypt signals failure with NULL or a string starting with '*'. */
+        job->ok = job->user != 0 && out && out[0] == '$' &&
+                  iha_auth_equal(out, strlen(out), job->hash, strlen(job->hash));
+        wipe(cd, sizeof(*cd));
+        free(cd);
+    }
+    wipe(job->password, job->password_cap);
+}
+
+enum iha_auth_result iha_auth_job_finish(struct iha_auth *a, struct iha_auth_job *job,
+                                         bool *accepted, char *why, size_t why_size)
+{
+    bool same_keys = memcmp(job->key, a->key, sizeof(a->key)) == 0;
+    bool user_same = !job->user || (same_keys && user_by_print(a, job->user));
+
+    *accepted = false;
+    if (!job->ran) {
+        set_why(why, why_size, "the gateway is shutting down; retry later");
+        return IHA_AUTH_BUSY;
+    }
+    *accepted = job->ok;
+    /*
+     * A reload changed this user (or its keys) while the hash ran: the verdict was
+     * about the old configuration. Retrying is right for both verdicts.
+     */
+    if (!same_keys || !user_same) {
+        set_why(why, why_size, "the user changed while its password was checked; retry");
+        return IHA_AUTH_BUSY;
+    }
+    if (job->ok) {
+        cache_put(&a->good, &job->tag, job->user);
+        return IHA_AUTH_OK;
+    }
+    cache_put(&a->bad, &job->tag, 0);
+    set_why(why, why_size, "invalid user name or password");
+    return IHA_AUTH_INVALID;
+}
+
+void iha_auth_adopt_cache(struct iha_auth *a, const struct iha_auth *old)
+{
+    if (!a || !old)
+        return;
+    memcpy(a->key, old->key, sizeof(a->key));
+    cache_clear(&a->good);
+    cache_clear(&a->bad);
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        const struct cache_slot *s = &old->good.slot[i];
+        if (s->used && user_by_print(a, s->user))
+            cache_put(&a->good, &s->tag, s->user);
+    }
 }
 
 static enum iha_auth_result check_basic(struct iha_auth *a, const char *header, size_t header_len,
-                                        const char *b64, size_t len, char *why, size_t why_size)
+                                        const char *b64, size_t len, struct iha_auth_job **job,
+                                        char *why, size_t why_size)
 {
     unsigned char *plain = NULL;
     size_t plain_cap = len / 4 * 3 + 4;
@@ -484,22 +609,25 @@ static enum iha_auth_result check_basic(struct iha_auth *a, const char *header, 
     const char *colon;
     const struct user *found = NULL;
     enum iha_auth_result res = IHA_AUTH_INVALID;
-    bool ok;
+    struct tag t;
+    uint64_t hit;
 
     if (a->n_users == 0) {
         set_why(why, why_size, "basic authentication is not configured");
         return IHA_AUTH_INVALID;
     }
-    if (cache_has(&a->good, header, header_len))
+    t = tag_of(a->key, header, header_len);
+    hit = cache_find(&a->good, &t);
+    if (hit && user_by_print(a, hit))
         return IHA_AUTH_OK;
-    if (cache_has(&a->bad, header, header_len)) {
+    if (cache_find(&a->bad, &t)) {
         set_why(why, why_size, "invalid user name or password");
         return IHA_AUTH_INVALID;
     }
     plain = malloc(plain_cap);
     if (!plain) {
-        set_why(why, why_size, "out of memory");
-        return IHA_AUTH_INVALID;
+        set_why(why, why_size, "out of memory; retry later");
+        return IHA_AUTH_BUSY;
     }
     plain_len = b64_decode(b64, len, plain);
     if (plain_len < 0) {
@@ -519,30 +647,15 @@ static enum iha_auth_result check_basic(struct iha_auth *a, const char *header, 
             !found)
             found = u;
     }
-    if (now_ms() - a->hash_window_ms >= 1000) {
-        a->hash_window_ms = now_ms();
-        a->hash_used = 0;
-    }
-    if (a->hash_used >= HASHES_PER_SECOND) {
-        /* Not cached as bad: the credential may be right once the burst is over. */
-        set_why(why, why_size, "too many new basic credentials this second; retry later");
+    /* An unknown name costs a hash as a wrong password does: no user enumeration by time. */
+    *job = job_new(a, &t, found, colon + 1,
+                   (size_t)plain_len - (size_t)(colon + 1 - (const char *)plain));
+    if (!*job) {
+        set_why(why, why_size, "out of memory; retry later");
+        res = IHA_AUTH_BUSY;
         goto cleanup;
     }
-    a->hash_used++;
-    if (found) {
-        ok = verify_password(a, found->hash, found->hash_len, colon + 1);
-    } else {
-        /* An unknown name costs as much as a wrong password: no user enumeration by timing. */
-        (void)verify_password(a, a->users[0].hash, a->users[0].hash_len, colon + 1);
-        ok = false;
-    }
-    if (ok) {
-        cache_put(&a->good, header, header_len);
-        res = IHA_AUTH_OK;
-    } else {
-        cache_put(&a->bad, header, header_len);
-        set_why(why, why_size, "invalid user name or password");
-    }
+    res = IHA_AUTH_VERIFY;
 
 cleanup:
     free_secret((char *)plain, plain_cap);
@@ -562,13 +675,14 @@ static const char *scheme(const char *h, const char *name)
     return h;
 }
 
-enum iha_auth_result iha_auth_check(struct iha_auth *a, const char *authorization, char *why,
-                                    size_t why_size)
+enum iha_auth_result iha_auth_check(struct iha_auth *a, const char *authorization,
+                                    struct iha_auth_job **job, char *why, size_t why_size)
 {
     const char *cred;
     size_t len;
     size_t header_len;
 
+    *job = NULL;
     set_why(why, why_size, "");
     if (a->disabled)
         return IHA_AUTH_OK;
@@ -599,7 +713,7 @@ enum iha_auth_result iha_auth_check(struct iha_auth *a, const char *authorizatio
         len = strlen(cred);
         while (len && is_space(cred[len - 1]))
             len--;
-        return check_basic(a, authorization, header_len, cred, len, why, why_size);
+        return check_basic(a, authorization, header_len, cred, len, job, why, why_size);
     }
     set_why(why, why_size, "unsupported authorization scheme (use Bearer or Basic)");
     return IHA_AUTH_INVALID;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth_verifier.h"
 #include "clock.h"
 #include "events.h"
 #include "form.h"
@@ -39,6 +40,8 @@
 /* Rejected requests logged at info per second; the rest are counted. */
 #define REJECT_LOG_PER_S 10
 #define REALM_HEADER "Bearer realm=\"iha-gateway\""
+/* A busy answer's Retry-After: a verification slot frees within about a second. */
+#define BUSY_RETRY_AFTER_S "1"
 /*
  * Events on the status page, and the default and maximum of /api/v1/events?limit=; the
  * maximum is what the daemon keeps (main.c), so a larger limit never costs more.
@@ -90,8 +93,9 @@ struct iha_http {
     unsigned port;
     size_t max_body;
     struct iha_auth *auth;
-    bool auth_owned;            /* auth came from iha_http_set_auth_steal() */
-    struct iha_auth *auth_next; /* handed over by a reload; under ready_lock */
+    bool auth_owned;                    /* auth came from iha_http_set_auth_steal() */
+    struct iha_auth *auth_next;         /* handed over by a reload; under ready_lock */
+    struct iha_auth_verifier *verifier; /* password hashes, off this thread */
     iha_ingest_fn ingest;
     void *ingest_cls;
     struct iha_metrics *metrics;
@@ -132,6 +136,7 @@ struct req {
     bool too_large;
     bool form; /* application/x-www-form-urlencoded (Nagios records from curl -d) */
     bool ingested;
+    bool auth_waiting; /* HTTP thread: its basic credential is with the verifier */
     json_t *json;
     pthread_mutex_t lock;
     unsigned refs;
@@ -139,6 +144,8 @@ struct req {
     bool abandoned; /* iha_http_stop() answered for it; a late reply is dropped */
     bool replied;   /* the reply callback ran (it holds a reference until then) */
     bool reply_ready;
+    bool auth_done;                /* the verifier handed the job back (in auth_job) */
+    struct iha_auth_job *auth_job; /* owned by the request once handed back */
     unsigned reply_status;
     json_t *reply_body;
     struct req *prev, *next; /* h->pending, under h->lock */
@@ -356,6 +363,20 @@ static enum MHD_Result reject(struct iha_http *h, struct MHD_Connection *c, cons
                       status == 401 ? MHD_HTTP_HEADER_WWW_AUTHENTICATE : NULL, REALM_HEADER);
 }
 
+/*
+ * Busy: the sender should come back. Alertmanager and iha-notify retry a 5xx and drop
+ * a 4xx, so a credential that could not be checked now must never be a 401.
+ */
+static enum MHD_Result reject_busy(struct iha_http *h, struct MHD_Connection *c, const char *method,
+                                   const char *url, enum err_format fmt, const char *detail)
+{
+    log_reject(h, c, method, url, 503, detail);
+    if (h->metrics)
+        iha_metrics_add(h->metrics, "iha_gateway_auth_basic_busy_total", 1);
+    return queue_json(c, 503, error_body(fmt, 503, detail, ""), MHD_HTTP_HEADER_RETRY_AFTER,
+                      BUSY_RETRY_AFTER_S);
+}
+
 static enum err_format format_for_url(const char *url)
 {
     return strncmp(url, "/v1/", 4) == 0 || strcmp(url, "/v1") == 0 ? FMT_OPENSTACK : FMT_GATEWAY;
@@ -469,6 +490,7 @@ static bool parse_content_length(const char *s, unsigned long long *out)
 
 static void req_destroy(struct req *r)
 {
+    iha_auth_job_free(r->auth_job);
     free(r->buf);
     json_decref(r->json);
     json_decref(r->reply_body);
@@ -736,6 +758,9 @@ static enum MHD_Result answer_ops(struct iha_http *h, struct MHD_Connection *c,
     case R_METRICS:
         if (h->ops.refresh)
             h->ops.refresh(h->ops.cls);
+        if (h->metrics && h->verifier)
+            iha_metrics_set(h->metrics, "iha_gateway_auth_basic_verifications_pending",
+                            (double)iha_auth_verifier_pending(h->verifier));
         log_request(h, c, method, url, 200, t0);
         /* Counted before rendering, so a scrape sees itself. */
         text = h->metrics ? iha_metrics_render(h->metrics) : strdup("");
@@ -773,6 +798,8 @@ static void adopt_auth(struct iha_http *h)
     pthread_mutex_unlock(&h->ready_lock);
     if (!next)
         return;
+    /* What the running configuration verified stays verified if its user is unchanged. */
+    iha_auth_adopt_cache(next, h->auth);
     if (h->auth_owned)
         old = h->auth;
     h->auth = next;
@@ -795,6 +822,104 @@ void iha_http_set_auth_steal(struct iha_http *h, struct iha_auth *auth)
     iha_auth_free(old);
 }
 
+/* The request context, attached to the connection (on_completed() drops MHD's reference). */
+static struct req *req_new(struct iha_http *h, struct MHD_Connection *c, const struct route *rt,
+                           long long t0, void **con_cls)
+{
+    struct req *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    if (pthread_mutex_init(&r->lock, NULL) != 0) {
+        free(r);
+        return NULL;
+    }
+    r->h = h;
+    r->conn = c;
+    r->route = rt;
+    r->t0_ms = t0;
+    r->refs = 1;
+    atomic_fetch_add(&h->n_inflight, 1);
+    *con_cls = r;
+    return r;
+}
+
+/* Verifier thread (or the stopping thread): the job is back; wake the request if it waits. */
+static void on_verified(void *cls, struct iha_auth_job *job)
+{
+    struct req *r = cls;
+
+    pthread_mutex_lock(&r->lock);
+    r->auth_job = job;
+    r->auth_done = true;
+    if (r->suspended) {
+        r->suspended = false;
+        MHD_resume_connection(r->conn);
+    }
+    req_unref_unlock(r);
+}
+
+/* Hands @p job (taken) to the verifier for @p r. @return false when busy. */
+static bool verify_submit(struct iha_http *h, struct MHD_Connection *c, struct req *r,
+                          struct iha_auth_job *job)
+{
+    char peer[INET6_ADDRSTRLEN];
+
+    peer_name(c, peer, sizeof(peer));
+    r->refs++; /* the verifier's, until on_verified() */
+    if (iha_auth_verifier_submit(h->verifier, peer, job, on_verified, r) != IHA_OK) {
+        r->refs--;
+        iha_auth_job_free(job);
+        return false;
+    }
+    r->auth_waiting = true;
+    return true;
+}
+
+/*
+ * Last call of a request whose credential went to the verifier: waits (suspended) for
+ * the verdict, then answers a refused or busy one. @return true when the request may
+ * go on; otherwise *ret is what to return to MHD.
+ */
+static bool verify_settle(struct iha_http *h, struct req *r, const char *method, const char *url,
+                          enum MHD_Result *ret)
+{
+    struct iha_auth_job *job;
+    enum iha_auth_result res;
+    bool accepted;
+    char why[128];
+
+    pthread_mutex_lock(&r->lock);
+    if (!r->auth_done) {
+        if (!r->suspended) {
+            MHD_suspend_connection(r->conn);
+            r->suspended = true;
+        }
+        pthread_mutex_unlock(&r->lock);
+        *ret = MHD_YES;
+        return false;
+    }
+    job = r->auth_job;
+    r->auth_job = NULL;
+    pthread_mutex_unlock(&r->lock);
+    r->auth_waiting = false;
+
+    why[0] = '\0';
+    res = iha_auth_job_finish(h->auth, job, &accepted, why, sizeof(why));
+    if (h->metrics && res != IHA_AUTH_BUSY)
+        iha_metrics_add(h->metrics, "iha_gateway_auth_basic_verifications_total", 1,
+                        accepted ? "accepted" : "refused");
+    iha_auth_job_free(job);
+    if (res == IHA_AUTH_OK)
+        return true;
+    if (res == IHA_AUTH_BUSY)
+        *ret = reject_busy(h, r->conn, method, url, r->route->format, why);
+    else
+        *ret = reject(h, r->conn, method, url, r->route->format, 401,
+                      why[0] ? why : "authentication required", "");
+    return false;
+}
+
 /* First call for a request: everything decided from the headers alone. */
 static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, const char *url,
                                   const char *method, void **con_cls)
@@ -809,7 +934,9 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
     unsigned long long clen = 0;
     bool have_clen = false;
     bool form;
-    struct req *r;
+    struct req *r = NULL;
+    struct iha_auth_job *job = NULL;
+    enum iha_auth_result res;
 
     if (strlen(url) > URL_MAX)
         return reject(h, c, method, "(long URL)", FMT_GATEWAY, 404, "no such route", "");
@@ -831,13 +958,27 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
 
     if (rt->auth) {
         value = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-        if (iha_auth_check(h->auth, value, why, sizeof(why)) != IHA_AUTH_OK)
+        res = iha_auth_check(h->auth, value, &job, why, sizeof(why));
+        if (res == IHA_AUTH_BUSY)
+            return reject_busy(h, c, method, url, rt->format, why);
+        if (res != IHA_AUTH_OK && res != IHA_AUTH_VERIFY)
             return reject(h, c, method, url, rt->format, 401,
                           why[0] ? why : "authentication required", "");
     }
+    if (job) {
+        /* Its password is checked while the body arrives; the last call settles it. */
+        r = req_new(h, c, rt, t0, con_cls);
+        if (!r) {
+            iha_auth_job_free(job);
+            return MHD_NO;
+        }
+        if (!verify_submit(h, c, r, job))
+            return reject_busy(h, c, method, url, rt->format,
+                               "too many new basic credentials from this client; retry later");
+    }
     /* A reload is suspended like an ingest until the reload thread answers it. */
     if (rt->kind != R_INGEST && rt->kind != R_RELOAD)
-        return answer_ops(h, c, rt, method, url, t0);
+        return r ? MHD_YES : answer_ops(h, c, rt, method, url, t0);
     value = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     form = rt->source == IHA_SOURCE_NAGIOS && form_type(value);
     if (!form && !content_type_ok(value) && rt->kind != R_RELOAD)
@@ -857,30 +998,18 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
         return reject(h, c, method, url, rt->format, 413, detail, "");
     }
 
-    r = calloc(1, sizeof(*r));
+    if (!r)
+        r = req_new(h, c, rt, t0, con_cls);
     if (!r)
         return MHD_NO;
-    if (pthread_mutex_init(&r->lock, NULL) != 0) {
-        free(r);
-        return MHD_NO;
-    }
-    r->h = h;
-    r->conn = c;
-    r->route = rt;
     r->form = form;
-    r->t0_ms = t0;
-    r->refs = 1;
     if (have_clen && clen > 0) {
         /* Content-Length is only the sender's promise: reserve at most 64 KiB up front. */
         r->cap = clen < 65536 ? (size_t)clen : 65536;
         r->buf = malloc(r->cap);
-        if (!r->buf) {
-            req_destroy(r);
-            return MHD_NO;
-        }
+        if (!r->buf)
+            return MHD_NO; /* on_completed() frees r */
     }
-    atomic_fetch_add(&h->n_inflight, 1);
-    *con_cls = r;
     return MHD_YES;
 }
 
@@ -938,6 +1067,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
             upload(h, r, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
+    }
+    if (r->auth_waiting) {
+        enum MHD_Result ret;
+        if (!verify_settle(h, r, method, url, &ret))
+            return ret;
+        if (r->route->kind != R_INGEST && r->route->kind != R_RELOAD)
+            return answer_ops(h, c, r->route, method, url, r->t0_ms);
     }
     if (r->ingested)
         return answer_or_suspend(r, method, url);
@@ -999,6 +1135,7 @@ bool iha_http_bound_loopback(const struct iha_http *h)
 
 static void free_http(struct iha_http *h)
 {
+    iha_auth_verifier_free(h->verifier);
     if (h->ok_response)
         MHD_destroy_response(h->ok_response);
     if (h->not_ready)
@@ -1139,6 +1276,8 @@ enum iha_rc iha_http_start(const struct iha_http_config *cfg, struct iha_http **
     h->reject_window_s = -1;
     atomic_init(&h->n_inflight, 0);
     atomic_init(&h->starting, true);
+    if (iha_auth_verifier_new(&h->verifier) != IHA_OK)
+        goto fail;
     h->ok_response = MHD_create_response_from_buffer(sizeof(ok_text) - 1, (void *)ok_text,
                                                      MHD_RESPMEM_PERSISTENT);
     h->not_ready = make_not_ready("starting");
@@ -1245,6 +1384,8 @@ void iha_http_stop(struct iha_http *h)
         return;
     atomic_store(&h->stopping, true);
     lsock = MHD_quiesce_daemon(h->daemon);
+    /* Credentials still queued come back unchecked: their requests get 503 and retry. */
+    iha_auth_verifier_stop(h->verifier);
 
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += STOP_WAIT_REPLIES_MS / 1000;

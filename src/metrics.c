@@ -449,6 +449,12 @@ static const struct {
      "Time from receiving an alert to the final outcome of its notification."},
     {"iha_gateway_http_requests_total", IHA_METRIC_COUNTER, "route,code",
      "HTTP requests answered, by route and status code."},
+    {"iha_gateway_auth_basic_verifications_total", IHA_METRIC_COUNTER, "result",
+     "Password hashes computed for HTTP basic auth, by result (accepted, refused)."},
+    {"iha_gateway_auth_basic_verifications_pending", IHA_METRIC_GAUGE, "",
+     "Basic auth password hashes queued or running (sampled when scraped)."},
+    {"iha_gateway_auth_basic_busy_total", IHA_METRIC_COUNTER, "",
+     "Requests answered 503 because their basic credential could not be checked now."},
     {"iha_gateway_config_last_reload_successful", IHA_METRIC_GAUGE, "",
      "Whether the last configuration reload attempt succeeded (1) or failed (0)."},
     {"iha_gateway_config_last_reload_success_timestamp_seconds", IHA_METRIC_GAUGE, "",
@@ -480,6 +486,10 @@ enum iha_rc iha_metrics_register_gateway(struct iha_metrics *m, const char *vers
     iha_metrics_add(m, "iha_gateway_token_renewals_total", 0, "success");
     iha_metrics_add(m, "iha_gateway_token_renewals_total", 0, "failure");
     iha_metrics_add(m, "iha_gateway_notifications_deduplicated_total", 0);
+    iha_metrics_add(m, "iha_gateway_auth_basic_verifications_total", 0, "accepted");
+    iha_metrics_add(m, "iha_gateway_auth_basic_verifications_total", 0, "refused");
+    iha_metrics_add(m, "iha_gateway_auth_basic_busy_total", 0);
+    iha_metrics_set(m, "iha_gateway_auth_basic_verifications_pending", 0);
     iha_metrics_add(m, "iha_gateway_notifications_queued_total", 0);
     iha_metrics_add(m, "iha_gateway_notifications_dead_lettered_total", 0);
     iha_metrics_set(m, "iha_gateway_queue_depth", 0);

@@ -63,7 +63,7 @@ curl -s -o "$WORK/slow.body" -w '%{http_code}' --max-time 60 --interface 127.0.0
     -H "$(basic slow:pw-slow)" "$GW_URL/api/v1/status" >"$WORK/slow.code" &
 slow_pid=$!
 wait_until 10 "the slow verification to start" \
-    gw_metric_is iha_gateway_auth_basic_verifications_running 1
+    gw_metric_is iha_gateway_auth_basic_verifications_pending 1
 http GET "$GW_URL/-/healthy"
 assert_eq "$HTTP_CODE" 200 "/-/healthy while a slow hash runs"
 http GET "$GW_URL/api/v1/status" - "${bearer[@]}"
