@@ -90,14 +90,16 @@ struct input {
 
 const char *iha_notify_usage(void)
 {
-    return "Usage: iha-notify [OPTIONS] [host HOSTNAME HOSTSTATE TYPE OUTPUT [DATETIME]]\n"
-           "       iha-notify [OPTIONS] [service HOSTNAME DESC STATE TYPE OUTPUT [DATETIME]]\n"
+    return "Usage: iha-notify [OPTIONS] [--] [host HOSTNAME HOSTSTATE TYPE OUTPUT [DATETIME]]\n"
+           "       iha-notify [OPTIONS] [--] [service HOSTNAME DESC STATE TYPE OUTPUT [DATETIME]]\n"
            "       iha-notify --flush [--url=URL] [--token-file=FILE] [--spool-dir=DIR]\n"
            "\n"
            "Sends one Nagios / Icinga 2 / Naemon / Checkmk notification to iha-gateway\n"
            "(POST /api/v1/nagios); when the gateway cannot take it, spools it durably and\n"
            "delivers it on the next run or --flush. Macros come from the options, the\n"
            "positional form, or the environment (NAGIOS_*, ICINGA2_*, Checkmk NOTIFY_*).\n"
+           "Options end at the first positional word (host, service) or at --: everything\n"
+           "after it is data, even when it starts with --, so put all options first.\n"
            "\n"
            "  --host-name=NAME  --host-state=STATE  --state-type=SOFT|HARD\n"
            "  --notification-type=TYPE  --service-desc=DESC  --service-state=STATE\n"
@@ -241,7 +243,12 @@ static enum iha_rc positional(struct input *in, char *const pos[], size_t n, str
         return IHA_E_INVAL;
     }
     if (n - 1 > nf || n - 1 < nf - 2) {
-        iha_err_set(err, "", "'%s' takes %zu or %zu arguments, got %zu", pos[0], nf - 1, nf, n - 1);
+        bool opt_like = false;
+        for (size_t i = 1; i < n; i++)
+            opt_like = opt_like || strncmp(pos[i], "--", 2) == 0;
+        iha_err_set(err, "", "'%s' takes %zu or %zu arguments, got %zu%s%s%s", pos[0], nf - 1, nf,
+                    n - 1, opt_like ? " (options go before '" : "", opt_like ? pos[0] : "",
+                    opt_like ? "': after it every word is data)" : "");
         return IHA_E_INVAL;
     }
     for (size_t i = 1; i < n; i++)
@@ -506,12 +513,18 @@ enum iha_rc iha_notify_parse(int argc, char *const argv[], char *const envp[], t
         size_t nl;
         bool matched = false;
 
-        if (opts_done || strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-            if (!opts_done && strcmp(a, "--") == 0) {
-                opts_done = true;
-                continue;
-            }
+        /*
+         * Options end at "--" and at the first positional word: OUTPUT is plugin output,
+         * which the monitored host controls, so "--url=..." there is data, never an option
+         * that redirects the token or the spool.
+         */
+        if (opts_done || strncmp(a, "--", 2) != 0) {
+            opts_done = true;
             pos_buf[n_pos++] = argv[i];
+            continue;
+        }
+        if (a[2] == '\0') {
+            opts_done = true;
             continue;
         }
         name = a + 2;

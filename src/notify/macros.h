@@ -10,6 +10,9 @@
  *   2. positional macros, as in the classic command definitions:
  *        host    HOSTNAME HOSTSTATE NOTIFICATIONTYPE OUTPUT [LONGDATETIME]
  *        service HOSTNAME SERVICEDESC SERVICESTATE NOTIFICATIONTYPE OUTPUT [LONGDATETIME]
+ *      Options end at the first positional word or at "--": every later word is positional,
+ *      even one starting with "--" (OUTPUT is plugin output, which the monitored host
+ *      controls, and must not become --url or --token-file);
  *   3. the environment of one dialect, detected in this order unless --dialect names it:
  *        checkmk  NOTIFY_*   (NOTIFY_WHAT or NOTIFY_HOSTNAME set)
  *        icinga2  ICINGA2_*  (the names our deploy/icinga2 NotificationCommand exports)

@@ -411,6 +411,17 @@ static void test_checkmk_documented_host_context(void **state)
     inv_clear(&inv);
 }
 
+/* Appends the argv of fixture @p name (after the program name) to @p inv. */
+static void add_fixture_argv(struct invocation *inv, const char *name)
+{
+    struct invocation fx;
+
+    load_fixture(&fx, name, true, false);
+    for (int i = 1; i < fx.argc; i++)
+        add_arg(inv, fx.argv[i]);
+    inv_clear(&fx);
+}
+
 static void test_options_win(void **state)
 {
     struct invocation inv;
@@ -419,7 +430,8 @@ static void test_options_win(void **state)
     json_t *rec;
 
     (void)state;
-    load_fixture(&inv, "01-host-compute-1-problem", true, true);
+    /* Options come before the positional form: they end at its first word. */
+    load_fixture(&inv, "01-host-compute-1-problem", false, true);
     add_arg(&inv, "--host-name=compute-9");
     add_arg(&inv, "--state-type");
     add_arg(&inv, "SOFT");
@@ -430,6 +442,7 @@ static void test_options_win(void **state)
     add_arg(&inv, "--token-file=/etc/t");
     add_arg(&inv, "--spool-dir=/tmp/s");
     add_arg(&inv, "--timeout=2500ms");
+    add_fixture_argv(&inv, "01-host-compute-1-problem");
     assert_int_equal(iha_notify_parse(inv.argc, inv.argv, inv.envp, 1, &cmd, &err), IHA_OK);
     rec = cmd.record;
     assert_field(rec, "hostname", "compute-9");
