@@ -16,3 +16,12 @@ set_tests_properties(integration/nagios_soft_then_hard PROPERTIES
   LABELS integration
   TIMEOUT 300
   ENVIRONMENT "IHA_GATEWAY_BIN=$<TARGET_FILE:iha-gateway>;IHA_NOTIFY_BIN=$<TARGET_FILE:iha-notify>")
+
+# Plugin output that looks like an option (--url=, --token-file=) in the positional form of
+# real Nagios' notification commands stays data: nothing reaches a rogue listener.
+add_test(NAME integration/nagios_output_injection
+         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/test_nagios_output_injection.sh)
+set_tests_properties(integration/nagios_output_injection PROPERTIES
+  LABELS integration
+  TIMEOUT 300
+  ENVIRONMENT "IHA_GATEWAY_BIN=$<TARGET_FILE:iha-gateway>;IHA_NOTIFY_BIN=$<TARGET_FILE:iha-notify>")

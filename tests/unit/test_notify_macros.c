@@ -458,6 +458,126 @@ static void test_options_win(void **state)
     inv_clear(&inv);
 }
 
+/* Parses @p argv (NULL-terminated) with an empty environment; expects success. */
+static void parse_argv(char *argv[], struct iha_notify_cmd *cmd)
+{
+    char *envp[] = {NULL};
+    struct iha_err err = {0};
+    int argc = 0;
+    enum iha_rc rc;
+
+    while (argv[argc])
+        argc++;
+    rc = iha_notify_parse(argc, argv, envp, 1, cmd, &err);
+    if (rc != IHA_OK)
+        fail_msg("parse failed: %s (%s)", err.msg, err.field);
+}
+
+/*
+ * OUTPUT is plugin output, which the monitored host controls: in the positional form it
+ * must stay data, never become an option that redirects the token or the spool.
+ */
+static void test_positional_output_is_not_an_option(void **state)
+{
+    char *url[] = {"iha-notify",
+                   "--url=http://gw.example/api/v1/nagios",
+                   "host",
+                   "compute-9",
+                   "DOWN",
+                   "PROBLEM",
+                   "--url=http://elsewhere/x",
+                   NULL};
+    char *token[] = {
+        "iha-notify", "--token-file=/etc/iha-notify.token", "host", "compute-9", "DOWN",
+        "PROBLEM",    "--token-file=/etc/shadow",           NULL};
+    char *spool[] = {"iha-notify",
+                     "service",
+                     "compute-9",
+                     "nova-compute",
+                     "CRITICAL",
+                     "PROBLEM",
+                     "--spool-dir=/tmp/evil",
+                     "--flush",
+                     NULL};
+    char *dash[] = {"iha-notify", "host", "compute-9", "DOWN", "PROBLEM", "--", "--help", NULL};
+    char *split[] = {"iha-notify", "host",  "compute-9",          "DOWN",
+                     "PROBLEM",    "--url", "http://elsewhere/x", NULL};
+    char *opts_form[] = {"iha-notify",
+                         "--host-name",
+                         "compute-9",
+                         "--notification-type",
+                         "PROBLEM",
+                         "--output",
+                         "--url=http://elsewhere/x",
+                         NULL};
+    char *ended[] = {"iha-notify", "--timeout=5", "--",        "host", "compute-9",
+                     "DOWN",       "PROBLEM",     "--var=x=y", NULL};
+    struct iha_notify_cmd cmd;
+
+    (void)state;
+    parse_argv(url, &cmd);
+    assert_string_equal(cmd.url, "http://gw.example/api/v1/nagios");
+    assert_field(cmd.record, "output", "--url=http://elsewhere/x");
+    iha_notify_cmd_clear(&cmd);
+
+    parse_argv(token, &cmd);
+    assert_string_equal(cmd.token_file, "/etc/iha-notify.token");
+    assert_field(cmd.record, "output", "--token-file=/etc/shadow");
+    iha_notify_cmd_clear(&cmd);
+
+    /* The service form, with something option-like in the DATETIME slot too. */
+    parse_argv(spool, &cmd);
+    assert_int_equal(cmd.mode, IHA_NOTIFY_SEND);
+    assert_string_equal(cmd.spool_dir, IHA_NOTIFY_DEFAULT_SPOOL);
+    assert_field(cmd.record, "service_desc", "nova-compute");
+    assert_field(cmd.record, "output", "--spool-dir=/tmp/evil");
+    assert_field(cmd.record, "long_date_time", "--flush");
+    iha_notify_cmd_clear(&cmd);
+
+    /* After the first positional word, "--" is data as well. */
+    parse_argv(dash, &cmd);
+    assert_int_equal(cmd.mode, IHA_NOTIFY_SEND);
+    assert_field(cmd.record, "output", "--");
+    assert_field(cmd.record, "long_date_time", "--help");
+    iha_notify_cmd_clear(&cmd);
+
+    parse_argv(split, &cmd);
+    assert_string_equal(cmd.url, IHA_NOTIFY_DEFAULT_URL);
+    assert_field(cmd.record, "output", "--url");
+    assert_field(cmd.record, "long_date_time", "http://elsewhere/x");
+    iha_notify_cmd_clear(&cmd);
+
+    /* The options form: a value taken as the next word stays that option's value. */
+    parse_argv(opts_form, &cmd);
+    assert_string_equal(cmd.url, IHA_NOTIFY_DEFAULT_URL);
+    assert_field(cmd.record, "output", "--url=http://elsewhere/x");
+    iha_notify_cmd_clear(&cmd);
+
+    /* "--" before the positional form ends the options too. */
+    parse_argv(ended, &cmd);
+    assert_int_equal(cmd.timeout_ms, 5000);
+    assert_field(cmd.record, "output", "--var=x=y");
+    assert_null(json_object_get(cmd.record, "x"));
+    iha_notify_cmd_clear(&cmd);
+}
+
+/* Options after the positional form are refused as surplus arguments, never applied. */
+static void test_trailing_options_refused(void **state)
+{
+    char *none[] = {NULL};
+    char *late[] = {"iha-notify", "host",   "compute-9", "DOWN",
+                    "PROBLEM",    "output", "today",     "--url=http://elsewhere/x",
+                    NULL};
+    struct iha_notify_cmd cmd;
+    struct iha_err err = {0};
+
+    (void)state;
+    assert_int_equal(iha_notify_parse(8, late, none, 1, &cmd, &err), IHA_E_INVAL);
+    assert_null(cmd.record);
+    assert_non_null(strstr(err.msg, "'host' takes 4 or 5 arguments, got 6"));
+    assert_non_null(strstr(err.msg, "options go before 'host'"));
+}
+
 static void test_defaults_and_flush(void **state)
 {
     char *argv[] = {"iha-notify", "--flush", "--timeout", "30", NULL};
@@ -553,6 +673,8 @@ int main(void)
         cmocka_unit_test(test_record_id_covers_state_type_attempt),
         cmocka_unit_test(test_checkmk_documented_host_context),
         cmocka_unit_test(test_options_win),
+        cmocka_unit_test(test_positional_output_is_not_an_option),
+        cmocka_unit_test(test_trailing_options_refused),
         cmocka_unit_test(test_defaults_and_flush),
         cmocka_unit_test(test_record_id_without_problem_id),
         cmocka_unit_test(test_refusals),
