@@ -169,8 +169,8 @@ cleanup:
     return v;
 }
 
-/* Flushes what is spooled if the lock comes within @p lock_wait_ms. */
-static void flush(struct iha_spool *sp, struct sender *s, unsigned lock_wait_ms,
+/* Flushes what is spooled in @p dir if the lock comes within @p lock_wait_ms. */
+static void flush(struct iha_spool *sp, const char *dir, struct sender *s, unsigned lock_wait_ms,
                   long long deadline_ms, struct iha_spool_stats *st)
 {
     struct iha_err err = {0};
@@ -178,8 +178,15 @@ static void flush(struct iha_spool *sp, struct sender *s, unsigned lock_wait_ms,
 
     memset(st, 0, sizeof(*st));
     rc = iha_spool_lock(sp, lock_wait_ms);
-    if (rc != IHA_OK) {
+    if (rc == IHA_E_LIMIT) {
         /* Someone else is flushing: they deliver the old records. */
+        return;
+    }
+    if (rc != IHA_OK) {
+        fprintf(stderr,
+                "iha-notify: cannot open or lock %s/.lock (it must be a regular file, not a "
+                "symlink): nothing spooled is delivered\n",
+                dir);
         return;
     }
     rc = iha_spool_flush(sp, send_record, s, deadline_ms, st, &err);
@@ -203,7 +210,7 @@ static int run_flush(const struct iha_notify_cmd *cmd, struct sender *s)
         fprintf(stderr, "iha-notify: %s\n", err.msg);
         return IHA_NOTIFY_EXIT_TEMPORARY;
     }
-    flush(sp, s, cmd->timeout_ms, deadline, &st);
+    flush(sp, cmd->spool_dir, s, cmd->timeout_ms, deadline, &st);
     if (iha_spool_count(sp) == 0)
         status = IHA_NOTIFY_EXIT_OK;
     iha_spool_close(sp);
@@ -228,7 +235,8 @@ static int run_send(const struct iha_notify_cmd *cmd, struct sender *s)
         fprintf(stderr, "iha-notify: %s (delivering without a spool)\n", err.msg);
     /* Older records first, within part of the budget, so the new one keeps its chance. */
     if (sp)
-        flush(sp, s, cmd->timeout_ms / 10, t0 + (long long)cmd->timeout_ms / FLUSH_SHARE, &st);
+        flush(sp, cmd->spool_dir, s, cmd->timeout_ms / 10,
+              t0 + (long long)cmd->timeout_ms / FLUSH_SHARE, &st);
     /* When the gateway just failed for an older record, go straight to the spool. */
     if (!(st.stopped && st.left > 0))
         v = send_record(s, cmd->record, post_deadline);

@@ -54,6 +54,41 @@ enum iha_notify_exit iha_notify_exit_code(enum iha_spool_verdict verdict, bool s
     return spooled ? IHA_NOTIFY_EXIT_OK : IHA_NOTIFY_EXIT_TEMPORARY;
 }
 
+/*
+ * Refuses a spool another local user controls: owned by someone else than iha-notify's
+ * effective user or root, or writable by group or others. Such a user could plant records
+ * (a host DOWN that evacuates a healthy host) or swap files for symlinks. Group write is
+ * refused too: the monitoring group often has other members (a web UI, other daemons).
+ * Refused rather than tightened: files may already have been planted, and the operator
+ * should look.
+ */
+static enum iha_rc check_dir(int fd, const char *dir, struct iha_err *err)
+{
+    struct stat st;
+    uid_t me = geteuid();
+
+    if (fstat(fd, &st) != 0) {
+        iha_err_set(err, dir, "cannot stat spool directory %s: %s", dir, strerror(errno));
+        return IHA_E_IO;
+    }
+    if (st.st_uid != me && st.st_uid != 0) {
+        iha_err_set(err, dir,
+                    "spool directory %s is owned by uid %u, not by iha-notify's user (uid %u) or "
+                    "root: that user could plant or replace records; run iha-notify as its owner, "
+                    "or chown %u %s && chmod 0700 %s, or choose another --spool-dir",
+                    dir, (unsigned)st.st_uid, (unsigned)me, (unsigned)me, dir, dir);
+        return IHA_E_AUTH;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        iha_err_set(err, dir,
+                    "spool directory %s has mode %04o: other local users could plant or replace "
+                    "records in it; check its contents, then chmod 0700 %s",
+                    dir, (unsigned)(st.st_mode & 07777), dir);
+        return IHA_E_AUTH;
+    }
+    return IHA_OK;
+}
+
 enum iha_rc iha_spool_open(const char *dir, struct iha_spool **out, struct iha_err *err)
 {
     struct iha_spool *s = NULL;
@@ -78,6 +113,10 @@ enum iha_rc iha_spool_open(const char *dir, struct iha_spool **out, struct iha_e
         iha_err_set(err, dir, "cannot open spool directory %s: %s", dir, strerror(errno));
         goto cleanup;
     }
+    /* On the descriptor every later file operation goes through, before any is made. */
+    rc = check_dir(s->dirfd, dir, err);
+    if (rc != IHA_OK)
+        goto cleanup;
     *out = s;
     s = NULL;
     rc = IHA_OK;
@@ -143,7 +182,7 @@ enum iha_rc iha_spool_write(struct iha_spool *s, const json_t *record, struct ih
         goto cleanup;
     len = strlen(text);
     rc = IHA_E_IO;
-    fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
     if (fd < 0) {
         iha_err_set(err, s->dir, "cannot create %s/%s: %s", s->dir, tmp, strerror(errno));
         goto cleanup;
@@ -184,9 +223,17 @@ enum iha_rc iha_spool_lock(struct iha_spool *s, unsigned wait_ms)
     if (s->locked)
         return IHA_OK;
     if (s->lockfd < 0) {
-        s->lockfd = openat(s->dirfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+        struct stat st;
+        /* A symlink here must not make us create or lock a file elsewhere. */
+        s->lockfd =
+            openat(s->dirfd, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0640);
         if (s->lockfd < 0)
             return IHA_E_IO;
+        if (fstat(s->lockfd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            close(s->lockfd);
+            s->lockfd = -1;
+            return IHA_E_IO;
+        }
     }
     for (;;) {
         if (flock(s->lockfd, LOCK_EX | LOCK_NB) == 0) {
@@ -286,26 +333,34 @@ static void free_names(char **names, size_t n)
     free(names);
 }
 
-/* Moves @p name into the subdirectory @p sub (created on demand). */
+/* Moves @p name into the subdirectory @p sub (created on demand, never through a symlink). */
 static void move_aside(struct iha_spool *s, const char *name, const char *sub)
 {
-    char to[NAME_MAX_LEN + 16];
-    int n = snprintf(to, sizeof(to), "%s/%s", sub, name);
+    int subfd;
 
-    if (n < 0 || (size_t)n >= sizeof(to))
-        return;
     if (mkdirat(s->dirfd, sub, 0750) != 0 && errno != EEXIST)
         return;
-    if (renameat(s->dirfd, name, s->dirfd, to) == 0) {
-        (void)fsync(s->dirfd);
-        fprintf(stderr, "iha-notify: moved %s/%s to %s/%s\n", s->dir, name, s->dir, to);
+    subfd = openat(s->dirfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (subfd < 0) {
+        fprintf(stderr, "iha-notify: cannot move %s/%s aside: %s/%s: %s\n", s->dir, name, s->dir,
+                sub,
+                errno == ELOOP || errno == ENOTDIR ? "not a directory (a symlink?); remove it"
+                                                   : strerror(errno));
+        return;
     }
+    if (renameat(s->dirfd, name, subfd, name) == 0) {
+        IHA_IGNORE(fsync(subfd), "a lost move only means the file is looked at again");
+        IHA_IGNORE(fsync(s->dirfd), "a lost move only means the file is looked at again");
+        fprintf(stderr, "iha-notify: moved %s/%s to %s/%s/%s\n", s->dir, name, s->dir, sub, name);
+    }
+    close(subfd);
 }
 
 /* @return the record in file @p name (new reference), or NULL when it is not one. */
 static json_t *read_record(struct iha_spool *s, const char *name)
 {
-    int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* O_NONBLOCK: a FIFO planted under a record name must not hang the flush. */
+    int fd = openat(s->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     char *buf = NULL;
     size_t got = 0;

@@ -15,6 +15,12 @@
  * lock flushes, so two invocations never send the same file concurrently; a record sent
  * twice anyway (a crash between the answer and the unlink) carries the same record id and
  * the gateway answers it without a second notification.
+ *
+ * Trust: the directory must be owned by iha-notify's effective user or root and not be
+ * writable by group or others, or iha_spool_open() refuses it (such a user could plant a
+ * record or swap one for a symlink). Nothing in it is opened through a symlink: a record
+ * name that is a symlink or not a regular file is moved to corrupt/ unread, a .lock that is
+ * not a regular file stops the flush, and corrupt/ or rejected/ must be real directories.
  */
 #ifndef IHA_NOTIFY_SPOOL_H
 #define IHA_NOTIFY_SPOOL_H
@@ -57,7 +63,10 @@ enum iha_notify_exit iha_notify_exit_code(enum iha_spool_verdict verdict, bool s
 
 /**
  * Opens (creating the last path component with mode 0750 if missing) the spool at @p dir
- * (copied). @return IHA_OK; IHA_E_IO with @p err (not a directory, no permission).
+ * (copied), and checks it before anything is created in it (see "Trust" above).
+ * @return IHA_OK; IHA_E_IO with @p err (not a directory, no permission); IHA_E_AUTH with
+ *         @p err naming the path, its owner or mode and the chown/chmod to run, when another
+ *         local user controls it.
  */
 enum iha_rc iha_spool_open(const char *dir, struct iha_spool **out,
                            struct iha_err *err) IHA_MUST_CHECK;
@@ -74,7 +83,8 @@ enum iha_rc iha_spool_write(struct iha_spool *s, const json_t *record,
 
 /**
  * Takes the flush lock, waiting up to @p wait_ms.
- * @return IHA_OK; IHA_E_LIMIT when another process held it all along; IHA_E_IO.
+ * @return IHA_OK; IHA_E_LIMIT when another process held it all along; IHA_E_IO (cannot
+ *         open .lock, or it is a symlink or not a regular file).
  */
 enum iha_rc iha_spool_lock(struct iha_spool *s, unsigned wait_ms) IHA_MUST_CHECK;
 
