@@ -9,6 +9,8 @@
 #   iha-notify's spool; after the gateway is back, `iha-notify --flush` delivers it exactly
 #   once, a second --flush sends nothing, and re-posting the record gets the remembered
 #   answer ("replayed") without a second notification
+# - a 0777 spool is refused by --flush with the chmod to run, and a record planted there
+#   reaches neither the gateway nor Masakari
 # Nagios runs iha-notify as the `nagios` user: the spool and token file belong to it.
 # shellcheck disable=SC2119  # start_* take optional arguments
 source "$(dirname "$0")/lib.sh"
@@ -196,6 +198,26 @@ assert_eq "$HTTP_CODE" 200 "form-encoded RECOVERY: HTTP status"
 assert_json "$HTTP_BODY" '.results[0].result == "dropped"
     and .results[0].rule == "nagios-recovery-ignored"' "RECOVERY dropped by nagios-recovery-ignored"
 assert_eq "$(masakari_count)" 2 "Masakari holds exactly the two expected notifications"
+
+# --- a spool other local users can write is refused; a record planted there is not sent ----
+loose="$WORK/loose-spool"
+install -d -o nagios -g nagios -m 0777 "$loose"
+printf '%s\n' '{"dialect":"nagios","what":"HOST","hostname":"compute-3","host_state":"DOWN",
+  "state_type":"HARD","notification_type":"PROBLEM","record_id":"0000000000000000planted000000000"}' |
+    jq -c . >"$loose/00000000000000000001-planted-1.json"
+chmod 0644 "$loose/00000000000000000001-planted-1.json"
+rc=0
+as_nagios $NOTIFY --flush --spool-dir="$loose" 2>"$WORK/loose-flush.log" || rc=$?
+assert_eq "$rc" 1 "--flush on a 0777 spool: exit status"
+assert_contains "$(cat "$WORK/loose-flush.log")" "$loose has mode 0777" \
+    "the refusal names the spool and its mode"
+assert_contains "$(cat "$WORK/loose-flush.log")" "chmod 0700 $loose" "the refusal says how to fix it"
+if grep -q "host=compute-3" "$GW_DIR/gateway.log"; then
+    fail "the planted record reached the gateway: $(grep -m1 host=compute-3 "$GW_DIR/gateway.log")"
+fi
+ok "the planted record did not reach the gateway"
+assert_eq "$(host_count compute-3)" 0 "Masakari holds nothing for compute-3"
+assert_eq "$(find "$loose" -name '*.json' | wc -l)" 1 "the planted record is left where it was"
 
 assert_loopback_only
 it_pass

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -313,6 +314,173 @@ static void test_lock_excludes_other_processes(void **state)
     close(done[1]);
 }
 
+/* Opens @p dir; expects a refusal whose message contains every string of @p want. */
+static void expect_refused(const char *dir, const char *const *want, size_t n)
+{
+    struct iha_spool *s = NULL;
+    struct iha_err err = {0};
+
+    assert_int_not_equal(iha_spool_open(dir, &s, &err), IHA_OK);
+    assert_null(s);
+    for (size_t i = 0; i < n; i++) {
+        if (!strstr(err.msg, want[i]))
+            fail_msg("\"%s\" not in \"%s\"", want[i], err.msg);
+    }
+}
+
+/* A spool other local users can write lets them inject or swap records: refused. */
+static void test_loose_spool_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct iha_spool *s = NULL;
+    struct iha_err err = {0};
+
+    assert_int_equal(chmod(f->dir, 0777), 0);
+    expect_refused(f->dir, (const char *const[]){f->dir, "0777", "chmod 0700"}, 3);
+    assert_int_equal(chmod(f->dir, 0770), 0);
+    expect_refused(f->dir, (const char *const[]){f->dir, "0770", "chmod 0700"}, 3);
+    assert_int_equal(chmod(f->dir, 0757), 0);
+    expect_refused(f->dir, (const char *const[]){f->dir, "0757"}, 2);
+    /* Nothing was created in it while it was refused. */
+    assert_int_equal(count_in(f->dir, ""), 0);
+    assert_int_equal(access(f->dir, F_OK), 0);
+    {
+        char lock[300];
+        snprintf(lock, sizeof(lock), "%s/.lock", f->dir);
+        assert_int_not_equal(access(lock, F_OK), 0);
+    }
+    /* Readable by others is fine: they cannot change anything. */
+    assert_int_equal(chmod(f->dir, 0755), 0);
+    assert_int_equal(iha_spool_open(f->dir, &s, &err), IHA_OK);
+    iha_spool_close(s);
+}
+
+/* Owned by another user (not root): refused. Owned by the effective user: accepted. */
+static void test_spool_owner(void **state)
+{
+    struct fixture *f = *state;
+    pid_t pid;
+    int status;
+
+    if (geteuid() != 0)
+        skip();
+    assert_int_equal(chown(f->dir, 65534, 65534), 0);
+    expect_refused(f->dir, (const char *const[]){f->dir, "uid 65534", "chmod 0700"}, 3);
+    /* The same directory is fine for its owner, as for the nagios user with its spool. */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct iha_spool *s = NULL;
+        json_t *r = record("as-owner");
+        int ok;
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(3);
+        ok = iha_spool_open(f->dir, &s, NULL) == IHA_OK && iha_spool_write(s, r, NULL) == IHA_OK;
+        iha_spool_close(s);
+        json_decref(r);
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(count_in(f->dir, ""), 1);
+}
+
+/* A .lock symlink is not followed: its target is neither created nor locked. */
+static void test_lock_symlink_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct iha_spool *s = NULL;
+    struct iha_err err = {0};
+    char link[300], target[300];
+
+    snprintf(link, sizeof(link), "%s/.lock", f->dir);
+    snprintf(target, sizeof(target), "%s-victim", f->dir);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(iha_spool_open(f->dir, &s, &err), IHA_OK);
+    assert_int_equal(iha_spool_lock(s, 0), IHA_E_IO);
+    iha_spool_close(s);
+    assert_int_not_equal(access(target, F_OK), 0);
+}
+
+/*
+ * A record name that is a symlink (to a valid record elsewhere) or a FIFO is not read:
+ * it is moved to corrupt/ and the flush goes on. Runs in a child so that a flush blocked
+ * on the FIFO fails, not hangs.
+ */
+static void test_record_links_and_fifos(void **state)
+{
+    struct fixture *f = *state;
+    char other[300], target[400], p[600];
+    pid_t pid;
+    int status;
+
+    snprintf(other, sizeof(other), "%s-other", f->dir);
+    assert_int_equal(mkdir(other, 0700), 0);
+    snprintf(target, sizeof(target), "%s/elsewhere.json", other);
+    put_file(other, "elsewhere.json",
+             "{\"hostname\":\"compute-1\",\"notification_type\":\"PROBLEM\",\"record_id\":"
+             "\"planted\"}");
+    snprintf(p, sizeof(p), "%s/00000000000000000001-link-1.json", f->dir);
+    assert_int_equal(symlink(target, p), 0);
+    snprintf(p, sizeof(p), "%s/00000000000000000002-fifo-2.json", f->dir);
+    assert_int_equal(mkfifo(p, 0600), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct iha_spool *s = NULL;
+        struct script sc = {0};
+        struct iha_spool_stats st;
+        int ok;
+        alarm(5);
+        ok = iha_spool_open(f->dir, &s, NULL) == IHA_OK;
+        if (ok)
+            write_record(s, "good-one");
+        ok = ok && iha_spool_lock(s, 0) == IHA_OK &&
+             iha_spool_flush(s, scripted, &sc, iha_spool_now_ms() + 5000, &st, NULL) == IHA_OK &&
+             sc.calls == 1 && strcmp(sc.seen[0], "good-one") == 0 && st.corrupt == 2 &&
+             st.delivered == 1;
+        iha_spool_close(s);
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status))
+        fail_msg("the flush was killed by signal %d (blocked on the FIFO?)", WTERMSIG(status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(count_in(f->dir, "corrupt"), 2);
+    /* The link's target is where it was, unchanged. */
+    assert_int_equal(count_in(other, ""), 1);
+    rm_tree(other);
+}
+
+/* corrupt/ replaced by a symlink to another directory: nothing is moved through it. */
+static void test_corrupt_dir_symlink(void **state)
+{
+    struct fixture *f = *state;
+    char other[300], p[600];
+
+    snprintf(other, sizeof(other), "%s-other", f->dir);
+    assert_int_equal(mkdir(other, 0700), 0);
+    snprintf(p, sizeof(p), "%s/corrupt", f->dir);
+    assert_int_equal(symlink(other, p), 0);
+    put_file(f->dir, "00000000000000000003-bad-3.json", "not json");
+    {
+        struct iha_spool *s = NULL;
+        struct iha_err err = {0};
+        struct script sc = {0};
+        struct iha_spool_stats st;
+        assert_int_equal(iha_spool_open(f->dir, &s, &err), IHA_OK);
+        assert_int_equal(iha_spool_lock(s, 0), IHA_OK);
+        assert_int_equal(iha_spool_flush(s, scripted, &sc, iha_spool_now_ms() + 5000, &st, &err),
+                         IHA_OK);
+        iha_spool_close(s);
+    }
+    assert_int_equal(count_in(other, ""), 0);
+    unlink(p);
+    rm_tree(other);
+}
+
 static void test_classify_and_exit_codes(void **state)
 {
     (void)state;
@@ -344,6 +512,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_stops_and_keeps_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_and_rejected_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_excludes_other_processes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_loose_spool_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_symlink_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_links_and_fifos, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_dir_symlink, setup, teardown),
         cmocka_unit_test(test_classify_and_exit_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
