@@ -3,7 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-files=$(ls src/*.c src/*.h src/notify/*.c src/notify/*.h adapters/*.c adapters/*.h bench/*.c tests/unit/*.c tests/unit/*.h 2>/dev/null)
+files=$(find src adapters bench tests/unit -type f \( -name '*.c' -o -name '*.h' \) | sort)
+if [[ $(grep -c . <<<"$files") -lt 50 ]]; then
+    echo "check-source: found only $(grep -c . <<<"$files") C files; is the tree complete?" >&2
+    exit 1
+fi
 status=0
 
 # Unbounded or error-blind functions; see the style guide.

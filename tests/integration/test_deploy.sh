@@ -176,7 +176,7 @@ else
 fi
 "$PY" -c 'import sys, yaml; [yaml.safe_load(open(p)) for p in sys.argv[1:]]' \
     "$D"/prometheus/*.yml || fail "deploy/prometheus: YAML"
-families=$(grep -oE '"iha_gateway_[a-z_]+"' "$IT_ROOT/src/metrics.c" | tr -d '"' | sort -u)
+families=$(grep -oE '"iha_gateway_[a-z_]+"' "$IT_ROOT/src/ops/metrics.c" | tr -d '"' | sort -u)
 for name in $(grep -oE 'iha_gateway_[a-z_]+' "$D/prometheus/iha-gateway.rules.yml" | sort -u); do
     base=$(sed -E 's/_(bucket|count|sum)$//' <<<"$name")
     grep -qx "$base" <<<"$families" || grep -qx "$name" <<<"$families" ||

@@ -1,7 +1,3 @@
-# Label matchers and relabel-style extraction (src/matcher.c, src/relabel.c).
-iha_unit_test(test_matcher ${CMAKE_SOURCE_DIR}/src/matcher.c ${CMAKE_SOURCE_DIR}/src/regexp.c
-              ${CMAKE_SOURCE_DIR}/src/strbuf.c ${CMAKE_SOURCE_DIR}/src/record.c
-              ${CMAKE_SOURCE_DIR}/src/rc.c)
-iha_unit_test(test_relabel ${CMAKE_SOURCE_DIR}/src/relabel.c ${CMAKE_SOURCE_DIR}/src/regexp.c
-              ${CMAKE_SOURCE_DIR}/src/strbuf.c ${CMAKE_SOURCE_DIR}/src/record.c
-              ${CMAKE_SOURCE_DIR}/src/rc.c)
+# Label matchers and relabel-style extraction (src/mapping/matcher.c, relabel.c).
+iha_unit_test(test_matcher iha_mapping)
+iha_unit_test(test_relabel iha_mapping)

@@ -1,3 +1,4 @@
-# Anchored, RE2-portable regexes (src/regexp.c) and the bounded text writer (src/strbuf.c).
-iha_unit_test(test_regex ${CMAKE_SOURCE_DIR}/src/regexp.c ${CMAKE_SOURCE_DIR}/src/rc.c)
-iha_unit_test(test_strbuf ${CMAKE_SOURCE_DIR}/src/strbuf.c)
+# Anchored, RE2-portable regexes (src/base/regexp.c) and the bounded text writer
+# (src/base/strbuf.c).
+iha_unit_test(test_regex iha_base)
+iha_unit_test(test_strbuf iha_base)

@@ -1,15 +1,8 @@
-# Mapping-rule tooling (issue 6): lints, the alertname prefilter, `test-rules`, the shipped
+# Mapping-rule tooling: lints, the alertname prefilter, `test-rules`, the shipped
 # rule tests and the check-config golden files. The command-line tests run the built
 # gateway, so they also run under the sanitizer build (label unit).
-set(IHA_RULES_TEST_SOURCES
-    ${CMAKE_SOURCE_DIR}/src/mapping.c ${CMAKE_SOURCE_DIR}/src/yaml_tree.c
-    ${CMAKE_SOURCE_DIR}/src/matcher.c ${CMAKE_SOURCE_DIR}/src/relabel.c
-    ${CMAKE_SOURCE_DIR}/src/regexp.c ${CMAKE_SOURCE_DIR}/src/strbuf.c
-    ${CMAKE_SOURCE_DIR}/src/notification.c ${CMAKE_SOURCE_DIR}/src/record.c
-    ${CMAKE_SOURCE_DIR}/src/diag.c ${CMAKE_SOURCE_DIR}/src/rc.c ${CMAKE_SOURCE_DIR}/src/log.c)
-
-iha_unit_test(test_mapping_index ${IHA_RULES_TEST_SOURCES})
-iha_unit_test(test_lint ${IHA_RULES_TEST_SOURCES} ${CMAKE_SOURCE_DIR}/src/lint.c)
+iha_unit_test(test_mapping_index iha_mapping)
+iha_unit_test(test_lint iha_mapping)
 target_compile_definitions(test_lint PRIVATE IHA_MAPPINGS="${CMAKE_SOURCE_DIR}/mappings")
 
 # Every shipped rule file's tests (mappings/tests/NAME_test.yml; not mappings/*.yml, which

@@ -1,3 +1,3 @@
-iha_unit_test(test_events ${CMAKE_SOURCE_DIR}/src/events.c ${CMAKE_SOURCE_DIR}/src/notification.c
-              ${CMAKE_SOURCE_DIR}/src/rc.c)
-iha_unit_test(test_status_page ${CMAKE_SOURCE_DIR}/src/status_page.c)
+# The event history and the status page (src/ops).
+iha_unit_test(test_events iha_ops)
+iha_unit_test(test_status_page iha_ops)
