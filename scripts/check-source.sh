@@ -17,6 +17,14 @@ if grep -nE "$banned" $files; then
     status=1
 fi
 
+# An empty block after an if hides a discarded result (a lost notification hid in one):
+# handle the result, or discard it visibly with IHA_IGNORE(call, "why").
+# shellcheck disable=SC2086
+if grep -lPz '(?s)\bif\s*\((?:[^{};]|\n)*\)\s*\{\s*\}' $files; then
+    echo "check-source: empty if block; handle the result or use IHA_IGNORE(call, \"why\")" >&2
+    status=1
+fi
+
 if command -v clang-format >/dev/null; then
     if ! clang-format --dry-run -Werror $files; then
         echo "check-source: run clang-format -i on the files above" >&2

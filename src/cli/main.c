@@ -272,14 +272,10 @@ static int check_one(const char *path, unsigned lints, bool lint_fatal)
         goto cleanup;
     }
     rule_file = looks_like_rule_file(path);
-    /* Errors are in diag; the return codes add nothing here. */
-    if (rule_file) {
-        if (iha_ruleset_load_file(rs, path, diag) != IHA_OK) {
-        }
-    } else if (iha_config_load_file(path, &cfg, diag) == IHA_OK) {
-        if (iha_config_load_rules(cfg, rs, diag) != IHA_OK) {
-        }
-    }
+    if (rule_file)
+        IHA_IGNORE(iha_ruleset_load_file(rs, path, diag), "its errors are in diag");
+    else if (iha_config_load_file(path, &cfg, diag) == IHA_OK)
+        IHA_IGNORE(iha_config_load_rules(cfg, rs, diag), "its errors are in diag");
     if (iha_diag_errors(diag) == 0)
         (void)iha_lint_ruleset(rs, lints, lint_fatal, diag);
     print_diag(diag);

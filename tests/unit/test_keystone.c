@@ -408,8 +408,8 @@ static void fake_stop(struct fake *fk)
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sa.sin_port = htons((uint16_t)fk->port);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-    }
+    /* Wakes the accept() of the fake's thread; without it the join below would hang. */
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     close(fd);
     pthread_join(fk->thread, NULL);
     close(fk->lfd);
