@@ -83,8 +83,10 @@ int main(int argc, char **argv)
         return 2;
     t_end = strtod(argv[3], &end);
     lat = malloc(MAX_SAMPLES * sizeof(*lat));
-    if (!lat || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    if (!lat || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        free(lat);
         return 1;
+    }
     m = curl_multi_init();
     curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)nc);
     t_start = now_s();

@@ -618,12 +618,14 @@ static enum MHD_Result run_ingest(struct iha_http *h, struct req *r, const char 
             return reject(h, r->conn, method, url, rt->format, 400, err.msg, err.field);
     } else {
         r->json = json_loadb(r->buf ? r->buf : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!r->json) {
+            snprintf(detail, sizeof(detail), "invalid JSON at line %d column %d (position %d): %s",
+                     jerr.line, jerr.column, jerr.position, jerr.text);
+            return reject(h, r->conn, method, url, rt->format, 400, detail, "");
+        }
     }
-    if (!r->json) {
-        snprintf(detail, sizeof(detail), "invalid JSON at line %d column %d (position %d): %s",
-                 jerr.line, jerr.column, jerr.position, jerr.text);
-        return reject(h, r->conn, method, url, rt->format, 400, detail, "");
-    }
+    if (!r->json)
+        return reject(h, r->conn, method, url, rt->format, 503, "out of memory; retry later", "");
     free(r->buf);
     r->buf = NULL;
 

@@ -240,7 +240,7 @@ static enum iha_rc compile_regex(struct parser *p, const struct value *v, struct
     enum iha_rc rc;
 
     rc = iha_regex_compile(v->s, v->len, out, p->err, &at);
-    if (rc == IHA_E_PARSE && p->err)
+    if (rc == IHA_E_PARSE && p->err && v->map)
         p->err->col = iha_regex_column_of(p->s, v->map[at]);
     return rc;
 }

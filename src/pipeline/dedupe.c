@@ -131,10 +131,11 @@ static bool expired(const struct iha_dedupe *d, const struct entry *e, uint64_t 
 static void sweep(struct iha_dedupe *d, uint64_t now)
 {
     for (int st = 0; st < ST_COUNT; st++) {
-        for (int i = 0; i < SWEEP_MAX; i++) {
-            struct entry *e = d->lists[st].head;
-            if (!e || !expired(d, e, now))
-                break;
+        struct entry *e = d->lists[st].head, *next;
+
+        /* next is read before e is freed: the walk never touches a freed entry. */
+        for (int i = 0; i < SWEEP_MAX && e && expired(d, e, now); i++, e = next) {
+            next = e->next;
             remove_entry(d, e);
         }
     }
