@@ -18,7 +18,8 @@
 set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev
-            libcurl4-openssl-dev libyaml-dev libpcre2-dev libcmocka-dev clang-format)
+            libcurl4-openssl-dev libyaml-dev libpcre2-dev libcmocka-dev clang-format
+            clang-tools)
 TEST_PKGS=(masakari-api prometheus-alertmanager jq curl sqlite3 keystone python3-openstackclient
            nagios4-core monitoring-plugins-basic prometheus chromium systemd python3-yaml)
 

@@ -8,7 +8,12 @@
 #              masakari-api and prometheus-alertmanager on 127.0.0.1)
 #   4. asan    build-asan/  -DIHA_SANITIZE=ON (ASan + UBSan), ctest -L unit
 #   5. release build-release/  Release (-O3: other warnings than -O2, all errors), ctest -L unit
-#   6. format  scripts/check-source.sh: banned functions, and clang-format --dry-run
+#   6. tsan    build-tsan/  -DIHA_TSAN=ON (ThreadSanitizer), ctest -L unit: every unit test,
+#              the threaded ones (queue committer, delivery, Keystone renewal, HTTP
+#              server, reload) are what it is for
+#   7. analyze build-scan/  scan-build --status-bugs (clang static analyzer) over the
+#              gateway, iha-notify and the benchmarks; any report fails the step
+#   8. format  scripts/check-source.sh: banned functions, and clang-format --dry-run
 #              -Werror over src/ adapters/ tests/unit/ (only the latter if the script
 #              is missing)
 #
@@ -22,11 +27,12 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-STEPS=${IHA_TEST_STEPS:-deps build test asan release format}
+STEPS=${IHA_TEST_STEPS:-deps build test asan release tsan analyze format}
 export CTEST_OUTPUT_ON_FAILURE=1
 # Sanitizer reports must fail the unit tests, with stacks.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
 T_START=$SECONDS
 results=()
@@ -60,6 +66,17 @@ build_tree() { # DIR CMAKE_ARGS...
     local dir=$1
     shift
     cmake -S "$ROOT" -B "$ROOT/$dir" "$@" && cmake --build "$ROOT/$dir" --parallel "$JOBS"
+}
+
+analyze_tree() {
+    local out
+    out=$(mktemp -d) || return 1
+    scan-build -o "$out" cmake -S "$ROOT" -B "$ROOT/build-scan" -DCMAKE_BUILD_TYPE=Debug \
+        -DIHA_TESTS=OFF >/dev/null &&
+        scan-build -o "$out" --status-bugs cmake --build "$ROOT/build-scan" --parallel "$JOBS"
+    local rc=$?
+    rm -rf "$out"
+    return $rc
 }
 
 format_check() {
@@ -110,6 +127,19 @@ if want release; then
     else
         skip release "Release build failed"
     fi
+fi
+if want tsan; then
+    if step tsan-build build_tree build-tsan -DIHA_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+        step tsan ctest --test-dir "$ROOT/build-tsan" -L unit --output-on-failure \
+            --no-tests=error --parallel "$JOBS"
+    else
+        skip tsan "ThreadSanitizer build failed"
+    fi
+fi
+if want analyze; then
+    # A fresh tree each time: scan-build only analyses what it sees compiled.
+    rm -rf "$ROOT/build-scan"
+    step analyze analyze_tree
 fi
 if want format; then
     if [[ -f "$ROOT/scripts/check-source.sh" ]]; then
