@@ -18,7 +18,7 @@
 #include <stddef.h>
 
 #include "rc.h"
-#include "record.h"
+#include "alert.h"
 
 /**
  * Checks the envelope of a webhook body: an object with `version` "4" and an `alerts`

@@ -24,7 +24,7 @@
 #include <stddef.h>
 
 #include "rc.h"
-#include "record.h"
+#include "alert.h"
 
 /**
  * Parses one record.

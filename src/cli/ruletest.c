@@ -13,7 +13,7 @@
 #include "mapping.h"
 #include "nagios.h"
 #include "notification.h"
-#include "record.h"
+#include "alert.h"
 #include "yaml_tree.h"
 
 /* Bounds on what one test may hold; test files are written by hand. */

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "diag.h"
-#include "secret.h"
+#include "token_source.h"
 #include "yaml_tree.h"
 
 #define SEARCH_MAX 24

@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "rc.h"
-#include "secret.h"
+#include "token_source.h"
 #include "tls.h"
 
 struct iha_keystone;

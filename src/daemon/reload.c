@@ -19,7 +19,7 @@
 #include "notification.h"
 #include "pipeline.h"
 #include "queue.h"
-#include "secret.h"
+#include "token_source.h"
 
 #define SECRET "<secret>"
 #define DIAG_SHOWN 3

@@ -11,7 +11,7 @@
 
 #include "config.h"
 #include "rc.h"
-#include "secret.h"
+#include "token_source.h"
 
 struct iha_metrics;
 

@@ -26,7 +26,7 @@
 #include "classify.h"
 #include "notification.h"
 #include "rc.h"
-#include "secret.h"
+#include "token_source.h"
 #include "tls.h"
 
 struct iha_delivery;

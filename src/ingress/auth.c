@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "secret.h"
 #include "siphash.h"
 
 /* A token file larger than this is refused: it is a list of secrets, not a data set. */
@@ -93,17 +94,11 @@ struct iha_auth_job {
     bool ok;
 };
 
-static void wipe(void *p, size_t len)
-{
-    if (p && len)
-        explicit_bzero(p, len);
-}
-
 static void free_secret(char *s, size_t len)
 {
     if (!s)
         return;
-    wipe(s, len);
+    iha_secret_wipe(s, len);
     free(s);
 }
 
@@ -349,7 +344,7 @@ cleanup:
 
 static void cache_clear(struct cache *c)
 {
-    wipe(c, sizeof(*c));
+    iha_secret_wipe(c, sizeof(*c));
 }
 
 static struct tag tag_of(const struct iha_sipkey key[2], const char *v, size_t len)
@@ -380,7 +375,7 @@ void iha_auth_free(struct iha_auth *a)
     free(a->users);
     cache_clear(&a->good);
     cache_clear(&a->bad);
-    wipe(a->key, sizeof(a->key));
+    iha_secret_wipe(a->key, sizeof(a->key));
     free(a->tokens_file);
     free(a);
 }
@@ -505,7 +500,7 @@ static void job_free(struct iha_auth_job *job)
         return;
     free(job->hash);
     free_secret(job->password, job->password_cap);
-    wipe(job, sizeof(*job));
+    iha_secret_wipe(job, sizeof(*job));
     free(job);
 }
 
@@ -550,10 +545,10 @@ void iha_auth_job_run(struct iha_auth_job *job)
         /* libxcrypt signals failure with NULL or a string starting with '*'. */
         job->ok = job->user != 0 && out && out[0] == '$' &&
                   iha_auth_equal(out, strlen(out), job->hash, strlen(job->hash));
-        wipe(cd, sizeof(*cd));
+        iha_secret_wipe(cd, sizeof(*cd));
         free(cd);
     }
-    wipe(job->password, job->password_cap);
+    iha_secret_wipe(job->password, job->password_cap);
 }
 
 enum iha_auth_result iha_auth_job_finish(struct iha_auth *a, struct iha_auth_job *job,

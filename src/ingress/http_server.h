@@ -35,7 +35,7 @@
 #include "auth.h"
 #include "pipeline.h"
 #include "rc.h"
-#include "record.h"
+#include "alert.h"
 
 struct iha_http;
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "matcher.h"
-#include "relabel.h"
+#include "extract.h"
 
 #define MSG_MAX 768
 /* Probing tries every combination of these values over the first PROBE_SOURCES labels. */

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "matcher.h"
-#include "relabel.h"
+#include "extract.h"
 #include "yaml_tree.h"
 
 #define RULE_NAME_MAX 127

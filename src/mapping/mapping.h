@@ -31,7 +31,7 @@
 #include "diag.h"
 #include "notification.h"
 #include "rc.h"
-#include "record.h"
+#include "alert.h"
 
 #define IHA_MAPPING_MAX_RULES 10000
 

@@ -17,7 +17,7 @@
 #include <stddef.h>
 
 #include "rc.h"
-#include "record.h"
+#include "alert.h"
 
 struct iha_matchers;
 

@@ -33,7 +33,7 @@
 #include "queue.h"
 #include "mapping.h"
 #include "rc.h"
-#include "record.h"
+#include "alert.h"
 
 struct iha_pipeline;
 struct iha_metrics;

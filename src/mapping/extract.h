@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /**
- * @file relabel.h
+ * @file extract.h
  * @brief Field extraction in the style of Prometheus `relabel_configs` (action replace).
  *
  * The values of @c source_labels are joined with @c separator (default ";"),
@@ -9,13 +9,13 @@
  * source label may be an annotation, written `annotations.NAME`. An extraction may
  * instead be a literal: then it always yields its text.
  */
-#ifndef IHA_RELABEL_H
-#define IHA_RELABEL_H
+#ifndef IHA_EXTRACT_H
+#define IHA_EXTRACT_H
 
 #include <stddef.h>
 
 #include "rc.h"
-#include "record.h"
+#include "alert.h"
 
 struct iha_extract;
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/** @file test_secret.c @brief Token from file (re-read on change) or env; headers per dialect. */
-#include "secret.h"
+/** @file test_token_source.c @brief Token from file (re-read on change) or env; headers per
+ * dialect. */
+#include "token_source.h"
 
 #include <stdio.h>
 #include <stdlib.h>

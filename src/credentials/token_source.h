@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /**
- * @file secret.h
+ * @file token_source.h
  * @brief The service token for Instance HA: static (a file re-read when it changes, or
  *        the environment) or from a provider such as Keystone (keystone.h).
  *
@@ -9,12 +9,13 @@
  * Delivery makes two calls: iha_token_source_header() for every attempt and
  * iha_token_source_invalidate() when Instance HA answered 401, before its one retry.
  */
-#ifndef IHA_SECRET_H
-#define IHA_SECRET_H
+#ifndef IHA_TOKEN_SOURCE_H
+#define IHA_TOKEN_SOURCE_H
 
 #include <stddef.h>
 
 #include "rc.h"
+#include "secret.h" /* iha_secret_wipe(), which every user of a token needs */
 
 struct iha_token_source;
 
@@ -80,8 +81,5 @@ enum iha_rc iha_token_source_header(struct iha_token_source *ts, const char *hea
 /** @return a description for logs and status, e.g. "file /etc/x" or "env IHA_SERVICE_TOKEN (set)".
  */
 void iha_token_source_describe(const struct iha_token_source *ts, char *out, size_t size);
-
-/** Overwrites @p len bytes at @p p with zeros in a way the compiler keeps. */
-void iha_secret_wipe(void *p, size_t len);
 
 #endif

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/** @file secret.c @brief The service token, from a file re-read on change or from the environment.
+/** @file token_source.c @brief The service token, from a file re-read on change or from the
+ * environment.
  */
-#include "secret.h"
+#include "token_source.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,12 +32,6 @@ struct iha_token_source {
     off_t st_size;
     struct timespec st_mtim;
 };
-
-void iha_secret_wipe(void *p, size_t len)
-{
-    if (p && len > 0)
-        explicit_bzero(p, len);
-}
 
 static void drop_token(struct iha_token_source *ts)
 {

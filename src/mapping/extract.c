@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/** @file relabel.c @brief Relabel-style field extraction (action replace). */
-#include "relabel.h"
+/** @file extract.c @brief Relabel-style field extraction (action replace). */
+#include "extract.h"
 
 #include <stdarg.h>
 #include <stdbool.h>

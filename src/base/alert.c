@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/** @file record.c @brief The common alert record. */
-#include "record.h"
+/** @file alert.c @brief The common alert record. */
+#include "alert.h"
 
 #include <stdlib.h>
 #include <string.h>

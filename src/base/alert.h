@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /**
- * @file record.h
+ * @file alert.h
  * @brief The common alert record every adapter produces and the mapping engine reads.
  *
  * An alert is a set of labels and annotations with a status, independent of the
  * sender's format. Label lookup treats a missing label as the empty string, as
  * Alertmanager matchers do.
  */
-#ifndef IHA_RECORD_H
-#define IHA_RECORD_H
+#ifndef IHA_ALERT_H
+#define IHA_ALERT_H
 
 #include <stdbool.h>
 #include <stddef.h>

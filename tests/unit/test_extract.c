@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/** @file test_relabel.c @brief Unit tests for relabel-style extraction. */
+/** @file test_extract.c @brief Unit tests for relabel-style extraction. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "relabel.h"
+#include "extract.h"
 
 /* Builds an alert from name/value pairs terminated by NULL; "annotations.X" sets an annotation. */
 static void make_alert(struct iha_alert *a, ...)
