@@ -156,3 +156,26 @@ bool iha_label_name_valid(const char *s)
 
     return len > 0 && iha_label_name_span(s, len) == len;
 }
+
+const char *iha_drop_name(enum iha_drop d)
+{
+    switch (d) {
+    case IHA_DROP_NONE:
+        return "";
+    case IHA_DROP_NO_RULE:
+        return "no_rule";
+    case IHA_DROP_RESOLVED:
+        return "resolved";
+    case IHA_DROP_EXTRACTION:
+        return "extraction_failed";
+    case IHA_DROP_INVALID:
+        return "invalid";
+    case IHA_DROP_OTHER:
+        return "other";
+    case IHA_DROP_MALFORMED:
+        return "malformed";
+    case IHA_DROP_OVER_LIMIT:
+        return "over_limit";
+    }
+    return "other";
+}

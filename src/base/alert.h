@@ -49,6 +49,24 @@ int iha_source_parse(const char *s, enum iha_source *out);
 /** @return "firing" or "resolved". */
 const char *iha_alert_status_name(enum iha_alert_status s);
 
+/**
+ * Why an alert, or one of its outcomes, sends nothing. Carried with the outcome as a
+ * value; iha_drop_name() renders it, the one place the metric label comes from.
+ */
+enum iha_drop {
+    IHA_DROP_NONE,       /**< not dropped */
+    IHA_DROP_NO_RULE,    /**< no rule matched */
+    IHA_DROP_RESOLVED,   /**< the rule sends nothing for resolved alerts */
+    IHA_DROP_EXTRACTION, /**< a field could not be extracted (no match, too long) */
+    IHA_DROP_INVALID,    /**< the mapped notification is not valid */
+    IHA_DROP_OTHER,      /**< any other rule decision (e.g. nothing sent for firing) */
+    IHA_DROP_MALFORMED,  /**< the adapter could not read the alert (not mapped at all) */
+    IHA_DROP_OVER_LIMIT, /**< the alert is over a size limit (not mapped at all) */
+};
+
+/** @return the label of @p d in iha_gateway_alerts_dropped_total{reason}. */
+const char *iha_drop_name(enum iha_drop d);
+
 /** Zeroes @p a and sets its source. */
 void iha_alert_init(struct iha_alert *a, enum iha_source source);
 

@@ -987,13 +987,15 @@ static bool utf8_valid(const char *s)
     return true;
 }
 
-static void drop(struct iha_map_outcome *o, const char *fmt, ...) IHA_PRINTF(2, 3);
+static void drop(struct iha_map_outcome *o, enum iha_drop why, const char *fmt, ...)
+    IHA_PRINTF(3, 4);
 
-static void drop(struct iha_map_outcome *o, const char *fmt, ...)
+static void drop(struct iha_map_outcome *o, enum iha_drop why, const char *fmt, ...)
 {
     va_list ap;
 
     o->dropped = true;
+    o->why = why;
     va_start(ap, fmt);
     vsnprintf(o->reason, sizeof(o->reason), fmt, ap);
     va_end(ap);
@@ -1008,9 +1010,11 @@ static void drop_extract(struct iha_map_outcome *o, const struct rule *r, const 
 
     iha_extract_describe(x, desc, sizeof(desc));
     if (rc == IHA_E_LIMIT)
-        drop(o, "rule %s: %s: extracted value is too long (%s)", r->name, field, desc);
+        drop(o, IHA_DROP_EXTRACTION, "rule %s: %s: extracted value is too long (%s)", r->name,
+             field, desc);
     else
-        drop(o, "rule %s: %s: extraction did not match (%s)", r->name, field, desc);
+        drop(o, IHA_DROP_EXTRACTION, "rule %s: %s: extraction did not match (%s)", r->name, field,
+             desc);
 }
 
 /*
@@ -1028,7 +1032,9 @@ static enum iha_rc apply_rule(const struct rule *r, const struct iha_alert *a,
     snprintf(o->rule, sizeof(o->rule), "%s", r->name);
     iha_notification_init(&o->notif);
     if (!act->sends) {
-        drop(o, "rule %s sends nothing for %s alerts", r->name, iha_alert_status_name(a->status));
+        /* Only "nothing for resolved" is a label of its own; a rule silent when firing is rare. */
+        drop(o, a->status == IHA_ALERT_RESOLVED ? IHA_DROP_RESOLVED : IHA_DROP_OTHER,
+             "rule %s sends nothing for %s alerts", r->name, iha_alert_status_name(a->status));
         return IHA_OK;
     }
     rc = iha_extract_apply(r->hostname, a, o->notif.hostname, sizeof(o->notif.hostname));
@@ -1055,7 +1061,8 @@ static enum iha_rc apply_rule(const struct rule *r, const struct iha_alert *a,
             return IHA_OK;
         }
         if (!utf8_valid(value)) {
-            drop(o, "rule %s: %s: extracted value is not valid UTF-8", r->name, field);
+            drop(o, IHA_DROP_OTHER, "rule %s: %s: extracted value is not valid UTF-8", r->name,
+                 field);
             return IHA_OK;
         }
         v = json_string(value);
@@ -1065,7 +1072,7 @@ static enum iha_rc apply_rule(const struct rule *r, const struct iha_alert *a,
     o->notif.type = r->type;
     iha_err_clear(&err);
     if (iha_notification_validate(&o->notif, &err) != IHA_OK) {
-        drop(o, "rule %s: invalid notification: %s: %s", r->name,
+        drop(o, IHA_DROP_INVALID, "rule %s: invalid notification: %s: %s", r->name,
              err.field[0] ? err.field : "notification", err.msg);
         return IHA_OK;
     }
@@ -1215,6 +1222,7 @@ static enum iha_rc run(const struct iha_ruleset *rs, const struct iha_alert *a,
         if ((rc = push_outcome(out, &o)) != IHA_OK)
             goto fail;
         o->dropped = true;
+        o->why = IHA_DROP_NO_RULE;
         snprintf(o->reason, sizeof(o->reason), "no rule matched");
     }
     return IHA_OK;

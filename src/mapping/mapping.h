@@ -68,6 +68,7 @@ const char *iha_ruleset_rule_name(const struct iha_ruleset *rs, size_t i);
 /** One result of mapping an alert: a notification, or a drop with its reason. */
 struct iha_map_outcome {
     bool dropped;
+    enum iha_drop why;             /**< dropped only: the kind, for the metric label */
     char rule[128];                /**< the rule that decided ("" when no rule matched) */
     char reason[384];              /**< dropped only: why, naming the rule and field */
     struct iha_notification notif; /**< !dropped only; owned by the outcome */

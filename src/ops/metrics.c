@@ -496,18 +496,3 @@ enum iha_rc iha_metrics_register_gateway(struct iha_metrics *m, const char *vers
     iha_metrics_set(m, "iha_gateway_queue_oldest_age_seconds", 0);
     return IHA_OK;
 }
-
-const char *iha_metrics_drop_reason(const char *rule, const char *reason)
-{
-    if (!rule || !*rule)
-        return IHA_DROP_NO_RULE;
-    if (!reason)
-        return IHA_DROP_OTHER;
-    if (strstr(reason, " sends nothing for resolved alerts"))
-        return IHA_DROP_RESOLVED;
-    if (strstr(reason, "extraction did not match") || strstr(reason, "extracted value"))
-        return IHA_DROP_EXTRACTION;
-    if (strstr(reason, "invalid notification"))
-        return IHA_DROP_INVALID;
-    return IHA_DROP_OTHER;
-}

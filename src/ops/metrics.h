@@ -63,16 +63,6 @@ double iha_metrics_value(struct iha_metrics *m, const char *name, ...);
 
 /* ---- the gateway's own families ------------------------------------------------------- */
 
-/** Label values of iha_gateway_alerts_dropped_total{reason}: a fixed set. */
-#define IHA_DROP_NO_RULE "no_rule"
-#define IHA_DROP_RESOLVED "resolved"
-#define IHA_DROP_EXTRACTION "extraction_failed"
-#define IHA_DROP_INVALID "invalid"
-#define IHA_DROP_OTHER "other"
-/** An alert the adapter could not read (not mapped at all; rule ""). */
-#define IHA_DROP_MALFORMED "malformed"
-#define IHA_DROP_OVER_LIMIT "over_limit"
-
 /**
  * Registers every iha_gateway_* family (names and labels are listed in README.md,
  * "Metrics") and sets iha_gateway_build_info{version=@p version} to 1 and
@@ -80,12 +70,5 @@ double iha_metrics_value(struct iha_metrics *m, const char *name, ...);
  * @return IHA_OK, IHA_E_INVAL (a family exists already), IHA_E_NOMEM.
  */
 enum iha_rc iha_metrics_register_gateway(struct iha_metrics *m, const char *version) IHA_MUST_CHECK;
-
-/**
- * Classifies a mapping drop into one of the IHA_DROP_* values from the rule that
- * decided (@p rule, "" when none matched) and the mapping's reason text, so the label
- * stays bounded whatever the reason says.
- */
-const char *iha_metrics_drop_reason(const char *rule, const char *reason);
 
 #endif

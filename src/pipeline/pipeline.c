@@ -1085,7 +1085,8 @@ static void drop_unread(struct request *r, size_t i, const struct iha_alert *a, 
             a->fingerprint, "field", aerr->field, "reason", reason);
     if (r->p->metrics)
         iha_metrics_add(r->p->metrics, "iha_gateway_alerts_dropped_total", 1,
-                        rc == IHA_E_LIMIT ? IHA_DROP_OVER_LIMIT : IHA_DROP_MALFORMED, "");
+                        iha_drop_name(rc == IHA_E_LIMIT ? IHA_DROP_OVER_LIMIT : IHA_DROP_MALFORMED),
+                        "");
     item = json_pack("{s:I,s:s,s:s,s:s}", "alert", (json_int_t)i, "result", "dropped", "reason",
                      reason, "field", aerr->field);
     if (!item)
@@ -1165,7 +1166,7 @@ static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct i
                     set_str(item, "rule", o->rule);
                 if (r->p->metrics)
                     iha_metrics_add(r->p->metrics, "iha_gateway_alerts_dropped_total", 1,
-                                    iha_metrics_drop_reason(o->rule, o->reason), o->rule);
+                                    iha_drop_name(o->why), o->rule);
             } else {
                 item = item_new(&o->notif);
                 if (r->p->metrics)

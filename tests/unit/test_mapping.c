@@ -520,6 +520,7 @@ static void test_resolved_default_drop(void **state)
     assert_true(c->res.items[0].dropped);
     assert_string_equal(c->res.items[0].rule, "host-down");
     assert_string_equal(c->res.items[0].reason, "rule host-down sends nothing for resolved alerts");
+    assert_int_equal(c->res.items[0].why, IHA_DROP_RESOLVED);
     assert_null(c->res.items[0].notif.payload);
 }
 
@@ -544,6 +545,7 @@ static void test_resolved_payload(void **state)
     map(c);
     assert_true(c->res.items[0].dropped);
     assert_string_equal(c->res.items[0].reason, "rule p sends nothing for firing alerts");
+    assert_int_equal(c->res.items[0].why, IHA_DROP_OTHER);
 }
 
 static void test_extraction_failure_drop(void **state)
@@ -561,6 +563,7 @@ static void test_extraction_failure_drop(void **state)
     assert_string_equal(c->res.items[0].rule, "host-down");
     r = c->res.items[0].reason;
     assert_true(strncmp(r, "rule host-down: hostname: extraction did not match (", 52) == 0);
+    assert_int_equal(c->res.items[0].why, IHA_DROP_EXTRACTION);
 }
 
 static void test_payload_extraction_failure_drop(void **state)
@@ -582,6 +585,7 @@ static void test_payload_extraction_failure_drop(void **state)
     assert_true(c->res.items[0].dropped);
     assert_true(strncmp(c->res.items[0].reason,
                         "rule vm: payload.instance_uuid: extraction did not match (", 57) == 0);
+    assert_int_equal(c->res.items[0].why, IHA_DROP_EXTRACTION);
 }
 
 static void test_invalid_output_drop(void **state)
@@ -603,6 +607,7 @@ static void test_invalid_output_drop(void **state)
     assert_string_equal(c->res.items[0].reason,
                         "rule from-label: invalid notification: payload.host_status: \"BOGUS\" is "
                         "not a valid host_status for type COMPUTE_HOST");
+    assert_int_equal(c->res.items[0].why, IHA_DROP_INVALID);
     assert_null(c->res.items[0].notif.payload);
 
     /* A host name Instance HA cannot store. */
@@ -625,12 +630,14 @@ static void test_no_rule_drop(void **state)
     assert_true(c->res.items[0].dropped);
     assert_string_equal(c->res.items[0].rule, "");
     assert_string_equal(c->res.items[0].reason, "no rule matched");
+    assert_int_equal(c->res.items[0].why, IHA_DROP_NO_RULE);
 
     /* An empty rule set drops everything the same way. */
     iha_ruleset_free(c->rs);
     c->rs = iha_ruleset_new();
     map(c);
     assert_string_equal(c->res.items[0].reason, "no rule matched");
+    assert_int_equal(c->res.items[0].why, IHA_DROP_NO_RULE);
 }
 
 static void test_sources_filter(void **state)
@@ -647,6 +654,7 @@ static void test_sources_filter(void **state)
     set_alert(c, IHA_SOURCE_ALERTMANAGER, IHA_ALERT_FIRING, NULL);
     map(c);
     assert_string_equal(c->res.items[0].reason, "no rule matched");
+    assert_int_equal(c->res.items[0].why, IHA_DROP_NO_RULE);
     set_alert(c, IHA_SOURCE_NAGIOS, IHA_ALERT_FIRING, NULL);
     map(c);
     assert_false(c->res.items[0].dropped);
@@ -765,6 +773,7 @@ static void test_shipped_fixture_001(void **state)
               "compute-5:9100", "severity", "warning", NULL);
     map(c);
     assert_string_equal(c->res.items[0].reason, "no rule matched");
+    assert_int_equal(c->res.items[0].why, IHA_DROP_NO_RULE);
 }
 
 static void test_shipped_fixture_004(void **state)
@@ -839,6 +848,7 @@ static void test_shipped_icmp_and_libvirt(void **state)
               "compute-5:9100", "severity", "critical", NULL);
     map(c);
     assert_string_equal(c->res.items[0].reason, "no rule matched");
+    assert_int_equal(c->res.items[0].why, IHA_DROP_NO_RULE);
 }
 
 int main(void)

@@ -588,9 +588,9 @@ static void test_unreadable_alert_dropped_alone(void **state)
     assert_string_equal(json_string_value(json_object_get(item, "alertname")), "Noisy600");
     assert_non_null(strstr(json_string_value(json_object_get(item, "reason")), "runbook"));
     assert_true(iha_metrics_value(fx->metrics, "iha_gateway_alerts_dropped_total",
-                                  IHA_DROP_OVER_LIMIT, "") == 1.0);
-    assert_true(iha_metrics_value(fx->metrics, "iha_gateway_alerts_dropped_total", IHA_DROP_NO_RULE,
-                                  "") == 1200.0);
+                                  iha_drop_name(IHA_DROP_OVER_LIMIT), "") == 1.0);
+    assert_true(iha_metrics_value(fx->metrics, "iha_gateway_alerts_dropped_total",
+                                  iha_drop_name(IHA_DROP_NO_RULE), "") == 1200.0);
     events = iha_events_list(fx->events, NULL, 4096);
     json_array_foreach(events, i, item)
     {
