@@ -837,6 +837,35 @@ nagios_cmd() {
     log "nagios: command $1"
 }
 
+# notify_setup TOKEN_FILE SPOOL: iha-notify's token file (the gateway's token, 0400
+# nagios) and spool directory (0750 nagios), as deploy/nagios sets them up; sets NOTIFY to
+# the command line that reaches this test's gateway.
+notify_setup() {
+    local token_file=$1 spool=$2
+    printf '# token for iha-notify\n%s\n' "$GW_TOKEN" >"$token_file"
+    install -d -o nagios -g nagios -m 0750 "$spool"
+    chown nagios:nagios "$token_file"
+    chmod 0400 "$token_file"
+    NOTIFY="$NOTIFY_BIN --url=$GW_URL/api/v1/nagios --token-file=$token_file --spool-dir=$spool"
+}
+
+# nagios_24x7: the object definition of the always-on timeperiod every test config uses.
+nagios_24x7() {
+    cat <<'EOF2'
+define timeperiod {
+    timeperiod_name 24x7
+    alias           always
+    sunday          00:00-24:00
+    monday          00:00-24:00
+    tuesday         00:00-24:00
+    wednesday       00:00-24:00
+    thursday        00:00-24:00
+    friday          00:00-24:00
+    saturday        00:00-24:00
+}
+EOF2
+}
+
 stop_nagios() {
     stop_named nagios
 }

@@ -74,11 +74,7 @@ start_masakari
 seed_hosts seg1 compute-5 compute-6 compute-7 compute-8
 start_gateway
 GW_KEEP_PORT=$GW_PORT
-printf '%s\n' "$GW_TOKEN" >"$TOKEN_FILE"
-install -d -o nagios -g nagios -m 0750 "$SPOOL"
-chown nagios:nagios "$TOKEN_FILE"
-chmod 0400 "$TOKEN_FILE"
-NOTIFY="$NOTIFY_BIN --url=$GW_URL/api/v1/nagios --token-file=$TOKEN_FILE --spool-dir=$SPOOL"
+notify_setup "$TOKEN_FILE" "$SPOOL"
 
 OUT5="--url=$ROGUE_URL/steal"
 OUT6="--token-file=/etc/hostname"
@@ -94,18 +90,7 @@ exit "$2"
 EOF
 chmod 0755 "$WORK/check_echo"
 
-cat >"$WORK/objects.cfg" <<EOF
-define timeperiod {
-    timeperiod_name 24x7
-    alias           always
-    sunday          00:00-24:00
-    monday          00:00-24:00
-    tuesday         00:00-24:00
-    wednesday       00:00-24:00
-    thursday        00:00-24:00
-    friday          00:00-24:00
-    saturday        00:00-24:00
-}
+{ nagios_24x7; cat <<EOF
 define command {
     command_name check_echo
     command_line $WORK/check_echo "\$ARG1\$" \$ARG2\$
@@ -182,6 +167,7 @@ define service {
     notification_interval 0
 }
 EOF
+} >"$WORK/objects.cfg"
 
 start_nagios "$WORK/objects.cfg"
 

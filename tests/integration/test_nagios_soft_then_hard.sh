@@ -24,26 +24,11 @@ TOKEN_FILE="$WORK/iha-notify.token"
 start_masakari
 seed_hosts seg1 compute-5 compute-6 compute-7
 start_gateway
-printf '%s\n' "$GW_TOKEN" >"$TOKEN_FILE"
-install -d -o nagios -g nagios -m 0750 "$SPOOL"
-chown nagios:nagios "$TOKEN_FILE"
-chmod 0400 "$TOKEN_FILE"
-NOTIFY="$NOTIFY_BIN --url=$GW_URL/api/v1/nagios --token-file=$TOKEN_FILE --spool-dir=$SPOOL"
+notify_setup "$TOKEN_FILE" "$SPOOL"
 
 # The event handler gets no $NOTIFICATIONTYPE$; the rest comes from the NAGIOS_* environment
 # (HOSTSTATE, HOSTSTATETYPE, HOSTATTEMPT, HOSTPROBLEMID, LASTHOSTSTATECHANGE).
-cat >"$WORK/objects.cfg" <<EOF
-define timeperiod {
-    timeperiod_name 24x7
-    alias           always
-    sunday          00:00-24:00
-    monday          00:00-24:00
-    tuesday         00:00-24:00
-    wednesday       00:00-24:00
-    thursday        00:00-24:00
-    friday          00:00-24:00
-    saturday        00:00-24:00
-}
+{ nagios_24x7; cat <<EOF
 define command {
     command_name check_dummy
     command_line \$USER1\$/check_dummy \$ARG1\$ "\$ARG2\$"
@@ -93,6 +78,7 @@ define service {
     notifications_enabled 0
 }
 EOF
+} >"$WORK/objects.cfg"
 
 start_nagios "$WORK/objects.cfg"
 wait_until 30 "Nagios saw compute-5 fail SOFT" nagios_log_has "HOST ALERT: compute-5;DOWN;SOFT;1;"

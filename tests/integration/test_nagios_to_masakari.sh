@@ -36,25 +36,10 @@ start_masakari
 seed_hosts seg1 compute-1 compute-3 compute-4
 start_gateway
 GW_KEEP_PORT=$GW_PORT
-printf '# token for iha-notify\n%s\n' "$GW_TOKEN" >"$TOKEN_FILE"
-install -d -o nagios -g nagios -m 0750 "$SPOOL"
-chown nagios:nagios "$TOKEN_FILE"
-chmod 0400 "$TOKEN_FILE"
-NOTIFY="$NOTIFY_BIN --url=$GW_URL/api/v1/nagios --token-file=$TOKEN_FILE --spool-dir=$SPOOL"
+notify_setup "$TOKEN_FILE" "$SPOOL"
 
 # The command definitions of deploy/nagios/commands.cfg, pointed at this test's files.
-cat >"$WORK/objects.cfg" <<EOF
-define timeperiod {
-    timeperiod_name 24x7
-    alias           always
-    sunday          00:00-24:00
-    monday          00:00-24:00
-    tuesday         00:00-24:00
-    wednesday       00:00-24:00
-    thursday        00:00-24:00
-    friday          00:00-24:00
-    saturday        00:00-24:00
-}
+{ nagios_24x7; cat <<EOF
 define command {
     command_name check_dummy
     command_line \$USER1\$/check_dummy \$ARG1\$ "\$ARG2\$"
@@ -129,6 +114,7 @@ define service {
     notification_interval 0
 }
 EOF
+} >"$WORK/objects.cfg"
 
 t_start=$EPOCHREALTIME
 start_nagios "$WORK/objects.cfg"
