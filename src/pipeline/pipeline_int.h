@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file pipeline_int.h
+ * @brief Private to src/pipeline: the pipeline object, a request waiting for its answer,
+ *        a notification being stored, a flight in delivery, and the functions the
+ *        pipeline files share. Never included from outside the folder.
+ *
+ * The files, one job each: pipeline.c (the object's life and ingest: record → adapter →
+ * rules → dedupe → queue), pipeline_answer.c (the answers to senders and the status
+ * page's events), pipeline_store.c (queue records, storing, duplicates waiting for an
+ * equal notification being stored), pipeline_flight.c (a queue entry through delivery
+ * to its end marker), pipeline_control.c (recovery at start, the operator's commands).
+ */
+#ifndef IHA_PIPELINE_INT_H
+#define IHA_PIPELINE_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "delivery.h"
+#include "notification.h"
+#include "pipeline.h"
+#include "rc.h"
+#include "alert.h"
+
+#define KEY_MAX 4096
+/* Requests that may wait for one notification being stored (HA pairs send twice). */
+#define WAITERS_MAX 16
+
+struct iha_pipeline {
+    const struct iha_ruleset *rules;
+    struct iha_dedupe *dedupe;
+    struct iha_delivery *delivery;
+    struct iha_queue *queue;
+    unsigned native_wait_ms;
+    unsigned long long max_age_ms;
+    struct iha_redelivery *redelivery; /* Nagios record ids answered 2xx */
+    struct iha_metrics *metrics;       /* may be NULL */
+    struct iha_events *events;         /* may be NULL */
+    struct iha_ruleset *owned_rules;   /* == rules after a reload; ingest thread only */
+    pthread_mutex_t rules_lock;        /* next_rules */
+    struct iha_ruleset *next_rules;    /* handed over by a reload, adopted by ingest */
+    pthread_mutex_t flight_lock;       /* hand-offs to delivery vs iha_pipeline_stop() */
+    bool stopping;                     /* guarded by flight_lock */
+    /*
+     * Flights whose native sender waits for the first attempt, so that a stop answers
+     * them "queued" (they are stored) before the HTTP server answers what is left 503.
+     */
+    pthread_mutex_t native_lock;
+    struct flight *natives;
+    /*
+     * Notifications pushed but not durable yet. A dedupe verdict "in flight" and the
+     * lookup here happen under storing_lock, as do the removal and the dedupe end of a
+     * failed push, so a duplicate never sees an entry that failed as stored.
+     */
+    pthread_mutex_t storing_lock;
+    struct stored *storing;
+};
+
+/*
+ * One request in flight. It is answered when the last of its notifications is
+ * stored (or, for native input, has had its first attempt or waited long enough);
+ * @c pending starts at 1 so that completions racing with the loop over the
+ * notifications cannot answer before every notification was handled.
+ */
+struct request {
+    pthread_mutex_t lock;
+    struct iha_pipeline *p;
+    enum iha_source source;
+    iha_reply_fn reply;
+    void *reply_cls;
+    size_t pending;
+    json_t *results; /* one object per derived notification or drop */
+    /* native only: the single outcome, answered in Instance HA's own words */
+    long native_code;
+    json_t *native_body;
+};
+
+/* A duplicate's request, answered when the equal notification's storage ends. */
+struct waiter {
+    struct request *req; /* holds one pending reference */
+    json_t *item;        /* borrowed from req->results */
+};
+
+/* One notification between the queue push and its durability. */
+struct stored {
+    struct iha_pipeline *p;
+    struct request *req; /* NULL for a requeue from the CLI */
+    json_t *item;        /* borrowed from req->results */
+    char key[KEY_MAX];
+    struct iha_notification n;
+    long long received_ms;
+    struct stored *prev, *next; /* in p->storing, guarded by p->storing_lock */
+    bool key_held;              /* began the dedupe key (verdict new); see iha_pipeline_key_end() */
+    size_t n_waiters;
+    struct waiter waiters[WAITERS_MAX];
+};
+
+/* One live queue entry handed to delivery. */
+struct flight {
+    struct iha_pipeline *p;
+    uint64_t seq;
+    char key[KEY_MAX];
+    struct iha_notification n;
+    struct request *native; /* a native sender waiting for the first attempt, else NULL */
+    json_t *native_item;
+    long long received_ms;        /* first sight, for the latency histogram */
+    bool key_held;                /* owns the dedupe key in flight; see iha_pipeline_key_end() */
+    struct flight *nprev, *nnext; /* in p->natives while @c native waits; native_lock */
+};
+
+/* ---- pipeline.c ---- */
+
+/** Wall-clock milliseconds: arrival times in queue records and the latency histogram. */
+long long iha_pipeline_wall_ms(void);
+
+/** Ends the dedupe key @p key once, if @p *held; the ownership rule is at its definition. */
+void iha_pipeline_key_end(struct iha_pipeline *p, bool *held, const char *key, bool delivered);
+
+/* ---- pipeline_answer.c ---- */
+
+/** A new request answered through @p reply once its pending references are released. */
+struct request *iha_pipeline_request_new(struct iha_pipeline *p, enum iha_source source,
+                                         iha_reply_fn reply, void *cls);
+/** Frees @p r without answering (nothing was submitted). NULL-safe. */
+void iha_pipeline_request_free(struct request *r);
+/** Drops one pending reference; the last one answers and frees the request. */
+void iha_pipeline_request_release(struct request *r);
+
+/** Sets @p k to @p v in @p o when @p v is not empty. */
+void iha_pipeline_set_str(json_t *o, const char *k, const char *v);
+/** Sets an item's "result" and, when not empty, its "detail". */
+void iha_pipeline_set_result(json_t *item, const char *result, const char *detail);
+/** An Instance HA fault body {@p name: {"code", "message"}}. */
+json_t *iha_pipeline_fault(const char *name, long code, const char *message);
+/** Adds "gateway_id" @p id to every object member of a native answer @p body. */
+void iha_pipeline_tag_gateway_id(json_t *body, const char *id);
+
+/** Settles a native sender's answer from the first attempt @p res, then releases @p r. */
+void iha_pipeline_native_settle(struct request *r, json_t *item, const struct iha_notification *n,
+                                uint64_t seq, const struct iha_delivery_result *res);
+/** Records in @p item (and a native answer) that @p n duplicates a queued or delivered one. */
+void iha_pipeline_set_duplicate(struct request *r, json_t *item, const struct iha_notification *n,
+                                const char *id, bool inflight);
+
+/** The status page's event for one alert outcome: a copy of the sender's result item. */
+void iha_pipeline_event_add(struct request *r, const json_t *item);
+/** Copies the decision taken before storing (dedupe, refusal) from @p item to its event. */
+void iha_pipeline_event_sync(struct request *r, const json_t *item);
+/** Sets the event @p id's result, and @p k2 to @p v2 (stolen) when both are given. */
+void iha_pipeline_event_set(struct iha_pipeline *p, const char *id, const char *result,
+                            const char *k2, json_t *v2);
+
+/* ---- pipeline_store.c ---- */
+
+/** The queue record of @p n (what is stored, and what recovery and requeue read back). */
+json_t *iha_pipeline_record_new(const struct iha_notification *n, enum iha_source source,
+                                long long received_ms);
+/** Reads a queue record back into @p n (initialised here; clear it in every case). */
+enum iha_rc iha_pipeline_record_to_notification(const json_t *rec, struct iha_notification *n);
+/** The string member @p k of @p o, "" when absent. */
+const char *iha_pipeline_jstr(const json_t *o, const char *k);
+
+/**
+ * Dedupe, then store. @return true when the queue owns the completion; false when the
+ * outcome was decided here and recorded in @p item.
+ */
+bool iha_pipeline_submit(struct request *r, struct iha_notification *n, json_t *item);
+
+/* ---- pipeline_flight.c ---- */
+
+/** Hands the live entry @p seq to delivery; see its definition for @p native and @p key_held. */
+void iha_pipeline_start_flight(struct iha_pipeline *p, uint64_t seq, const char *key,
+                               const struct iha_notification *n, long long received_ms,
+                               struct request *native, json_t *item, bool *key_held);
+/** Answers every native sender still waiting for a first attempt: 202 "queued". */
+void iha_pipeline_native_stop_all(struct iha_pipeline *p);
+
+#endif
