@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file config_check.c
+ * @brief The checks that need more than one field: web authentication, storage, timeouts
+ *        and what each instance_ha.auth type requires.
+ *
+ * Separate from the per-value parsing: these run once every value parsed cleanly and judge
+ * the combination (a disabled authentication on a public address, Keystone settings with a
+ * static token), which is where a configuration that parses still must be refused.
+ */
+#include "config_int.h"
+
+#include <string.h>
+
+#include "listen_addr.h"
+
+static const char *const interface_names[] = {"public", "internal", "admin", NULL};
+
+const struct iha_ynode *iha_config_get_path(const struct iha_ynode *root, const char *a,
+                                            const char *b, const char *c)
+{
+    const struct iha_ynode *n = iha_ynode_get(root, a);
+
+    if (n && b)
+        n = iha_ynode_get(n, b);
+    if (n && c)
+        n = iha_ynode_get(n, c);
+    return n;
+}
+
+/* Reports @p key of instance_ha.auth as required for the configured type. */
+static void auth_needs(struct cloader *ld, const struct iha_ynode *root, const char *what)
+{
+    const struct iha_ynode *at = iha_config_get_path(root, "instance_ha", "auth", NULL);
+
+    iha_config_error(ld, at, "instance_ha.auth: type %s needs %s",
+                     iha_config_auth_type_names[ld->cfg->auth.type], what);
+}
+
+/* instance_ha.auth: what each type needs, and nothing that another type would use. */
+static void check_auth(struct cloader *ld, const struct iha_ynode *root)
+{
+    const struct iha_auth_config *a = &ld->cfg->auth;
+    const struct iha_ynode *at = iha_config_get_path(root, "instance_ha", "auth", NULL);
+
+    if (a->interface) {
+        size_t i;
+        for (i = 0; interface_names[i]; i++)
+            if (strcmp(a->interface, interface_names[i]) == 0)
+                break;
+        if (!interface_names[i])
+            iha_config_bad_enum(ld, iha_ynode_get(at, "interface"), "instance_ha.auth.interface",
+                                interface_names, "public, internal or admin");
+    }
+    if (a->password && a->password_file)
+        iha_config_error(ld, iha_ynode_get(at, "password"),
+                         "instance_ha.auth: set password or password_file, not both");
+    if (a->application_credential_secret && a->application_credential_secret_file)
+        iha_config_error(ld, iha_ynode_get(at, "application_credential_secret"),
+                         "instance_ha.auth: set application_credential_secret or "
+                         "application_credential_secret_file, not both");
+    switch (a->type) {
+    case IHA_AUTH_STATIC:
+        if (a->auth_url || a->cloud || a->username || a->user_id || a->application_credential_id ||
+            a->application_credential_name)
+            iha_config_error(
+                ld, at,
+                "instance_ha.auth: Keystone settings are present but type is static (the "
+                "default); set type: password, application_credential or cloud");
+        break;
+    case IHA_AUTH_PASSWORD:
+        if (!a->auth_url)
+            auth_needs(ld, root, "auth_url");
+        if (!a->username && !a->user_id)
+            auth_needs(ld, root, "username or user_id");
+        if (!a->password && !a->password_file)
+            auth_needs(ld, root, "password_file (or password)");
+        if (!a->project_name && !a->project_id)
+            auth_needs(ld, root,
+                       "project_name or project_id (Instance HA needs a project-scoped token "
+                       "with the admin role)");
+        break;
+    case IHA_AUTH_APPCRED:
+        if (!a->auth_url)
+            auth_needs(ld, root, "auth_url");
+        if (!a->application_credential_id &&
+            !(a->application_credential_name && (a->username || a->user_id)))
+            auth_needs(ld, root,
+                       "application_credential_id, or application_credential_name with "
+                       "username or user_id");
+        if (!a->application_credential_secret && !a->application_credential_secret_file)
+            auth_needs(ld, root,
+                       "application_credential_secret_file (or application_credential_secret)");
+        if (a->project_name || a->project_id)
+            iha_config_error(ld, at,
+                             "instance_ha.auth: an application credential is already scoped to its "
+                             "project; remove project_name/project_id");
+        break;
+    case IHA_AUTH_CLOUD:
+        if (!a->cloud)
+            auth_needs(ld, root, "cloud (the name of an entry in clouds.yaml)");
+        break;
+    }
+    if (a->type != IHA_AUTH_STATIC && ld->cfg->token_file)
+        iha_config_error(ld, iha_config_get_path(root, "instance_ha", "token_file", NULL),
+                         "instance_ha.token_file: only used with instance_ha.auth.type static");
+}
+
+/* Checks that need more than one field. */
+void iha_config_check_cross(struct cloader *ld, const struct iha_ynode *root)
+{
+    const struct iha_config *cfg = ld->cfg;
+
+    if (cfg->auth_disabled && !iha_listen_addr_is_loopback(cfg->listen_address))
+        iha_config_error(
+            ld, iha_config_get_path(root, "web", "auth", "disabled"),
+            "web.auth.disabled: only allowed when web.listen_address is a loopback address "
+            "(it is '%s'); anyone who can reach the port could trigger evacuations",
+            cfg->listen_address);
+    if (!cfg->auth_disabled && !cfg->bearer_tokens_file && cfg->n_basic_users == 0)
+        iha_config_error(
+            ld, iha_config_get_path(root, "web", "auth", NULL),
+            "web.auth: neither bearer_tokens_file nor basic_auth_users is set, so every "
+            "request would be refused");
+    if (!cfg->storage_path || !cfg->storage_path[0])
+        iha_config_error(ld, iha_config_get_path(root, "storage", "path", NULL),
+                         "storage.path: the data directory of the durable queue must be set");
+    if (cfg->storage_max_age_ms > 23u * 3600u * 1000u)
+        iha_config_error(ld, iha_config_get_path(root, "storage", "max_age", NULL),
+                         "storage.max_age: must stay well inside Instance HA's 24 h expiry of "
+                         "notifications (at most 23h)");
+    if (cfg->connect_timeout_ms > cfg->timeout_ms)
+        iha_config_error(ld, iha_config_get_path(root, "instance_ha", "connect_timeout", NULL),
+                         "instance_ha.connect_timeout: longer than instance_ha.timeout (%ums)",
+                         cfg->timeout_ms);
+    check_auth(ld, root);
+}
