@@ -41,8 +41,10 @@ struct iha_events;
 
 /**
  * Receives the answer for one request: HTTP status and a JSON body (stolen).
- * Called exactly once per accepted request, from the calling thread (before
- * iha_pipeline_handle() returns) or from the delivery thread.
+ * Called exactly once per accepted request, from any of: the calling thread (before
+ * iha_pipeline_handle() returns), the queue's committer (once the notifications are stored),
+ * the delivery thread (a native sender's first attempt) or the thread that calls
+ * iha_pipeline_stop(). It must not block.
  */
 typedef void (*iha_reply_fn)(void *cls, unsigned status, json_t *body);
 

@@ -17,7 +17,8 @@
  * Bounded: at most @c max_entries answers; when full, the oldest is forgotten (all entries
  * share one ttl, so the oldest is also the first to expire). In memory only: after a restart
  * the dedupe window and Instance HA's own duplicate check are what remains. Thread-safe (one
- * mutex): lookups run on the ingest thread, answers arrive from the delivery thread.
+ * mutex): lookups run on the ingest thread; answers arrive from whichever thread answers the
+ * request (see iha_reply_fn in pipeline.h: the committer, the delivery thread or main).
  */
 #ifndef IHA_REDELIVERY_H
 #define IHA_REDELIVERY_H

@@ -228,12 +228,14 @@ enum iha_rc iha_queue_open(const struct iha_queue_config *cfg, struct iha_queue 
             return rc;
         }
         iha_queue_compact(q);
+        /* Set before the thread exists: pthread_create() orders it for the committer. */
+        q->started = true;
         if (pthread_create(&q->thread, NULL, iha_queue_committer, q) != 0) {
+            q->started = false;
             iha_err_set(err, NULL, "cannot start the queue thread");
             queue_destroy(q);
             return IHA_E_IO;
         }
-        q->started = true;
     }
     *out = q;
     return IHA_OK;
@@ -385,7 +387,7 @@ enum iha_rc iha_queue_push_durable(struct iha_queue *q, const json_t *record, ui
     if (rc != IHA_OK)
         return rc;
     /* Pushed before any stop: the committer's next (or last) batch calls on_durable(). */
-    if (pthread_equal(pthread_self(), q->thread))
+    if (iha_queue_on_committer(q))
         iha_queue_commit_pending(q);
     pthread_mutex_lock(&q->lock);
     pthread_cond_signal(&q->cond);

@@ -276,7 +276,7 @@ bool iha_queue_wait_synced(struct iha_queue *q, uint64_t ticket)
     pthread_mutex_unlock(&q->lock);
     if (done || !q->started)
         return done;
-    if (pthread_equal(pthread_self(), q->thread)) {
+    if (iha_queue_on_committer(q)) {
         iha_queue_commit_pending(q);
         pthread_mutex_lock(&q->lock);
         done = q->ends_synced >= ticket;
@@ -298,11 +298,25 @@ bool iha_queue_wait_synced(struct iha_queue *q, uint64_t ticket)
     return done;
 }
 
+bool iha_queue_on_committer(struct iha_queue *q)
+{
+    bool on;
+
+    pthread_mutex_lock(&q->lock);
+    on = q->committer_known && pthread_equal(pthread_self(), q->committer);
+    pthread_mutex_unlock(&q->lock);
+    return on;
+}
+
 void *iha_queue_committer(void *arg)
 {
     struct iha_queue *q = arg;
     long long last_tick = 0;
 
+    pthread_mutex_lock(&q->lock);
+    q->committer = pthread_self();
+    q->committer_known = true;
+    pthread_mutex_unlock(&q->lock);
     for (;;) {
         bool stop, healthy;
         long long now;

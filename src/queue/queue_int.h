@@ -102,11 +102,20 @@ struct iha_queue {
     struct iha_queue_stats stats;
 
     pthread_mutex_t ctl_lock; /* control directory polling */
+    /* under lock: the committer writes its own id when it starts, so that a call can tell
+     * whether it runs on the committer without reading @c thread, which main writes */
+    pthread_t committer;
+    bool committer_known;
     /* committer thread only */
     int fd;
+    /* main only (open and close) */
     pthread_t thread;
+    /* written before the committer exists, read-only afterwards */
     bool started;
 };
+
+/** @return true on the committer thread. Takes @c lock. */
+bool iha_queue_on_committer(struct iha_queue *q);
 
 /* ---- queue_record.c: buffers of framed records ---- */
 
