@@ -164,10 +164,11 @@ static void drop_unread(struct request *r, size_t i, const struct iha_alert *a, 
     json_t *item;
 
     if (rc == IHA_E_NOMEM) {
-        item = json_pack("{s:I,s:s,s:s}", "alert", (json_int_t)i, "result", "retry", "detail",
+        item = json_pack("{s:I,s:s,s:s}", "alert", (json_int_t)i, "result",
+                         iha_result_name(IHA_RESULT_RETRY), "detail",
                          "out of memory while reading the alert");
         if (item)
-            json_array_append_new(r->results, item);
+            iha_pipeline_result_append(r, item);
         return;
     }
     snprintf(reason, sizeof(reason), "%s: %s", aerr->field, aerr->msg);
@@ -177,15 +178,13 @@ static void drop_unread(struct request *r, size_t i, const struct iha_alert *a, 
         iha_metrics_add(r->p->metrics, "iha_gateway_alerts_dropped_total", 1,
                         iha_drop_name(rc == IHA_E_LIMIT ? IHA_DROP_OVER_LIMIT : IHA_DROP_MALFORMED),
                         "");
-    item = json_pack("{s:I,s:s,s:s,s:s}", "alert", (json_int_t)i, "result", "dropped", "reason",
-                     reason, "field", aerr->field);
+    item = json_pack("{s:I,s:s,s:s,s:s}", "alert", (json_int_t)i, "result",
+                     iha_result_name(IHA_RESULT_DROPPED), "reason", reason, "field", aerr->field);
     if (!item)
         return;
     iha_pipeline_set_str(item, "alertname", iha_alert_label(a, "alertname"));
     iha_pipeline_set_str(item, "fingerprint", a->fingerprint);
-    pthread_mutex_lock(&r->lock);
-    json_array_append_new(r->results, item);
-    pthread_mutex_unlock(&r->lock);
+    iha_pipeline_result_append(r, item);
     iha_pipeline_event_add(r, item);
 }
 
@@ -237,10 +236,11 @@ static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct i
             iha_metrics_add(r->p->metrics, "iha_gateway_alerts_received_total", 1,
                             iha_source_name(r->source), iha_alert_status_name(a->status));
         if (iha_mapping_apply(r->p->rules, a, &mr) != IHA_OK) {
-            json_t *item = json_pack("{s:I,s:s,s:s}", "alert", (json_int_t)i, "result", "retry",
-                                     "detail", "out of memory while mapping");
+            json_t *item = json_pack("{s:I,s:s,s:s}", "alert", (json_int_t)i, "result",
+                                     iha_result_name(IHA_RESULT_RETRY), "detail",
+                                     "out of memory while mapping");
             if (item)
-                json_array_append_new(r->results, item);
+                iha_pipeline_result_append(r, item);
             continue;
         }
         for (size_t k = 0; k < mr.n; k++) {
@@ -251,7 +251,8 @@ static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct i
                 IHA_LOG(IHA_LOG_INFO, "alert dropped", "alert", iha_alert_name(a), "status",
                         iha_alert_status_name(a->status), "fingerprint", a->fingerprint, "rule",
                         o->rule, "reason", o->reason);
-                item = json_pack("{s:s,s:s}", "result", "dropped", "reason", o->reason);
+                item = json_pack("{s:s,s:s}", "result", iha_result_name(IHA_RESULT_DROPPED),
+                                 "reason", o->reason);
                 if (item && o->rule[0])
                     iha_pipeline_set_str(item, "rule", o->rule);
                 if (r->p->metrics)
@@ -270,9 +271,7 @@ static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct i
             iha_pipeline_set_str(item, "status", iha_alert_status_name(a->status));
             iha_pipeline_set_str(item, "fingerprint", a->fingerprint);
             /* The results array holds the item before a completion can touch it. */
-            pthread_mutex_lock(&r->lock);
-            json_array_append_new(r->results, item);
-            pthread_mutex_unlock(&r->lock);
+            iha_pipeline_result_append(r, item);
             /* The event exists before the queue or delivery can update it. */
             iha_pipeline_event_add(r, item);
             if (!o->dropped && !iha_pipeline_submit(r, &o->notif, item))

@@ -34,7 +34,7 @@ void iha_pipeline_event_add(struct request *r, const json_t *item)
         return;
     json_object_set_new(ev, "source", json_string(iha_source_name(r->source)));
     if (!json_object_get(ev, "result"))
-        json_object_set_new(ev, "result", json_string("storing"));
+        json_object_set_new(ev, "result", json_string(iha_result_name(IHA_RESULT_STORING)));
     iha_events_add_steal(r->p->events, ev);
 }
 
@@ -51,18 +51,17 @@ void iha_pipeline_event_sync(struct request *r, const json_t *item)
     json_object_set(f, "result", json_object_get(item, "result"));
     if (json_object_get(item, "detail"))
         json_object_set(f, "detail", json_object_get(item, "detail"));
-    if (json_object_get(item, "result") &&
-        strcmp(json_string_value(json_object_get(item, "result")), "deduplicated") == 0)
+    if (json_object_get(item, "result") && iha_result_of(item) == IHA_RESULT_DEDUPLICATED)
         json_object_set_new(f, "dedupe", json_string("duplicate"));
     iha_events_update(r->p->events, id, f);
     pthread_mutex_unlock(&r->lock);
     json_decref(f);
 }
 
-void iha_pipeline_event_set(struct iha_pipeline *p, const char *id, const char *result,
+void iha_pipeline_event_set(struct iha_pipeline *p, const char *id, enum iha_result res,
                             const char *k2, json_t *v2)
 {
-    json_t *f = json_pack("{s:s}", "result", result);
+    json_t *f = json_pack("{s:s}", "result", iha_result_name(res));
 
     if (f && k2 && v2)
         json_object_set(f, k2, v2);
@@ -137,17 +136,22 @@ static void answer_alertmanager(struct request *r)
 
     json_array_foreach(r->results, i, item)
     {
-        const char *res = json_string_value(json_object_get(item, "result"));
-        if (!res)
+        if (!json_object_get(item, "result"))
             continue;
-        if (strcmp(res, "retry") == 0)
+        switch (iha_result_of(item)) {
+        case IHA_RESULT_RETRY:
             n_retry++;
-        else if (strcmp(res, "dropped") == 0)
+            break;
+        case IHA_RESULT_DROPPED:
             n_dropped++;
-        else if (strcmp(res, "deduplicated") == 0)
+            break;
+        case IHA_RESULT_DEDUPLICATED:
             n_dup++;
-        else
+            break;
+        default:
             n_queued++;
+            break;
+        }
     }
     if (n_retry)
         status = 503;
@@ -198,10 +202,41 @@ void iha_pipeline_set_str(json_t *o, const char *k, const char *v)
         json_object_set_new(o, k, json_string(v));
 }
 
-void iha_pipeline_set_result(json_t *item, const char *result, const char *detail)
+static const char *const result_names[IHA_RESULT_COUNT] = {
+    [IHA_RESULT_STORING] = "storing",
+    [IHA_RESULT_QUEUED] = "queued",
+    [IHA_RESULT_DEDUPLICATED] = "deduplicated",
+    [IHA_RESULT_DROPPED] = "dropped",
+    [IHA_RESULT_RETRY] = "retry",
+    [IHA_RESULT_DEAD] = "dead",
+};
+
+const char *iha_result_name(enum iha_result res)
 {
-    json_object_set_new(item, "result", json_string(result));
+    return (unsigned)res < IHA_RESULT_COUNT ? result_names[res] : "queued";
+}
+
+enum iha_result iha_result_of(const json_t *item)
+{
+    const char *s = json_string_value(json_object_get(item, "result"));
+
+    for (int i = 0; s && i < IHA_RESULT_COUNT; i++)
+        if (strcmp(s, result_names[i]) == 0)
+            return (enum iha_result)i;
+    return IHA_RESULT_QUEUED;
+}
+
+void iha_pipeline_set_result(json_t *item, enum iha_result res, const char *detail)
+{
+    json_object_set_new(item, "result", json_string(iha_result_name(res)));
     iha_pipeline_set_str(item, "detail", detail);
+}
+
+void iha_pipeline_result_append(struct request *r, json_t *item)
+{
+    pthread_mutex_lock(&r->lock);
+    json_array_append_new(r->results, item);
+    pthread_mutex_unlock(&r->lock);
 }
 
 static json_t *queued_body(const struct iha_notification *n, uint64_t seq)
@@ -274,9 +309,13 @@ void iha_pipeline_native_settle(struct request *r, json_t *item, const struct ih
     json_decref(r->native_body);
     r->native_body = body;
     r->native_code = code;
-    iha_pipeline_set_result(
-        item, code == 202 && !res->notification_uuid[0] ? "queued" : iha_outcome_name(res->outcome),
-        res->detail);
+    if (code == 202 && !res->notification_uuid[0]) {
+        iha_pipeline_set_result(item, IHA_RESULT_QUEUED, res->detail);
+    } else {
+        /* Settled at Instance HA: the item says how, in the delivery outcome's own word. */
+        json_object_set_new(item, "result", json_string(iha_outcome_name(res->outcome)));
+        iha_pipeline_set_str(item, "detail", res->detail);
+    }
     pthread_mutex_unlock(&r->lock);
     iha_pipeline_request_release(r);
 }
@@ -285,7 +324,7 @@ void iha_pipeline_native_settle(struct request *r, json_t *item, const struct ih
 void iha_pipeline_set_duplicate(struct request *r, json_t *item, const struct iha_notification *n,
                                 const char *id, bool inflight)
 {
-    iha_pipeline_set_result(item, "deduplicated",
+    iha_pipeline_set_result(item, IHA_RESULT_DEDUPLICATED,
                             inflight ? "an equal notification is queued for delivery"
                                      : "equal notification delivered within the dedupe window");
     if (r->source == IHA_SOURCE_NATIVE) {

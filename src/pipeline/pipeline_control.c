@@ -216,8 +216,8 @@ static bool control_requeue(struct iha_pipeline *p, const char *id, char *answer
     if (p->events) {
         json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:s,s:I}", "source", "requeue", "id", n.id,
                                "type", iha_ntype_name(n.type, IHA_DIALECT_MASAKARI), "hostname",
-                               n.hostname, "payload", n.payload, "rule", n.rule, "result", "queued",
-                               "queue_seq", (json_int_t)seq);
+                               n.hostname, "payload", n.payload, "rule", n.rule, "result",
+                               iha_result_name(IHA_RESULT_QUEUED), "queue_seq", (json_int_t)seq);
         if (ev)
             iha_events_add_steal(p->events, ev);
     }

@@ -181,7 +181,7 @@ static void on_done(void *cls, const struct iha_delivery_result *res)
             iha_metrics_add(p->metrics, "iha_gateway_notifications_dead_lettered_total", 1);
     }
     if (marker == IHA_QREC_DEAD && p->events)
-        iha_pipeline_event_set(p, f->n.id, "dead", "reason", json_string(reason));
+        iha_pipeline_event_set(p, f->n.id, IHA_RESULT_DEAD, "reason", json_string(reason));
     if (rc != IHA_OK && rc != IHA_E_NOTFOUND)
         IHA_LOG(IHA_LOG_ERROR,
                 "queue: cannot record the end of a notification; it will be "

@@ -130,10 +130,32 @@ void iha_pipeline_request_free(struct request *r);
 /** Drops one pending reference; the last one answers and frees the request. */
 void iha_pipeline_request_release(struct request *r);
 
+/*
+ * What became of one derived notification or drop: the "result" of its answer item and of
+ * its event. A native sender's item may also carry a delivery outcome's name (delivered,
+ * rejected, ...) once the first attempt settles; for counting, that is "queued".
+ */
+enum iha_result {
+    IHA_RESULT_STORING, /* events page only: not yet durable */
+    IHA_RESULT_QUEUED,
+    IHA_RESULT_DEDUPLICATED,
+    IHA_RESULT_DROPPED,
+    IHA_RESULT_RETRY,
+    IHA_RESULT_DEAD, /* events page only: dead-lettered */
+    IHA_RESULT_COUNT
+};
+
+/** @return the answer's word for @p res. */
+const char *iha_result_name(enum iha_result res);
+/** @return the result @p item records; a delivery outcome, or none, counts as queued. */
+enum iha_result iha_result_of(const json_t *item);
+
 /** Sets @p k to @p v in @p o when @p v is not empty. */
 void iha_pipeline_set_str(json_t *o, const char *k, const char *v);
 /** Sets an item's "result" and, when not empty, its "detail". */
-void iha_pipeline_set_result(json_t *item, const char *result, const char *detail);
+void iha_pipeline_set_result(json_t *item, enum iha_result res, const char *detail);
+/** Appends @p item (stolen) to the answer's results under the request's lock. */
+void iha_pipeline_result_append(struct request *r, json_t *item);
 /** An Instance HA fault body {@p name: {"code", "message"}}. */
 json_t *iha_pipeline_fault(const char *name, long code, const char *message);
 /** Adds "gateway_id" @p id to every object member of a native answer @p body. */
@@ -151,7 +173,7 @@ void iha_pipeline_event_add(struct request *r, const json_t *item);
 /** Copies the decision taken before storing (dedupe, refusal) from @p item to its event. */
 void iha_pipeline_event_sync(struct request *r, const json_t *item);
 /** Sets the event @p id's result, and @p k2 to @p v2 (stolen) when both are given. */
-void iha_pipeline_event_set(struct iha_pipeline *p, const char *id, const char *result,
+void iha_pipeline_event_set(struct iha_pipeline *p, const char *id, enum iha_result res,
                             const char *k2, json_t *v2);
 
 /* ---- pipeline_store.c ---- */

@@ -130,7 +130,7 @@ static void release_waiters(struct iha_pipeline *p, const struct iha_notificatio
             iha_pipeline_set_duplicate(r, w[i].item, n,
                                        json_string_value(json_object_get(w[i].item, "id")), true);
         } else {
-            iha_pipeline_set_result(w[i].item, "retry", detail);
+            iha_pipeline_set_result(w[i].item, IHA_RESULT_RETRY, detail);
             if (r->source == IHA_SOURCE_NATIVE) {
                 json_decref(r->native_body);
                 r->native_body = iha_pipeline_fault("serviceUnavailable", 503, detail);
@@ -160,7 +160,7 @@ static void on_stored(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
     if (rc != IHA_OK) {
         if (r) {
             pthread_mutex_lock(&r->lock);
-            iha_pipeline_set_result(st->item, "retry", why);
+            iha_pipeline_set_result(st->item, IHA_RESULT_RETRY, why);
             if (r->source == IHA_SOURCE_NATIVE) {
                 json_decref(r->native_body);
                 r->native_body = iha_pipeline_fault("serviceUnavailable", 503, why);
@@ -171,7 +171,8 @@ static void on_stored(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
         }
         release_waiters(p, &st->n, w, nw, rc, why);
         if (p->events)
-            iha_pipeline_event_set(p, st->n.id, "retry", "detail", json_string(why ? why : ""));
+            iha_pipeline_event_set(p, st->n.id, IHA_RESULT_RETRY, "detail",
+                                   json_string(why ? why : ""));
         IHA_LOG(IHA_LOG_WARN, "notification not stored; the sender is answered 503", "id", st->n.id,
                 "host", st->n.hostname, "detail", why);
         stored_free(st);
@@ -183,15 +184,15 @@ static void on_stored(void *cls, enum iha_rc rc, uint64_t seq, const char *why)
     if (r && p->metrics)
         iha_metrics_add(p->metrics, "iha_gateway_notifications_queued_total", 1);
     if (r && p->events) {
-        json_t *f = json_pack("{s:s,s:s,s:I}", "result", "queued", "dedupe", "new", "queue_seq",
-                              (json_int_t)seq);
+        json_t *f = json_pack("{s:s,s:s,s:I}", "result", iha_result_name(IHA_RESULT_QUEUED),
+                              "dedupe", "new", "queue_seq", (json_int_t)seq);
         if (f)
             iha_events_update(p->events, st->n.id, f);
         json_decref(f);
     }
     if (r) {
         pthread_mutex_lock(&r->lock);
-        iha_pipeline_set_result(st->item, "queued",
+        iha_pipeline_set_result(st->item, IHA_RESULT_QUEUED,
                                 "stored durably; delivery continues in the background");
         json_object_set_new(st->item, "queue_seq", json_integer((json_int_t)seq));
         pthread_mutex_unlock(&r->lock);
@@ -271,7 +272,8 @@ static bool answer_repeat(struct request *r, const struct iha_notification *n, j
         return true;
     if (owner) {
         iha_pipeline_set_result(
-            item, "retry", "busy: too many requests wait for an equal notification being stored");
+            item, IHA_RESULT_RETRY,
+            "busy: too many requests wait for an equal notification being stored");
         return false;
     }
     if (p->metrics)
@@ -324,11 +326,11 @@ static bool store_new(struct request *r, struct iha_notification *n, json_t *ite
     nw = storing_end(st, true, w);
     if (rc == IHA_E_INVAL) {
         why = "notification too large for the queue";
-        iha_pipeline_set_result(item, "dropped", why);
+        iha_pipeline_set_result(item, IHA_RESULT_DROPPED, why);
     } else {
         why = rc == IHA_E_LIMIT ? "queue full (storage.max_entries or storage.max_bytes)"
                                 : "out of memory";
-        iha_pipeline_set_result(item, "retry", why);
+        iha_pipeline_set_result(item, IHA_RESULT_RETRY, why);
         IHA_LOG(IHA_LOG_WARN, "notification not queued; the sender is answered 503", "id", n->id,
                 "host", n->hostname, "reason", rc == IHA_E_LIMIT ? "queue full" : iha_rc_str(rc));
     }
@@ -349,18 +351,19 @@ bool iha_pipeline_submit(struct request *r, struct iha_notification *n, json_t *
     bool joined = false;
 
     if (!st) {
-        iha_pipeline_set_result(item, "retry", "out of memory");
+        iha_pipeline_set_result(item, IHA_RESULT_RETRY, "out of memory");
         return false;
     }
     st->p = r->p;
     if (iha_notification_key(n, st->key, sizeof(st->key)) != IHA_OK) {
-        iha_pipeline_set_result(item, "dropped", "notification too large");
+        iha_pipeline_set_result(item, IHA_RESULT_DROPPED, "notification too large");
         free(st);
         return false;
     }
     rc = dedupe_or_join(r, n, item, st, &verdict, &owner, &joined);
     if (rc != IHA_OK) {
-        iha_pipeline_set_result(item, "retry", "dedupe table full of notifications in flight");
+        iha_pipeline_set_result(item, IHA_RESULT_RETRY,
+                                "dedupe table full of notifications in flight");
         free(st);
         return false;
     }
