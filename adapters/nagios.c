@@ -154,6 +154,43 @@ static enum iha_rc required(const struct iha_alert *a, const char *name, struct 
     return IHA_E_INVAL;
 }
 
+/*
+ * After every key is read: the required labels, the defaults (dialect, what), the status,
+ * and the record id as the fingerprint.
+ */
+static enum iha_rc complete(struct iha_alert *a, struct iha_err *err)
+{
+    enum iha_rc rc;
+
+    rc = required(a, "hostname", err);
+    if (rc == IHA_OK)
+        rc = required(a, "notification_type", err);
+    if (rc != IHA_OK)
+        return rc;
+    if (!*iha_alert_label(a, "dialect"))
+        rc = set_label(a, "dialect", "nagios", err);
+    /* Checkmk says what the notification is about; everyone else implies it. */
+    if (rc == IHA_OK && !*iha_alert_label(a, "what"))
+        rc = set_label(a, "what", *iha_alert_label(a, "service_desc") ? "SERVICE" : "HOST", err);
+    if (rc != IHA_OK)
+        return rc;
+    if (strcmp(iha_alert_label(a, "what"), "HOST") &&
+        strcmp(iha_alert_label(a, "what"), "SERVICE")) {
+        iha_err_set(err, "what", "what must be HOST or SERVICE");
+        return IHA_E_INVAL;
+    }
+    /* Instance HA has no "resolve": only RECOVERY is resolved, the rules decide the rest. */
+    a->status = strcmp(iha_alert_label(a, "notification_type"), "RECOVERY") == 0
+                    ? IHA_ALERT_RESOLVED
+                    : IHA_ALERT_FIRING;
+    if (*iha_alert_label(a, "record_id")) {
+        a->fingerprint = strdup(iha_alert_label(a, "record_id"));
+        if (!a->fingerprint)
+            return IHA_E_NOMEM;
+    }
+    return IHA_OK;
+}
+
 static enum iha_rc parse_one(const json_t *body, struct iha_alert *a, struct iha_err *err)
 {
     const char *key;
@@ -225,33 +262,7 @@ static enum iha_rc parse_one(const json_t *body, struct iha_alert *a, struct iha
         if (rc != IHA_OK)
             goto cleanup;
     }
-    rc = required(a, "hostname", err);
-    if (rc == IHA_OK)
-        rc = required(a, "notification_type", err);
-    if (rc != IHA_OK)
-        goto cleanup;
-    if (!*iha_alert_label(a, "dialect"))
-        rc = set_label(a, "dialect", "nagios", err);
-    /* Checkmk says what the notification is about; everyone else implies it. */
-    if (rc == IHA_OK && !*iha_alert_label(a, "what"))
-        rc = set_label(a, "what", *iha_alert_label(a, "service_desc") ? "SERVICE" : "HOST", err);
-    if (rc != IHA_OK)
-        goto cleanup;
-    if (strcmp(iha_alert_label(a, "what"), "HOST") &&
-        strcmp(iha_alert_label(a, "what"), "SERVICE")) {
-        iha_err_set(err, "what", "what must be HOST or SERVICE");
-        rc = IHA_E_INVAL;
-        goto cleanup;
-    }
-    /* Instance HA has no "resolve": only RECOVERY is resolved, the rules decide the rest. */
-    a->status = strcmp(iha_alert_label(a, "notification_type"), "RECOVERY") == 0
-                    ? IHA_ALERT_RESOLVED
-                    : IHA_ALERT_FIRING;
-    if (*iha_alert_label(a, "record_id")) {
-        a->fingerprint = strdup(iha_alert_label(a, "record_id"));
-        if (!a->fingerprint)
-            rc = IHA_E_NOMEM;
-    }
+    rc = complete(a, err);
 cleanup:
     free(value);
     return rc;

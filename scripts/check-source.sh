@@ -25,6 +25,28 @@ if grep -lPz '(?s)\bif\s*\((?:[^{};]|\n)*\)\s*\{\s*\}' $files; then
     status=1
 fi
 
+# A function longer than 100 lines almost always does two jobs: it says why it is long in
+# the comment just above it ("Long because ..."), and none is longer than 150.
+# shellcheck disable=SC2086
+if ! awk '
+    FNR == 1 { why = 0; start = 0 }
+    /^\/\*|^ \*/ { if ($0 ~ /Long because/) why = 1 }
+    /^\{$/ { start = FNR; sig = prev }
+    /^\}$/ && start {
+        n = FNR - start + 1
+        if (n > 150 || (n > 100 && !why)) {
+            printf "%s:%d: function is %d lines: %s\n", FILENAME, start, n, sig
+            bad = 1
+        }
+        start = 0; why = 0
+    }
+    /^[A-Za-z_]/ && !start { prev = $0 }
+    /^$/ && !start { }
+    END { exit bad }' $(grep '\.c$' <<<"$files" | grep -v '^tests/'); then
+    echo "check-source: split the functions above into steps (or say why one is long)" >&2
+    status=1
+fi
+
 if command -v clang-format >/dev/null; then
     if ! clang-format --dry-run -Werror $files; then
         echo "check-source: run clang-format -i on the files above" >&2

@@ -409,6 +409,35 @@ static void failed(struct iha_reload *r, const char *trigger, const char *why, c
     }
 }
 
+/*
+ * Records a reload that took effect: @p cfg, the rule @p names and the lists of settings
+ * that need a restart or were applied become the status page's (all stolen).
+ */
+static void succeeded(struct iha_reload *r, struct iha_config *cfg, json_t *names, json_t *restart,
+                      json_t *applied)
+{
+    pthread_mutex_lock(&r->lock);
+    iha_config_free(r->current);
+    r->current = cfg;
+    json_decref(r->rule_names);
+    r->rule_names = names;
+    json_decref(r->restart_required);
+    r->restart_required = restart;
+    json_decref(r->applied);
+    r->applied = applied;
+    r->last_ok = true;
+    r->last_time = time(NULL);
+    r->last_error[0] = '\0';
+    r->reloads++;
+    pthread_mutex_unlock(&r->lock);
+    if (r->c.metrics) {
+        iha_metrics_set(r->c.metrics, "iha_gateway_config_last_reload_successful", 1);
+        iha_metrics_set(r->c.metrics, "iha_gateway_config_last_reload_success_timestamp_seconds",
+                        now_s());
+        iha_metrics_add(r->c.metrics, "iha_gateway_config_reloads_total", 1, "success");
+    }
+}
+
 /* iha_reload_run(); with @p answer, also the body of the answer to POST /-/reload. */
 static enum iha_rc run_reload(struct iha_reload *r, const char *trigger, char *detail,
                               size_t detail_size, json_t **answer)
@@ -483,30 +512,9 @@ static enum iha_rc run_reload(struct iha_reload *r, const char *trigger, char *d
     if (answer)
         *answer = json_pack("{s:s,s:s,s:O,s:O}", "status", "success", "detail", detail,
                             "restart_required", restart, "applied", applied);
-    pthread_mutex_lock(&r->lock);
-    iha_config_free(r->current);
-    r->current = cfg;
+    succeeded(r, cfg, names, restart, applied);
     cfg = NULL;
-    json_decref(r->rule_names);
-    r->rule_names = names;
-    names = NULL;
-    json_decref(r->restart_required);
-    r->restart_required = restart;
-    restart = NULL;
-    json_decref(r->applied);
-    r->applied = applied;
-    applied = NULL;
-    r->last_ok = true;
-    r->last_time = time(NULL);
-    r->last_error[0] = '\0';
-    r->reloads++;
-    pthread_mutex_unlock(&r->lock);
-    if (r->c.metrics) {
-        iha_metrics_set(r->c.metrics, "iha_gateway_config_last_reload_successful", 1);
-        iha_metrics_set(r->c.metrics, "iha_gateway_config_last_reload_success_timestamp_seconds",
-                        now_s());
-        iha_metrics_add(r->c.metrics, "iha_gateway_config_reloads_total", 1, "success");
-    }
+    names = restart = applied = NULL;
     IHA_LOG(IHA_LOG_INFO, "configuration reloaded", "trigger", trigger, "rules", nrules, "applied",
             live, "restart_required", list);
     if (list)

@@ -487,6 +487,39 @@ static const char *opt_value(int argc, char *const argv[], int *i, const char *a
     return NULL;
 }
 
+/* One "--name value" option (@p a as given, for messages): a record field or a setting. */
+static enum iha_rc set_option(struct input *in, struct iha_notify_cmd *out, const char *a,
+                              const char *name, size_t nl, const char *v, struct iha_err *err)
+{
+    bool matched = false;
+
+    for (size_t k = 0; k < sizeof(field_opts) / sizeof(field_opts[0]); k++)
+        if (strlen(field_opts[k].name) == nl && strncmp(field_opts[k].name, name, nl) == 0) {
+            in->opt[field_opts[k].f] = v;
+            matched = true;
+        }
+    if (matched)
+        return IHA_OK;
+    if (nl == 3 && strncmp(name, "var", 3) == 0)
+        return add_var(in, v, err);
+    if (nl == 3 && strncmp(name, "url", 3) == 0) {
+        out->url = v;
+    } else if (nl == 10 && strncmp(name, "token-file", 10) == 0) {
+        out->token_file = v;
+    } else if (nl == 9 && strncmp(name, "spool-dir", 9) == 0) {
+        out->spool_dir = v;
+    } else if (nl == 7 && strncmp(name, "timeout", 7) == 0) {
+        if (!parse_timeout(v, &out->timeout_ms)) {
+            iha_err_set(err, "--timeout", "--timeout: expected seconds (1-300) or Nms");
+            return IHA_E_INVAL;
+        }
+    } else {
+        iha_err_set(err, a, "unknown option --%.*s (see --help)", (int)nl, name);
+        return IHA_E_INVAL;
+    }
+    return IHA_OK;
+}
+
 enum iha_rc iha_notify_parse(int argc, char *const argv[], char *const envp[], time_t now,
                              struct iha_notify_cmd *out, struct iha_err *err)
 {
@@ -511,7 +544,6 @@ enum iha_rc iha_notify_parse(int argc, char *const argv[], char *const envp[], t
         const char *a = argv[i];
         const char *name, *v;
         size_t nl;
-        bool matched = false;
 
         /*
          * Options end at "--" and at the first positional word: OUTPUT is plugin output,
@@ -544,33 +576,10 @@ enum iha_rc iha_notify_parse(int argc, char *const argv[], char *const envp[], t
             iha_err_set(err, a, "option --%.*s needs a value", (int)nl, name);
             goto cleanup;
         }
-        for (size_t k = 0; k < sizeof(field_opts) / sizeof(field_opts[0]); k++)
-            if (strlen(field_opts[k].name) == nl && strncmp(field_opts[k].name, name, nl) == 0) {
-                in->opt[field_opts[k].f] = v;
-                matched = true;
-            }
-        if (matched)
-            continue;
-        if (nl == 3 && strncmp(name, "var", 3) == 0) {
-            rc = add_var(in, v, err);
-            if (rc != IHA_OK)
-                goto cleanup;
-            rc = IHA_E_INVAL;
-        } else if (nl == 3 && strncmp(name, "url", 3) == 0) {
-            out->url = v;
-        } else if (nl == 10 && strncmp(name, "token-file", 10) == 0) {
-            out->token_file = v;
-        } else if (nl == 9 && strncmp(name, "spool-dir", 9) == 0) {
-            out->spool_dir = v;
-        } else if (nl == 7 && strncmp(name, "timeout", 7) == 0) {
-            if (!parse_timeout(v, &out->timeout_ms)) {
-                iha_err_set(err, "--timeout", "--timeout: expected seconds (1-300) or Nms");
-                goto cleanup;
-            }
-        } else {
-            iha_err_set(err, a, "unknown option --%.*s (see --help)", (int)nl, name);
+        rc = set_option(in, out, a, name, nl, v, err);
+        if (rc != IHA_OK)
             goto cleanup;
-        }
+        rc = IHA_E_INVAL;
     }
     pos = pos_buf;
     if (out->mode == IHA_NOTIFY_FLUSH) {
