@@ -25,6 +25,7 @@
 #include "form.h"
 #include "listen_addr.h"
 #include "log.h"
+#include "conn_guard.h"
 #include "metrics.h"
 #include "status_page.h"
 
@@ -96,6 +97,7 @@ struct iha_http {
     bool auth_owned;                    /* auth came from iha_http_set_auth_steal() */
     struct iha_auth *auth_next;         /* handed over by a reload; under ready_lock */
     struct iha_auth_verifier *verifier; /* password hashes, off this thread */
+    struct iha_conn_guard *guard;       /* slow and unauthenticated connections; MHD thread */
     iha_ingest_fn ingest;
     void *ingest_cls;
     struct iha_metrics *metrics;
@@ -923,6 +925,42 @@ static bool verify_settle(struct iha_http *h, struct req *r, const char *method,
 }
 
 /* First call for a request: everything decided from the headers alone. */
+/* The connection's slot in the guard (NULL when it is not tracked). */
+static struct iha_conn_slot *conn_slot(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Tracks connections in the guard; on this thread, so the guard needs no lock. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct iha_http *h = cls;
+    const union MHD_ConnectionInfo *fd, *addr;
+    struct iha_conn_evictions ev;
+
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        iha_conn_guard_close(h->guard, *socket_context);
+        *socket_context = NULL;
+        return;
+    }
+    fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    addr = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!fd)
+        return;
+    *socket_context = iha_conn_guard_open(h->guard, fd->connect_fd, addr ? addr->client_addr : NULL,
+                                          (uint64_t)now_ms(), &ev);
+    if (h->metrics && ev.deadline)
+        iha_metrics_add(h->metrics, "iha_gateway_http_connections_closed_total", ev.deadline,
+                        "deadline");
+    if (h->metrics && ev.limit)
+        iha_metrics_add(h->metrics, "iha_gateway_http_connections_closed_total", ev.limit,
+                        "untrusted_limit");
+}
+
 static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, const char *url,
                                   const char *method, void **con_cls)
 {
@@ -967,6 +1005,9 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
             return reject(h, c, method, url, rt->format, 401,
                           why[0] ? why : "authentication required", "");
     }
+    /* A password still being checked keeps the request untrusted until it settles. */
+    if (!job)
+        iha_conn_guard_trust(h->guard, conn_slot(c));
     if (job) {
         /* Its password is checked while the body arrives; the last call settles it. */
         r = req_new(h, c, rt, t0, con_cls);
@@ -1074,6 +1115,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         enum MHD_Result ret;
         if (!verify_settle(h, r, method, url, &ret))
             return ret;
+        iha_conn_guard_trust(h->guard, conn_slot(c));
         if (r->route->kind != R_INGEST && r->route->kind != R_RELOAD)
             return answer_ops(h, c, r->route, method, url, r->t0_ms);
     }
@@ -1088,8 +1130,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     struct iha_http *h = cls;
     struct req *r = *con_cls;
 
-    (void)c;
     (void)toe;
+    /* A kept-alive connection's next request starts untrusted, with a deadline of its own. */
+    iha_conn_guard_rearm(h->guard, conn_slot(c), (uint64_t)now_ms());
     if (!r)
         return;
     *con_cls = NULL;
@@ -1138,6 +1181,7 @@ bool iha_http_bound_loopback(const struct iha_http *h)
 static void free_http(struct iha_http *h)
 {
     iha_auth_verifier_free(h->verifier);
+    iha_conn_guard_free(h->guard);
     if (h->ok_response)
         MHD_destroy_response(h->ok_response);
     if (h->not_ready)
@@ -1280,6 +1324,14 @@ enum iha_rc iha_http_start(const struct iha_http_config *cfg, struct iha_http **
     atomic_init(&h->starting, true);
     if (iha_auth_verifier_new(&h->verifier) != IHA_OK)
         goto fail;
+    {
+        /* Below the listener's own limits, so that a new sender always finds a slot. */
+        struct iha_conn_guard_limits lim = {CONNECTION_LIMIT * 3 / 4,
+                                            PER_IP_CONNECTION_LIMIT * 3 / 4,
+                                            (uint64_t)cfg->read_timeout_s * 1000u};
+        if (iha_conn_guard_new(&lim, &h->guard) != IHA_OK)
+            goto fail;
+    }
     h->ok_response = MHD_create_response_from_buffer(sizeof(ok_text) - 1, (void *)ok_text,
                                                      MHD_RESPMEM_PERSISTENT);
     h->not_ready = make_not_ready("starting");
@@ -1288,14 +1340,14 @@ enum iha_rc iha_http_start(const struct iha_http_config *cfg, struct iha_http **
                                 "text/plain; charset=utf-8") != MHD_YES)
         goto fail;
 
-    h->daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-                         h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
-                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PER_IP_CONNECTION_LIMIT,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->read_timeout_s,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)PER_IP_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->read_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     atomic_store(&h->starting, false);
     if (!h->daemon) {
         iha_err_set(err, "web.listen_address", "cannot listen on %s: %s", cfg->listen_address,

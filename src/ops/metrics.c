@@ -455,6 +455,10 @@ static const struct {
      "Basic auth password hashes queued or running (sampled when scraped)."},
     {"iha_gateway_auth_basic_busy_total", IHA_METRIC_COUNTER, "",
      "Requests answered 503 because their basic credential could not be checked now."},
+    {"iha_gateway_http_connections_closed_total", IHA_METRIC_COUNTER, "reason",
+     "Connections closed by the gateway before their request was authenticated: past the "
+     "deadline for the whole request (deadline), or the oldest over the cap on such "
+     "connections (untrusted_limit)."},
     {"iha_gateway_config_last_reload_successful", IHA_METRIC_GAUGE, "",
      "Whether the last configuration reload attempt succeeded (1) or failed (0)."},
     {"iha_gateway_config_last_reload_success_timestamp_seconds", IHA_METRIC_GAUGE, "",
@@ -489,6 +493,8 @@ enum iha_rc iha_metrics_register_gateway(struct iha_metrics *m, const char *vers
     iha_metrics_add(m, "iha_gateway_auth_basic_verifications_total", 0, "accepted");
     iha_metrics_add(m, "iha_gateway_auth_basic_verifications_total", 0, "refused");
     iha_metrics_add(m, "iha_gateway_auth_basic_busy_total", 0);
+    iha_metrics_add(m, "iha_gateway_http_connections_closed_total", 0, "deadline");
+    iha_metrics_add(m, "iha_gateway_http_connections_closed_total", 0, "untrusted_limit");
     iha_metrics_set(m, "iha_gateway_auth_basic_verifications_pending", 0);
     iha_metrics_add(m, "iha_gateway_notifications_queued_total", 0);
     iha_metrics_add(m, "iha_gateway_notifications_dead_lettered_total", 0);
