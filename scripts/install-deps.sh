@@ -17,10 +17,10 @@
 # at most once per invocation, and not at all when every package is present.
 set -euo pipefail
 
-BUILD_PKGS=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev
+BUILD_PKGS=(build-essential cmake pkg-config libmicrohttpd-dev libgnutls28-dev libjansson-dev
             libcurl4-openssl-dev libyaml-dev libpcre2-dev libcmocka-dev clang-format
             clang-tools)
-TEST_PKGS=(masakari-api prometheus-alertmanager jq curl sqlite3 keystone python3-openstackclient
+TEST_PKGS=(masakari-api prometheus-alertmanager jq curl openssl sqlite3 keystone python3-openstackclient
            nagios4-core monitoring-plugins-basic prometheus chromium systemd python3-yaml)
 
 want_build=0

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -28,6 +29,7 @@
 #include "queue.h"
 #include "reload.h"
 #include "service_auth.h"
+#include "tls_listener.h"
 #include "token_source.h"
 
 /* Storage health → /-/ready; set from the queue's thread. */
@@ -262,6 +264,16 @@ static enum iha_rc daemon_listen(struct daemon *d)
                      d->cfg->n_basic_users, &d->auth) != IHA_OK)
         return IHA_E_INVAL;
     {
+        const char *cat = d->cfg->web_tls.client_auth_type, *min = d->cfg->web_tls.min_version;
+        struct iha_tls_listener_config tls = {
+            .cert_file = d->cfg->web_tls.cert_file,
+            .key_file = d->cfg->web_tls.key_file,
+            .client_ca_file = d->cfg->web_tls.client_ca_file,
+            .client_auth = !cat || !strcmp(cat, "NoClientCert")      ? IHA_CLIENT_CERT_NONE
+                           : !strcmp(cat, "VerifyClientCertIfGiven") ? IHA_CLIENT_CERT_IF_GIVEN
+                                                                     : IHA_CLIENT_CERT_REQUIRE,
+            .tls13_only = min && !strcmp(min, "TLS13"),
+        };
         struct iha_http_config hc = {
             .listen_address = d->cfg->listen_address,
             .max_body = d->cfg->max_request_bytes,
@@ -271,6 +283,7 @@ static enum iha_rc daemon_listen(struct daemon *d)
             .ingest_cls = d->pipeline,
             .metrics = d->metrics,
             .ops = &d->ops,
+            .tls = tls.cert_file ? &tls : NULL,
         };
         if (iha_http_start(&hc, &d->http, &d->err) != IHA_OK) {
             IHA_LOG(IHA_LOG_ERROR, "cannot listen", "listen_address", d->cfg->listen_address,

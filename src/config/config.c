@@ -33,11 +33,21 @@ static const struct field auth_fields[] = {
     {NULL, F_SECTION, 0, 0, NULL},
 };
 
+static const struct field web_tls_fields[] = {
+    FIELD("cert_file", F_PATH, web_tls.cert_file, 0),
+    FIELD("key_file", F_PATH, web_tls.key_file, 0),
+    FIELD("client_ca_file", F_PATH, web_tls.client_ca_file, 0),
+    FIELD("client_auth_type", F_STR, web_tls.client_auth_type, 0),
+    FIELD("min_version", F_STR, web_tls.min_version, 0),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
 static const struct field web_fields[] = {
     FIELD("listen_address", F_ADDR, listen_address, 0),
     FIELD("max_request_bytes", F_SIZE, max_request_bytes, NONZERO),
     FIELD("read_timeout", F_DUR_S, read_timeout_s, NONZERO),
     SECTION("auth", auth_fields),
+    SECTION("tls_server_config", web_tls_fields),
     {NULL, F_SECTION, 0, 0, NULL},
 };
 
@@ -191,6 +201,11 @@ void iha_config_free(struct iha_config *cfg)
     free(cfg->listen_address);
     free(cfg->bearer_tokens_file);
     iha_config_free_users(cfg->basic_users, cfg->n_basic_users);
+    free(cfg->web_tls.cert_file);
+    free(cfg->web_tls.key_file);
+    free(cfg->web_tls.client_ca_file);
+    free(cfg->web_tls.client_auth_type);
+    free(cfg->web_tls.min_version);
     free(cfg->url);
     free(cfg->token_file);
     free_tls(&cfg->tls);

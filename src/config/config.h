@@ -115,6 +115,12 @@ struct iha_config {
     char *bearer_tokens_file; /**< may be NULL */
     struct iha_basic_user *basic_users;
     size_t n_basic_users;
+    /** web.tls_server_config, as in Prometheus' web.yml; all NULL: plain HTTP */
+    struct {
+        char *cert_file, *key_file, *client_ca_file;
+        char *client_auth_type; /**< NULL = NoClientCert */
+        char *min_version;      /**< NULL = TLS12 */
+    } web_tls;
     /* instance_ha */
     char *url;
     enum iha_dialect dialect;

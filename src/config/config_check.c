@@ -106,11 +106,48 @@ static void check_auth(struct cloader *ld, const struct iha_ynode *root)
                          "instance_ha.token_file: only used with instance_ha.auth.type static");
 }
 
+/* web.tls_server_config: the values Prometheus' web.yml takes that the listener supports. */
+static void check_web_tls(struct cloader *ld, const struct iha_ynode *root)
+{
+    const struct iha_config *cfg = ld->cfg;
+    const char *cat = cfg->web_tls.client_auth_type, *min = cfg->web_tls.min_version;
+    bool verify = cat && (!strcmp(cat, "RequireAndVerifyClientCert") ||
+                          !strcmp(cat, "VerifyClientCertIfGiven"));
+
+    if (!cfg->web_tls.cert_file != !cfg->web_tls.key_file)
+        iha_config_error(ld, iha_config_get_path(root, "web", "tls_server_config", NULL),
+                         "web.tls_server_config: cert_file and key_file go together");
+    if (!cfg->web_tls.cert_file && (cfg->web_tls.client_ca_file || cat || min))
+        iha_config_error(ld, iha_config_get_path(root, "web", "tls_server_config", NULL),
+                         "web.tls_server_config: set cert_file and key_file to serve TLS");
+    if (cat && !verify && strcmp(cat, "NoClientCert") != 0)
+        iha_config_error(
+            ld, iha_config_get_path(root, "web", "tls_server_config", "client_auth_type"),
+            "web.tls_server_config.client_auth_type: '%s' is not supported (use NoClientCert, "
+            "VerifyClientCertIfGiven or RequireAndVerifyClientCert)",
+            cat);
+    if (verify && !cfg->web_tls.client_ca_file)
+        iha_config_error(ld,
+                         iha_config_get_path(root, "web", "tls_server_config", "client_auth_type"),
+                         "web.tls_server_config.client_auth_type: %s needs client_ca_file", cat);
+    if (cfg->web_tls.client_ca_file && !verify)
+        iha_config_error(ld,
+                         iha_config_get_path(root, "web", "tls_server_config", "client_ca_file"),
+                         "web.tls_server_config.client_ca_file: only used with client_auth_type "
+                         "VerifyClientCertIfGiven or RequireAndVerifyClientCert");
+    if (min && strcmp(min, "TLS12") != 0 && strcmp(min, "TLS13") != 0)
+        iha_config_error(ld, iha_config_get_path(root, "web", "tls_server_config", "min_version"),
+                         "web.tls_server_config.min_version: '%s' is not supported (use TLS12 "
+                         "or TLS13)",
+                         min);
+}
+
 /* Checks that need more than one field. */
 void iha_config_check_cross(struct cloader *ld, const struct iha_ynode *root)
 {
     const struct iha_config *cfg = ld->cfg;
 
+    check_web_tls(ld, root);
     if (cfg->auth_disabled && !iha_listen_addr_is_loopback(cfg->listen_address))
         iha_config_error(
             ld, iha_config_get_path(root, "web", "auth", "disabled"),

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 struct iha_conn_slot {
+    struct iha_conn_guard *guard;
     int fd;
     struct sockaddr_storage addr;
     uint64_t armed_ms; /* start of the current untrusted request */
@@ -19,6 +20,7 @@ struct iha_conn_slot {
 
 struct iha_conn_guard {
     struct iha_conn_guard_limits lim;
+    void *owner;
     /* Untrusted slots, oldest request first: eviction takes from the head. */
     struct iha_conn_slot *head, *tail;
     size_t n_untrusted;
@@ -27,7 +29,7 @@ struct iha_conn_guard {
     size_t n_all, cap_all;
 };
 
-enum iha_rc iha_conn_guard_new(const struct iha_conn_guard_limits *limits,
+enum iha_rc iha_conn_guard_new(const struct iha_conn_guard_limits *limits, void *owner,
                                struct iha_conn_guard **out)
 {
     struct iha_conn_guard *g = calloc(1, sizeof(*g));
@@ -36,6 +38,7 @@ enum iha_rc iha_conn_guard_new(const struct iha_conn_guard_limits *limits,
     if (!g)
         return IHA_E_NOMEM;
     g->lim = *limits;
+    g->owner = owner;
     *out = g;
     return IHA_OK;
 }
@@ -163,6 +166,7 @@ struct iha_conn_slot *iha_conn_guard_open(struct iha_conn_guard *g, int fd,
     memset(ev, 0, sizeof(*ev));
     if (!s)
         return NULL;
+    s->guard = g;
     s->fd = fd;
     if (addr) {
         size_t len = addr->sa_family == AF_INET6  ? sizeof(struct sockaddr_in6)
@@ -207,6 +211,11 @@ void iha_conn_guard_rearm(struct iha_conn_guard *g, struct iha_conn_slot *s, uin
     unlink_slot(g, s);
     s->armed_ms = now_ms;
     append_slot(g, s);
+}
+
+void *iha_conn_slot_owner(const struct iha_conn_slot *s)
+{
+    return s ? s->guard->owner : NULL;
 }
 
 size_t iha_conn_guard_untrusted(const struct iha_conn_guard *g)

@@ -43,7 +43,8 @@ struct iha_conn_evictions {
     unsigned limit;    /**< the oldest, over a cap */
 };
 
-enum iha_rc iha_conn_guard_new(const struct iha_conn_guard_limits *limits,
+/** @p owner: what iha_conn_slot_owner() returns for every slot (the listener). */
+enum iha_rc iha_conn_guard_new(const struct iha_conn_guard_limits *limits, void *owner,
                                struct iha_conn_guard **out) IHA_MUST_CHECK;
 /** Frees the guard and every slot still open. NULL-safe. */
 void iha_conn_guard_free(struct iha_conn_guard *g);
@@ -63,6 +64,11 @@ void iha_conn_guard_close(struct iha_conn_guard *g, struct iha_conn_slot *s);
 void iha_conn_guard_trust(struct iha_conn_guard *g, struct iha_conn_slot *s);
 /** A kept-alive connection waits for its next request: untrusted again from @p now_ms. */
 void iha_conn_guard_rearm(struct iha_conn_guard *g, struct iha_conn_slot *s, uint64_t now_ms);
+/**
+ * @return the guard's owner, for callbacks that know only the connection (a TLS
+ *         handshake's certificate callback has no closure of its own). NULL-safe.
+ */
+void *iha_conn_slot_owner(const struct iha_conn_slot *s);
 /** @return untrusted connections open now. */
 size_t iha_conn_guard_untrusted(const struct iha_conn_guard *g);
 

@@ -26,6 +26,7 @@
 #include "listen_addr.h"
 #include "log.h"
 #include "conn_guard.h"
+#include "tls_listener.h"
 #include "metrics.h"
 #include "status_page.h"
 
@@ -98,6 +99,7 @@ struct iha_http {
     struct iha_auth *auth_next;         /* handed over by a reload; under ready_lock */
     struct iha_auth_verifier *verifier; /* password hashes, off this thread */
     struct iha_conn_guard *guard;       /* slow and unauthenticated connections; MHD thread */
+    struct iha_tls_listener *tls;       /* NULL: plain HTTP */
     iha_ingest_fn ingest;
     void *ingest_cls;
     struct iha_metrics *metrics;
@@ -996,6 +998,12 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
     if (atomic_load(&h->stopping))
         return reject(h, c, method, url, rt->format, 503, "the gateway is shutting down", "");
 
+    if (rt->auth && h->tls) {
+        const union MHD_ConnectionInfo *ti =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (!ti || !iha_tls_listener_check_client(h->tls, ti->tls_session, why, sizeof(why)))
+            return reject(h, c, method, url, rt->format, 401, ti ? why : "no TLS session", "");
+    }
     if (rt->auth) {
         value = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         res = iha_auth_check(h->auth, value, &job, why, sizeof(why));
@@ -1182,6 +1190,7 @@ static void free_http(struct iha_http *h)
 {
     iha_auth_verifier_free(h->verifier);
     iha_conn_guard_free(h->guard);
+    iha_tls_listener_free(h->tls);
     if (h->ok_response)
         MHD_destroy_response(h->ok_response);
     if (h->not_ready)
@@ -1193,6 +1202,41 @@ static void free_http(struct iha_http *h)
     pthread_mutex_destroy(&h->lock);
     pthread_mutex_destroy(&h->ready_lock);
     free(h);
+}
+
+/* The certificate for one handshake; GnuTLS gives no closure, the connection leads to it. */
+static int on_tls_cert(gnutls_session_t session, const struct gnutls_cert_retr_st *info,
+                       gnutls_pcert_st **certs, unsigned int *pcert_length,
+                       gnutls_ocsp_data_st **ocsp, unsigned int *ocsp_length,
+                       gnutls_privkey_t *privkey, unsigned int *flags)
+{
+    struct MHD_Connection *c = gnutls_session_get_ptr(session);
+    struct iha_http *h = c ? iha_conn_slot_owner(conn_slot(c)) : NULL;
+
+    (void)info;
+    *ocsp = NULL;
+    *ocsp_length = 0;
+    if (!h || !h->tls)
+        return -1;
+    return iha_tls_listener_retrieve(h->tls, certs, pcert_length, privkey, flags);
+}
+
+/* MHD options for TLS (an empty list for plain HTTP); @p opts holds at least 4. */
+static void tls_options(struct iha_http *h, struct MHD_OptionItem *opts, unsigned *flags)
+{
+    size_t n = 0;
+
+    if (h->tls) {
+        *flags |= MHD_USE_TLS;
+        opts[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK2, 0, (void *)on_tls_cert};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                            (void *)iha_tls_listener_priorities(h->tls)};
+        if (iha_tls_listener_client_ca(h->tls))
+            opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
+                                                (void *)iha_tls_listener_client_ca(h->tls)};
+    }
+    opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 }
 
 static struct MHD_Response *make_not_ready(const char *why)
@@ -1282,6 +1326,7 @@ enum iha_rc iha_http_start(const struct iha_http_config *cfg, struct iha_http **
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME;
     const union MHD_DaemonInfo *info;
+    struct MHD_OptionItem tls_opts[4];
     enum iha_rc rc;
 
     *out = NULL;
@@ -1329,9 +1374,11 @@ enum iha_rc iha_http_start(const struct iha_http_config *cfg, struct iha_http **
         struct iha_conn_guard_limits lim = {CONNECTION_LIMIT * 3 / 4,
                                             PER_IP_CONNECTION_LIMIT * 3 / 4,
                                             (uint64_t)cfg->read_timeout_s * 1000u};
-        if (iha_conn_guard_new(&lim, &h->guard) != IHA_OK)
+        if (iha_conn_guard_new(&lim, h, &h->guard) != IHA_OK)
             goto fail;
     }
+    if (cfg->tls && (rc = iha_tls_listener_new(cfg->tls, &h->tls, err)) != IHA_OK)
+        goto fail;
     h->ok_response = MHD_create_response_from_buffer(sizeof(ok_text) - 1, (void *)ok_text,
                                                      MHD_RESPMEM_PERSISTENT);
     h->not_ready = make_not_ready("starting");
@@ -1340,14 +1387,16 @@ enum iha_rc iha_http_start(const struct iha_http_config *cfg, struct iha_http **
                                 "text/plain; charset=utf-8") != MHD_YES)
         goto fail;
 
-    h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned int)PER_IP_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)cfg->read_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CONNECTION_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
+    tls_options(h, tls_opts, &flags);
+    h->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+                         h, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned int)CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                         (unsigned int)PER_IP_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned int)cfg->read_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                         (size_t)CONNECTION_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                         h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     atomic_store(&h->starting, false);
     if (!h->daemon) {
         iha_err_set(err, "web.listen_address", "cannot listen on %s: %s", cfg->listen_address,

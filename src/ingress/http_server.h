@@ -80,6 +80,7 @@ struct iha_http_config {
     void *ingest_cls;
     struct iha_metrics *metrics;    /**< borrowed, may be NULL: /metrics, requests counted */
     const struct iha_http_ops *ops; /**< copied, may be NULL */
+    const struct iha_tls_listener_config *tls; /**< NULL: plain HTTP */
 };
 
 /**

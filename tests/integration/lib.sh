@@ -324,7 +324,9 @@ wait_http_ok() {
     local deadline
     deadline=$(($(date +%s%N) + secs * 1000000000))
     while true; do
-        if curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; then
+        # IT_CACERT: the CA of a TLS listener under test.
+        if curl -fsS -o /dev/null --max-time 2 ${IT_CACERT:+--cacert "$IT_CACERT"} "$url" \
+            2>/dev/null; then
             return 0
         fi
         if ! kill -0 "$pid" 2>/dev/null; then
@@ -530,7 +532,8 @@ masakari_post_raw() {
 # Alertmanager (real-peers.md §2)
 
 # start_alertmanager [WEBHOOK_URL]: the webhook goes to the gateway (GW_PORT is picked
-# now if the gateway is not started yet) with Authorization: Bearer GW_TOKEN.
+# now if the gateway is not started yet) with Authorization: Bearer GW_TOKEN;
+# AM_HTTP_EXTRA adds lines to its http_config: (indented by ten, e.g. a tls_config:).
 start_alertmanager() {
     if [[ -z "$GW_PORT" ]]; then
         GW_PORT=$(free_port)
@@ -559,6 +562,7 @@ receivers:
           authorization:
             type: Bearer
             credentials: $GW_TOKEN
+${AM_HTTP_EXTRA:-}
 EOF
     amtool check-config "$AM_DIR/alertmanager.yml" >"$AM_DIR/check-config.log" 2>&1 ||
         fail "amtool check-config: $(cat "$AM_DIR/check-config.log")"
@@ -624,7 +628,9 @@ _gw_token() {
 # GW_STORAGE (default: a fresh $GW_DIR/data; set it to keep the queue across restarts),
 # GW_MAX_BACKOFF (default 2s) caps its retry backoff, GW_STORAGE_EXTRA adds indented
 # lines to the storage: section (e.g. "  max_age: 10s"), GW_IHA_EXTRA to instance_ha:,
-# GW_AUTH_EXTRA to web.auth: (e.g. a basic_auth_users: block, indented by four).
+# GW_AUTH_EXTRA to web.auth: (e.g. a basic_auth_users: block, indented by four),
+# GW_WEB_EXTRA to web: (indented by two). GW_SCHEME=https for a TLS listener (with
+# IT_CACERT naming the CA that signed its certificate).
 start_gateway() {
     local bin=${IHA_GATEWAY_BIN:-$IT_ROOT/build/iha-gateway}
     [[ -x "$bin" ]] || fail "gateway binary not found: $bin (set IHA_GATEWAY_BIN)"
@@ -633,7 +639,7 @@ start_gateway() {
         GW_PORT=$(free_port)
     fi
     _gw_token
-    GW_URL="http://127.0.0.1:$GW_PORT"
+    GW_URL="${GW_SCHEME:-http}://127.0.0.1:$GW_PORT"
     GW_DIR=$(_new_dir gateway)
     (
         umask 077
@@ -645,6 +651,7 @@ web:
   auth:
     bearer_tokens_file: $GW_DIR/inbound-tokens
 ${GW_AUTH_EXTRA:-}
+${GW_WEB_EXTRA:-}
 instance_ha:
   url: "$MASAKARI_URL"
   dialect: masakari
@@ -1029,7 +1036,7 @@ start_gateway_auth() {
         GW_PORT=$(free_port)
     fi
     _gw_token
-    GW_URL="http://127.0.0.1:$GW_PORT"
+    GW_URL="${GW_SCHEME:-http}://127.0.0.1:$GW_PORT"
     GW_DIR=$(_new_dir gateway)
     (
         umask 077
@@ -1043,6 +1050,7 @@ web:
   auth:
     bearer_tokens_file: $GW_DIR/inbound-tokens
 ${GW_AUTH_EXTRA:-}
+${GW_WEB_EXTRA:-}
 instance_ha:
 $url_line
   dialect: masakari
@@ -1245,7 +1253,7 @@ PYEOF
 
 # gw_metrics: prints GET /metrics of the gateway.
 gw_metrics() {
-    curl -fsS --max-time 10 "$GW_URL/metrics" || fail "GET $GW_URL/metrics failed"
+    curl -fsS --max-time 10 ${IT_CACERT:+--cacert "$IT_CACERT"} "$GW_URL/metrics" || fail "GET $GW_URL/metrics failed"
 }
 
 # gw_metric SERIES: the value of one series of GET /metrics, written exactly as the

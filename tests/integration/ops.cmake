@@ -6,7 +6,7 @@
 # public. A missing optional tool
 # makes its test skip with exit 77. Run only these: ctest -L ops --output-on-failure
 foreach(t metrics reload status_page deploy url_credentials auth_disabled_resolved ops_auth
-          auth_basic_busy slow_clients)
+          auth_basic_busy slow_clients tls_listener)
   add_test(NAME integration/${t}
            COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/test_${t}.sh)
   set_tests_properties(integration/${t} PROPERTIES

@@ -359,6 +359,58 @@ static void test_auth_cross_checks(void **state)
                         "instance_ha.timeout (10000ms)");
 }
 
+/* web.tls_server_config: only what the listener supports, and pairs that belong together. */
+static void test_web_tls_checks(void **state)
+{
+    struct ctx *c = *state;
+
+    assert_int_equal(load(c, "web:\n"
+                             "  tls_server_config:\n"
+                             "    cert_file: /etc/gw/tls.crt\n"
+                             "    key_file: /etc/gw/tls.key\n"
+                             "    client_ca_file: /etc/gw/ca.crt\n"
+                             "    client_auth_type: RequireAndVerifyClientCert\n"
+                             "    min_version: TLS13\n"),
+                     IHA_OK);
+    assert_string_equal(c->cfg->web_tls.client_auth_type, "RequireAndVerifyClientCert");
+    assert_string_equal(c->cfg->web_tls.min_version, "TLS13");
+    assert_int_equal(load(c, "web: {tls_server_config: {cert_file: /a.crt}}\n"), IHA_E_CONFIG);
+    assert_int_equal(load(c, "web: {tls_server_config: {client_auth_type: NoClientCert}}\n"),
+                     IHA_E_CONFIG);
+    assert_int_equal(load(c, "web:\n"
+                             "  tls_server_config:\n"
+                             "    cert_file: /a.crt\n"
+                             "    key_file: /a.key\n"
+                             "    client_auth_type: RequireAnyClientCert\n"
+                             "    min_version: TLS11\n"),
+                     IHA_E_CONFIG);
+    assert_int_equal(load(c, "web:\n"
+                             "  tls_server_config:\n"
+                             "    cert_file: /a.crt\n"
+                             "    key_file: /a.key\n"
+                             "    client_auth_type: VerifyClientCertIfGiven\n"),
+                     IHA_E_CONFIG);
+    assert_int_equal(load(c, "web:\n"
+                             "  tls_server_config:\n"
+                             "    cert_file: /a.crt\n"
+                             "    key_file: /a.key\n"
+                             "    client_ca_file: /ca.crt\n"),
+                     IHA_E_CONFIG);
+    expect_diag(
+        c, "gw.yml:1:26: error: web.tls_server_config: cert_file and key_file go together",
+        "gw.yml:1:26: error: web.tls_server_config: set cert_file and key_file to serve TLS",
+        "gw.yml:5:23: error: web.tls_server_config.client_auth_type: "
+        "'RequireAnyClientCert' is not supported (use NoClientCert, "
+        "VerifyClientCertIfGiven or RequireAndVerifyClientCert)",
+        "gw.yml:6:18: error: web.tls_server_config.min_version: 'TLS11' is not supported "
+        "(use TLS12 or TLS13)",
+        "gw.yml:5:23: error: web.tls_server_config.client_auth_type: "
+        "VerifyClientCertIfGiven needs client_ca_file",
+        "gw.yml:5:21: error: web.tls_server_config.client_ca_file: only used with "
+        "client_auth_type VerifyClientCertIfGiven or RequireAndVerifyClientCert",
+        NULL);
+}
+
 static void test_url_credentials_refused(void **state)
 {
     struct ctx *c = *state;
@@ -501,13 +553,11 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_defaults),          T(test_overrides),
-        T(test_duration_parse),    T(test_bad_durations),
-        T(test_unknown_keys),      T(test_bad_values),
-        T(test_auth_cross_checks), T(test_parse_error),
-        T(test_set_string),        T(test_load_file),
-        T(test_rules_embedded),    T(test_rules_globs),
-        T(test_rules_file_errors), T(test_url_credentials_refused),
+        T(test_defaults),          T(test_overrides),         T(test_duration_parse),
+        T(test_bad_durations),     T(test_unknown_keys),      T(test_bad_values),
+        T(test_auth_cross_checks), T(test_web_tls_checks),    T(test_parse_error),
+        T(test_set_string),        T(test_load_file),         T(test_rules_embedded),
+        T(test_rules_globs),       T(test_rules_file_errors), T(test_url_credentials_refused),
     };
 #undef T
 

@@ -66,7 +66,8 @@ static struct iha_conn_guard *guard_new(size_t all, size_t per_addr, uint64_t de
     struct iha_conn_guard_limits lim = {all, per_addr, deadline};
     struct iha_conn_guard *g = NULL;
 
-    assert_int_equal(iha_conn_guard_new(&lim, &g), IHA_OK);
+    assert_int_equal(iha_conn_guard_new(&lim, &lim, &g), IHA_OK);
+    assert_ptr_equal(iha_conn_slot_owner(NULL), NULL);
     return g;
 }
 
