@@ -633,18 +633,28 @@ static enum MHD_Result run_ingest(struct iha_http *h, struct req *r, const char 
     free(r->buf);
     r->buf = NULL;
 
-    /* The pending list and the reply's reference exist before the reply can arrive. */
+    /*
+     * The pending list and the reply's reference exist before the reply can arrive.
+     * stopping is read again under the list's lock: iha_http_stop() sets it before its
+     * abandon_pending() takes that lock, so a request either joins the list in time to be
+     * answered 503 there, or sees stopping here; none is left suspended at MHD_stop_daemon().
+     */
     pthread_mutex_lock(&r->lock);
+    pthread_mutex_lock(&h->lock);
+    if (atomic_load(&h->stopping)) {
+        pthread_mutex_unlock(&h->lock);
+        pthread_mutex_unlock(&r->lock);
+        return reject(h, r->conn, method, url, rt->format, 503, "the gateway is shutting down", "");
+    }
     r->refs++;
     r->ingested = true;
-    pthread_mutex_unlock(&r->lock);
-    pthread_mutex_lock(&h->lock);
     r->next = h->pending;
     if (h->pending)
         h->pending->prev = r;
     h->pending = r;
     h->n_pending++;
     pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&r->lock);
 
     iha_err_clear(&err);
     if (rt->kind != R_RELOAD)
