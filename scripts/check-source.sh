@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-files=$(find src adapters bench tests/unit -type f \( -name '*.c' -o -name '*.h' \) | sort)
+files=$(find src adapters bench tests/unit tests/fuzz -type f \( -name '*.c' -o -name '*.h' \) | sort)
 if [[ $(grep -c . <<<"$files") -lt 50 ]]; then
     echo "check-source: found only $(grep -c . <<<"$files") C files; is the tree complete?" >&2
     exit 1

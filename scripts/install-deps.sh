@@ -19,7 +19,7 @@ set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake pkg-config libmicrohttpd-dev libgnutls28-dev libjansson-dev
             libcurl4-openssl-dev libyaml-dev libpcre2-dev libcmocka-dev clang-format
-            clang-tools)
+            clang-tools clang libclang-rt-14-dev)
 TEST_PKGS=(masakari-api prometheus-alertmanager jq curl openssl sqlite3 keystone python3-openstackclient
            nagios4-core monitoring-plugins-basic prometheus chromium systemd python3-yaml)
 

@@ -16,6 +16,9 @@
 #   8. format  scripts/check-source.sh: banned functions, and clang-format --dry-run
 #              -Werror over src/ adapters/ tests/unit/ (only the latter if the script
 #              is missing)
+#   9. fuzz    build-fuzz/ scripts/fuzz.sh: each libFuzzer target (tests/fuzz/) replays its
+#              seed corpus, then fuzzes for IHA_FUZZ_SECONDS (default 15) with ASan+UBSan;
+#              a crash, leak or undefined behaviour fails the step
 #
 # Every step runs even when an earlier one failed (except what depends on a failed
 # build); the exit status is non-zero when any step failed.
@@ -27,7 +30,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-STEPS=${IHA_TEST_STEPS:-deps build test asan release tsan analyze format}
+STEPS=${IHA_TEST_STEPS:-deps build test asan release tsan analyze format fuzz}
 export CTEST_OUTPUT_ON_FAILURE=1
 # Sanitizer reports must fail the unit tests, with stacks.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
@@ -147,6 +150,9 @@ if want format; then
     else
         step format format_check
     fi
+fi
+if want fuzz; then
+    step fuzz bash "$ROOT/scripts/fuzz.sh" "${IHA_FUZZ_SECONDS:-15}"
 fi
 
 printf '\n==> summary (%ds in total)\n' $((SECONDS - T_START))
