@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /**
  * @file clock.h
- * @brief The monotonic millisecond clock and the jitter generator that timeouts,
- *        backoff and renewal schedules share.
+ * @brief The clocks every module reads: monotonic milliseconds for windows and timeouts,
+ *        the wall clock for timestamps people and peers see, absolute deadlines for timed
+ *        waits, and the jitter generator that backoff and renewal schedules share.
  *
  * Header-only: both are a few instructions and are called on hot paths.
  */
@@ -19,6 +20,37 @@ static inline uint64_t iha_clock_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/**
+ * @return milliseconds since the Unix epoch (CLOCK_REALTIME). For timestamps and ages
+ *         shown to people and peers only: it jumps when the wall clock is set, so windows
+ *         and timeouts use iha_clock_ms(). Thread-safe.
+ */
+static inline int64_t iha_clock_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/**
+ * @return the CLOCK_REALTIME time @p ms from now: the absolute deadline
+ *         pthread_cond_timedwait() takes with a default condition variable. Thread-safe.
+ */
+static inline struct timespec iha_clock_deadline(unsigned ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000u);
+    ts.tv_nsec += (long)(ms % 1000u) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
 }
 
 /**

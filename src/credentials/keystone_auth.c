@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "http_header.h"
 
 #ifndef IHA_VERSION
@@ -198,10 +199,7 @@ static void parse_created(struct response *r, struct result *res)
     if (iss && iha_keystone_parse_time(iss, &i_ms) == IHA_OK) {
         res->lifetime_ms = e_ms > i_ms ? (uint64_t)(e_ms - i_ms) : 0;
     } else {
-        struct timespec ts;
-        int64_t now;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        int64_t now = iha_clock_wall_ms();
         res->lifetime_ms = e_ms > now ? (uint64_t)(e_ms - now) : 0;
     }
     snprintf(res->expires_at, sizeof(res->expires_at), "%s", exp);

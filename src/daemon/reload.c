@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "http_server.h"
 #include "log.h"
 #include "mapping.h"
@@ -77,10 +77,7 @@ struct iha_reload {
 
 static double now_s(void)
 {
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+    return (double)iha_clock_wall_ms() / 1000.0;
 }
 
 static json_t *names_of(const struct iha_ruleset *rs)
@@ -663,7 +660,6 @@ static void visit_oldest(void *cls, const struct iha_queue_item *it)
 static void queue_numbers(struct iha_queue *q, size_t *depth, double *oldest_s)
 {
     struct oldest o = {0};
-    struct timeval tv;
     long long now_ms;
 
     *depth = 0;
@@ -672,8 +668,7 @@ static void queue_numbers(struct iha_queue *q, size_t *depth, double *oldest_s)
         return;
     *depth = iha_queue_stats(q).live;
     iha_queue_foreach(q, visit_oldest, &o);
-    gettimeofday(&tv, NULL);
-    now_ms = (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    now_ms = iha_clock_wall_ms();
     if (o.min_ms && now_ms > o.min_ms)
         *oldest_s = (double)(now_ms - o.min_ms) / 1000.0;
 }

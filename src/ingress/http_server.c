@@ -1500,8 +1500,7 @@ void iha_http_stop(struct iha_http *h)
     /* Credentials still queued come back unchecked: their requests get 503 and retry. */
     iha_auth_verifier_stop(h->verifier);
 
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += STOP_WAIT_REPLIES_MS / 1000;
+    deadline = iha_clock_deadline(STOP_WAIT_REPLIES_MS);
     pthread_mutex_lock(&h->lock);
     while (h->n_pending > 0)
         if (pthread_cond_timedwait(&h->cond, &h->lock, &deadline) == ETIMEDOUT)

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include "alertmanager.h"
@@ -28,14 +27,6 @@
 #include "native.h"
 #include "pipeline_int.h"
 #include "redelivery.h"
-
-long long iha_pipeline_wall_ms(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /*
  * Ends the dedupe key @p key that its holder began (verdict new), exactly once: @p *held

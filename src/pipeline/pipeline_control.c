@@ -80,8 +80,8 @@ static void resume_one(struct iha_pipeline *p, uint64_t seq, const json_t *rec)
     held = iha_dedupe_begin(p->dedupe, key, iha_clock_ms(), time(NULL), gt, &v) == IHA_OK &&
            v == IHA_DEDUPE_NEW;
     iha_pipeline_start_flight(p, seq, key, &n,
-                              received ? (long long)received : iha_pipeline_wall_ms(), NULL, NULL,
-                              &held);
+                              received ? (long long)received : (long long)iha_clock_wall_ms(), NULL,
+                              NULL, &held);
     iha_pipeline_key_end(p, &held, key, false);
     iha_notification_clear(&n);
 }
@@ -168,7 +168,7 @@ static bool control_requeue(struct iha_pipeline *p, const char *id, char *answer
     struct iha_notification n;
     enum iha_dedupe_verdict v;
     char key[KEY_MAX] = "", why[256] = "";
-    long long received_ms = iha_pipeline_wall_ms();
+    long long received_ms = (long long)iha_clock_wall_ms();
     uint64_t seq = 0;
     enum iha_rc rc;
 
@@ -223,7 +223,7 @@ static bool control_requeue(struct iha_pipeline *p, const char *id, char *answer
     }
     iha_pipeline_start_flight(p, seq, key, &n, received_ms, NULL, NULL, &held);
     note = json_pack("{s:s,s:s,s:I}", "requeued", id, "as", n.id, "at_ms",
-                     (json_int_t)iha_pipeline_wall_ms());
+                     (json_int_t)(long long)iha_clock_wall_ms());
     if (!note || iha_queue_deadletter_note(p->queue, note) != IHA_OK)
         snprintf(answer + strlen(answer), size - strlen(answer),
                  "; the requeue note could not be written");

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "events.h"
 #include "log.h"
 #include "metrics.h"
@@ -174,7 +175,7 @@ static void on_done(void *cls, const struct iha_delivery_result *res)
     rc = iha_queue_complete(p->queue, f->seq, marker, info);
     json_decref(info);
     if (p->metrics) {
-        long long ms = iha_pipeline_wall_ms() - f->received_ms;
+        long long ms = (long long)iha_clock_wall_ms() - f->received_ms;
         iha_metrics_observe(p->metrics, "iha_gateway_delivery_latency_seconds",
                             ms > 0 ? (double)ms / 1000.0 : 0.0);
         if (marker == IHA_QREC_DEAD)
@@ -207,7 +208,7 @@ void iha_pipeline_start_flight(struct iha_pipeline *p, uint64_t seq, const char 
                                struct request *native, json_t *item, bool *key_held)
 {
     struct flight *f = calloc(1, sizeof(*f));
-    long long age = iha_pipeline_wall_ms() - received_ms;
+    long long age = (long long)iha_clock_wall_ms() - received_ms;
     struct iha_delivery_opts o = {
         .per_host_order = true,
         .retry_unauthorized = true,

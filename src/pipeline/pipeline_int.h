@@ -114,9 +114,6 @@ struct flight {
 
 /* ---- pipeline.c ---- */
 
-/** Wall-clock milliseconds: arrival times in queue records and the latency histogram. */
-long long iha_pipeline_wall_ms(void);
-
 /** Ends the dedupe key @p key once, if @p *held; the ownership rule is at its definition. */
 void iha_pipeline_key_end(struct iha_pipeline *p, bool *held, const char *key, bool delivered);
 

@@ -303,7 +303,7 @@ static bool store_new(struct request *r, struct iha_notification *n, json_t *ite
     iha_pipeline_set_str(item, "generated_time", n->generated_time);
     st->req = r;
     st->item = item;
-    st->received_ms = iha_pipeline_wall_ms();
+    st->received_ms = (long long)iha_clock_wall_ms();
     rc = iha_notification_copy(&st->n, n);
     if (rc == IHA_OK) {
         rec = iha_pipeline_record_new(n, r->source, st->received_ms);

@@ -284,9 +284,7 @@ bool iha_queue_wait_synced(struct iha_queue *q, uint64_t ticket)
         return done;
     }
     {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += CTL_SYNC_WAIT_MS / 1000;
+        struct timespec ts = iha_clock_deadline(CTL_SYNC_WAIT_MS);
         pthread_mutex_lock(&q->lock);
         pthread_cond_signal(&q->cond);
         while (q->ends_synced < ticket && !q->stop &&
@@ -324,9 +322,7 @@ void *iha_queue_committer(void *arg)
         pthread_mutex_lock(&q->lock);
         /* While storage fails, pending markers are retried once a tick, not in a loop. */
         if (!q->stop && !q->enq.len && (!q->healthy || (!q->marks.len && !q->dead.len))) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
+            struct timespec ts = iha_clock_deadline(1000);
             pthread_cond_timedwait(&q->cond, &q->lock, &ts);
         }
         stop = q->stop;
