@@ -1055,6 +1055,7 @@ instance_ha:
 $url_line
   dialect: masakari
   retry_for: ${GW_RETRY_FOR:-5s}
+${GW_IHA_EXTRA:-}
   auth:
 $auth
 dedupe:

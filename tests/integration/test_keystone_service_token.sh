@@ -72,6 +72,9 @@ expect_stored() {
     ok "$HOST stored in Masakari"
 }
 
+# Masakari behind Keystone answers slowly on a loaded machine (token validation); the
+# attempt count below must not depend on that, so the delivery timeout is generous.
+export GW_IHA_EXTRA="  timeout: 60s"
 # ---- application credential, URL from the catalog, renewal across expiry ----------
 start_gateway_auth "    type: application_credential
     auth_url: $KEYSTONE_URL/v3
