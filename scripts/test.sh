@@ -16,15 +16,16 @@
 #   8. format  scripts/check-source.sh: banned functions, and clang-format --dry-run
 #              -Werror over src/ adapters/ tests/unit/ (only the latter if the script
 #              is missing)
-#   9. fuzz    build-fuzz/ scripts/fuzz.sh: each libFuzzer target (tests/fuzz/) replays its
-#              seed corpus, then fuzzes for IHA_FUZZ_SECONDS (default 15) with ASan+UBSan;
-#              a crash, leak or undefined behaviour fails the step
+#   9. fuzz    build-fuzz/  scripts/fuzz.sh: clang -DIHA_FUZZ=ON (libFuzzer, ASan, UBSan),
+#              replays every seed corpus in tests/fuzz/corpus, then fuzzes each parser of
+#              untrusted input for FUZZ_SECONDS (default 20), two at a time; any crash,
+#              leak, UB or timeout fails the step (inputs in build-fuzz/crashes/)
 #
 # Every step runs even when an earlier one failed (except what depends on a failed
 # build); the exit status is non-zero when any step failed.
 #
 # Environment: JOBS (parallel build/test jobs, default nproc), IHA_TEST_STEPS (space
-# separated subset of the step names above, default all).
+# separated subset of the step names above, default all), FUZZ_SECONDS (per fuzz target).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -152,7 +153,9 @@ if want format; then
     fi
 fi
 if want fuzz; then
-    step fuzz bash "$ROOT/scripts/fuzz.sh" "${IHA_FUZZ_SECONDS:-15}"
+    # Two targets at a time: 11 targets x 20 s stay near two minutes on two cores.
+    step fuzz env FUZZ_JOBS="${FUZZ_JOBS:-2}" JOBS="$JOBS" bash "$ROOT/scripts/fuzz.sh" \
+        "${FUZZ_SECONDS:-20}"
 fi
 
 printf '\n==> summary (%ds in total)\n' $((SECONDS - T_START))
