@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cmocka_includes.h"
+#include "test_fixture.h"
 #include "test_gate.h"
 #include "delivery.h"
 #include "diag.h"
@@ -284,6 +285,9 @@ static const char *detail_of(const struct answer *a)
     return d ? d : "";
 }
 
+/* One firing HostDown, as Alertmanager 0.25 sent it. */
+#define WEBHOOK "alertmanager/001-am-plain.json"
+
 static const char rule_text[] = "rules:\n"
                                 "  - name: host-down\n"
                                 "    matchers:\n"
@@ -295,12 +299,6 @@ static const char rule_text[] = "rules:\n"
                                 "        event: STOPPED\n"
                                 "        host_status: NORMAL\n"
                                 "        cluster_status: OFFLINE\n";
-
-static const char webhook[] =
-    "{\"receiver\":\"gw\",\"status\":\"firing\",\"version\":\"4\",\"groupKey\":\"{}\","
-    "\"alerts\":[{\"status\":\"firing\",\"labels\":{\"alertname\":\"HostDown\"},"
-    "\"annotations\":{},\"startsAt\":\"2026-11-25T14:41:05Z\","
-    "\"endsAt\":\"0001-01-01T00:00:00Z\",\"fingerprint\":\"8fbae207f6dc4421\"}]}";
 
 struct fixture {
     char dir[64];
@@ -378,7 +376,7 @@ static int setup_with(void **state, const struct fixture_opts *o)
     stg.events = fx->events;
     fx->p = iha_pipeline_new(&stg);
     assert_non_null(fx->p);
-    fx->body = json_loads(webhook, 0, NULL);
+    fx->body = test_fixture_json(WEBHOOK); /* a real firing HostDown */
     assert_non_null(fx->body);
     for (int i = 0; i < 4; i++)
         answer_init(&fx->ans[i]);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmocka_includes.h"
+#include "test_fixture.h"
 #include "test_util.h"
 #include "test_gate.h"
 #include "auth.h"
@@ -23,6 +24,9 @@
 #include "queue.h"
 
 /* A rule named %s that maps HostDown to the host named after it. */
+/* One firing HostDown, as Alertmanager 0.25 sent it. */
+#define WEBHOOK "alertmanager/001-am-plain.json"
+
 static const char rule_text[] = "rules:\n"
                                 "  - name: %s\n"
                                 "    matchers:\n"
@@ -35,12 +39,6 @@ static const char rule_text[] = "rules:\n"
                                 "        host_status: NORMAL\n"
                                 "        cluster_status: OFFLINE\n";
 
-/* One firing HostDown, as Alertmanager sends it. */
-static const char webhook[] =
-    "{\"receiver\":\"gw\",\"status\":\"firing\",\"version\":\"4\",\"groupKey\":\"{}\","
-    "\"alerts\":[{\"status\":\"firing\",\"labels\":{\"alertname\":\"HostDown\"},"
-    "\"annotations\":{},\"startsAt\":\"2026-11-25T14:41:05Z\","
-    "\"endsAt\":\"0001-01-01T00:00:00Z\",\"fingerprint\":\"8fbae207f6dc4421\"}]}";
 
 struct fixture {
     char dir[64];
@@ -201,7 +199,7 @@ static void map_alert(struct stack *st, char *rule, size_t size, char *host, siz
 {
     struct answer a = ANSWER_INIT;
     struct iha_err err = {0};
-    json_t *body = json_loads(webhook, 0, NULL), *item;
+    json_t *body = test_fixture_json(WEBHOOK), *item;
     const char *v;
 
     assert_non_null(body);
