@@ -39,7 +39,6 @@ static const char rule_text[] = "rules:\n"
                                 "        host_status: NORMAL\n"
                                 "        cluster_status: OFFLINE\n";
 
-
 struct fixture {
     char dir[64];
     char config[4096]; /* what the next load reads */
