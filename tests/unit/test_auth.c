@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "test_util.h"
+#include "test_gate.h"
 
 #include <crypt.h>
 #include <errno.h>
@@ -217,20 +218,18 @@ static void test_token_file_lifecycle(void **state)
     /* The file may appear after start. */
     assert_int_equal(iha_auth_new(false, t->tokens, NULL, 0, &a), IHA_OK);
     assert_int_equal(check(a, "Bearer later", why, sizeof(why)), IHA_AUTH_INVALID);
+    /* The file is looked at once a second (wall clock, not injectable): poll, bounded. */
     test_replace_file(t->tokens, "later\n");
-    test_sleep_ms(1100);
-    assert_int_equal(check(a, "Bearer later", why, sizeof(why)), IHA_AUTH_OK);
+    assert_eventually(check(a, "Bearer later", why, sizeof(why)) == IHA_AUTH_OK);
 
     /* Rotation: the old token stops working, the new one works. */
     test_replace_file(t->tokens, "rotated\n");
-    test_sleep_ms(1100);
+    assert_eventually(check(a, "Bearer rotated", why, sizeof(why)) == IHA_AUTH_OK);
     assert_int_equal(check(a, "Bearer later", why, sizeof(why)), IHA_AUTH_INVALID);
-    assert_int_equal(check(a, "Bearer rotated", why, sizeof(why)), IHA_AUTH_OK);
 
     /* Removing the file revokes everything. */
     assert_int_equal(unlink(t->tokens), 0);
-    test_sleep_ms(1100);
-    assert_int_equal(check(a, "Bearer rotated", why, sizeof(why)), IHA_AUTH_INVALID);
+    assert_eventually(check(a, "Bearer rotated", why, sizeof(why)) == IHA_AUTH_INVALID);
     iha_auth_free(a);
 }
 
@@ -416,6 +415,24 @@ static void test_verifier_budget_per_client(void **state)
     iha_auth_free(a);
 }
 
+/*
+ * Submits a correct credential as a new client; @return whether it was taken (counted in
+ * @p queued).
+ */
+static bool submit_as(struct iha_auth_verifier *v, struct iha_auth *a, struct returned *ret,
+                      int *queued, char *client, size_t size)
+{
+    struct iha_auth_job *job = job_for(a, "am:pw-one");
+
+    snprintf(client, size, "c%d", *queued);
+    if (iha_auth_verifier_submit(v, client, job, on_done, ret) != IHA_OK) {
+        iha_auth_job_free(job);
+        return false;
+    }
+    (*queued)++;
+    return true;
+}
+
 static void *stop_thread(void *v)
 {
     iha_auth_verifier_stop(v);
@@ -436,7 +453,7 @@ static void test_verifier_stop_hands_back(void **state)
     struct iha_auth *a;
     pthread_t stopper;
     char why[128], client[16];
-    bool accepted = true;
+    bool accepted = true, refused;
     int n_busy = 0, n_ok = 0, queued = 1;
 
     assert_int_equal(iha_auth_new(false, NULL, users, 1, &a), IHA_OK);
@@ -447,20 +464,13 @@ static void test_verifier_stop_hands_back(void **state)
     gate_wait_held();
     assert_int_equal(pthread_create(&stopper, NULL, stop_thread, v), 0);
     /*
-     * Queues until the stop is seen (busy); the hash at the gate is still running. The
-     * pause only gives the stopping thread its turn on a loaded machine: the loop ends
-     * on what the verifier answers, not on time.
+     * Queues until the stop is seen (refused); the hash at the gate is still running. The
+     * poll ends on what the verifier answers; its pace only spreads the queue's room over
+     * the bound, so that a stopping thread slow to get its turn does not fill the queue.
      */
-    for (int i = 0; i < IHA_AUTH_VERIFIER_QUEUE - 2; i++) {
-        snprintf(client, sizeof(client), "c%d", i);
-        job = job_for(a, "am:pw-one");
-        if (iha_auth_verifier_submit(v, client, job, on_done, &ret) != IHA_OK) {
-            iha_auth_job_free(job);
-            break;
-        }
-        queued++;
-        usleep(10000);
-    }
+    TEST_POLL_UNTIL(refused, !submit_as(v, a, &ret, &queued, client, sizeof(client)), TEST_WAIT_MS,
+                    TEST_WAIT_MS / IHA_AUTH_VERIFIER_QUEUE);
+    assert_true(refused);
     assert_true(queued < IHA_AUTH_VERIFIER_QUEUE - 1);
     gate_set(false);
     assert_int_equal(pthread_join(stopper, NULL), 0);

@@ -54,6 +54,7 @@ static void test_new_duplicate_new(void **state)
     iha_time_format(T0 + 181, expect);
     assert_string_equal(gt, expect);
     iha_dedupe_free(d);
+    iha_dedupe_free(NULL); /* NULL-safe like every _free; ASan would report otherwise */
 }
 
 static void test_failed_keeps_generated_time(void **state)
@@ -210,12 +211,6 @@ static void test_window_is_monotonic(void **state)
     iha_dedupe_free(d);
 }
 
-static void test_free_null(void **state)
-{
-    (void)state;
-    iha_dedupe_free(NULL);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,7 +221,6 @@ int main(void)
         cmocka_unit_test(test_capacity),
         cmocka_unit_test(test_expiry_is_incremental),
         cmocka_unit_test(test_window_is_monotonic),
-        cmocka_unit_test(test_free_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,7 @@
 #include "log.h"
 
 #include "cmocka_includes.h"
+#include "test_gate.h"
 
 #define MAX_SCRIPT 8
 #define MAX_REQS 16
@@ -62,10 +63,12 @@
 
 /* ---- the scripted peer ---- */
 
+#define HOLD true /* peer_script(): answer once the test opens the gate */
+
 struct step {
     unsigned code;
     const char *body;
-    unsigned delay_ms;
+    bool hold; /* the answer waits until the test opens the peer's gate */
     const char *content_type;
 };
 
@@ -88,8 +91,9 @@ struct peer {
     size_t nscript, next;
     struct req reqs[MAX_REQS];
     size_t nreqs;
-    char *big;           /* an oversized body for the response cap test */
-    struct track *track; /* set while a test tracks per-host order */
+    char *big;             /* an oversized body for the response cap test */
+    struct track *track;   /* set while a test tracks per-host order */
+    struct test_gate gate; /* where held requests wait; each arrival is counted */
 };
 
 struct track;
@@ -107,21 +111,13 @@ static void copy_hdr(struct MHD_Connection *c, const char *name, char *out, size
     snprintf(out, size, "%s", v ? v : "");
 }
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
     struct peer *p = cls;
     struct upload *u = *con_cls;
-    struct step st = {.code = 202, .body = BODY_202, .delay_ms = 0, .content_type = NULL};
+    struct step st = {.code = 202, .body = BODY_202, .hold = false, .content_type = NULL};
     struct MHD_Response *r;
     enum MHD_Result ret;
 
@@ -161,8 +157,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (p->track)
         track_request(p->track, u->body);
 
-    if (st.delay_ms)
-        sleep_ms(st.delay_ms);
+    /* Not an assertion: this runs on the peer's thread; a gate left shut times out. */
+    if (st.hold && !test_gate_pass(&p->gate))
+        fprintf(stderr, "peer: held request released by its time bound\n");
     r = MHD_create_response_from_buffer(strlen(st.body), (void *)(uintptr_t)st.body,
                                         MHD_RESPMEM_MUST_COPY);
     if (!r)
@@ -198,6 +195,7 @@ static struct peer *peer_start(void)
     sa.sin_port = 0;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     pthread_mutex_init(&p->lock, NULL);
+    test_gate_init(&p->gate);
     p->mhd = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
         NULL, NULL, on_request, p, MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
@@ -212,17 +210,20 @@ static struct peer *peer_start(void)
 
 static void peer_stop(struct peer *p)
 {
+    test_gate_open(&p->gate); /* a request still held must end for the daemon to stop */
     MHD_stop_daemon(p->mhd);
+    test_gate_destroy(&p->gate);
     pthread_mutex_destroy(&p->lock);
     free(p->big);
     free(p);
 }
 
-static void peer_script(struct peer *p, unsigned code, const char *body, unsigned delay_ms)
+/* Adds an answer; @p hold: it is given only once the test opened the peer's gate. */
+static void peer_script(struct peer *p, unsigned code, const char *body, bool hold)
 {
     pthread_mutex_lock(&p->lock);
     assert_true(p->nscript < MAX_SCRIPT);
-    p->script[p->nscript++] = (struct step){code, body, delay_ms, NULL};
+    p->script[p->nscript++] = (struct step){code, body, hold, NULL};
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -303,6 +304,31 @@ static int wait_calls(struct capture *c, int n, unsigned timeout_ms)
     calls = c->calls;
     pthread_mutex_unlock(&c->lock);
     return calls;
+}
+
+static size_t debug_due(struct iha_delivery *d)
+{
+    struct iha_delivery_debug dbg;
+
+    iha_delivery_debug_stats(d, &dbg);
+    return dbg.due;
+}
+
+static unsigned long long debug_turns(struct iha_delivery *d)
+{
+    struct iha_delivery_debug dbg;
+
+    iha_delivery_debug_stats(d, &dbg);
+    return dbg.turns;
+}
+
+/* Nothing left to start: every host's first job is on the wire, @p blocked wait. */
+static bool debug_settled(struct iha_delivery *d, size_t blocked)
+{
+    struct iha_delivery_debug dbg;
+
+    iha_delivery_debug_stats(d, &dbg);
+    return dbg.due == 0 && dbg.blocked == blocked;
 }
 
 /* ---- fixtures ---- */
@@ -421,8 +447,8 @@ static void test_500_then_202(void **state)
     struct fx *f = *state;
     struct capture cap;
 
-    peer_script(f->peer, 500, BODY_500, 0);
-    peer_script(f->peer, 202, BODY_202, 0);
+    peer_script(f->peer, 500, BODY_500, false);
+    peer_script(f->peer, 202, BODY_202, false);
     deliver_one(f, &cap);
     assert_int_equal(cap.res.outcome, IHA_OUTCOME_DELIVERED);
     assert_int_equal(cap.res.http_code, 202);
@@ -442,7 +468,7 @@ static void test_409_duplicate(void **state)
     struct fx *f = *state;
     struct capture cap;
 
-    peer_script(f->peer, 409, BODY_409_DUP, 0);
+    peer_script(f->peer, 409, BODY_409_DUP, false);
     deliver_one(f, &cap);
     assert_int_equal(cap.res.outcome, IHA_OUTCOME_DUPLICATE);
     assert_true(iha_outcome_is_delivered(cap.res.outcome));
@@ -459,7 +485,7 @@ static void test_409_maintenance(void **state)
     struct fx *f = *state;
     struct capture cap;
 
-    peer_script(f->peer, 409, BODY_409_MAINT, 0);
+    peer_script(f->peer, 409, BODY_409_MAINT, false);
     deliver_one(f, &cap);
     assert_int_equal(cap.res.outcome, IHA_OUTCOME_MAINTENANCE);
     assert_int_equal(cap.res.http_code, 409);
@@ -473,7 +499,7 @@ static void test_400_unknown_host(void **state)
     struct fx *f = *state;
     struct capture cap;
 
-    peer_script(f->peer, 400, BODY_400, 0);
+    peer_script(f->peer, 400, BODY_400, false);
     deliver_one(f, &cap);
     assert_int_equal(cap.res.outcome, IHA_OUTCOME_REJECTED);
     assert_int_equal(cap.res.http_code, 400);
@@ -488,8 +514,8 @@ static void test_401_then_202(void **state)
     struct fx *f = *state;
     struct capture cap;
 
-    peer_script(f->peer, 401, BODY_401, 0);
-    peer_script(f->peer, 202, BODY_202, 0);
+    peer_script(f->peer, 401, BODY_401, false);
+    peer_script(f->peer, 202, BODY_202, false);
     f->cfg.retry_for_ms = 0; /* the 401 retry does not depend on the retry budget */
     deliver_one(f, &cap);
     assert_int_equal(cap.res.outcome, IHA_OUTCOME_DELIVERED);
@@ -504,9 +530,9 @@ static void test_401_twice(void **state)
     struct fx *f = *state;
     struct capture cap;
 
-    peer_script(f->peer, 401, BODY_401, 0);
-    peer_script(f->peer, 401, BODY_401, 0);
-    peer_script(f->peer, 202, BODY_202, 0);
+    peer_script(f->peer, 401, BODY_401, false);
+    peer_script(f->peer, 401, BODY_401, false);
+    peer_script(f->peer, 202, BODY_202, false);
     deliver_one(f, &cap);
     assert_int_equal(cap.res.outcome, IHA_OUTCOME_AUTH_ERROR);
     assert_int_equal(cap.res.http_code, 401);
@@ -521,7 +547,7 @@ static void test_403(void **state)
     struct fx *f = *state;
     struct capture cap;
 
-    peer_script(f->peer, 403, BODY_403, 0);
+    peer_script(f->peer, 403, BODY_403, false);
     deliver_one(f, &cap);
     assert_int_equal(cap.res.outcome, IHA_OUTCOME_AUTH_ERROR);
     assert_int_equal(cap.res.http_code, 403);
@@ -536,7 +562,7 @@ static void test_503_until_budget(void **state)
     struct capture cap;
 
     for (int i = 0; i < MAX_SCRIPT; i++)
-        peer_script(f->peer, 503, BODY_503, 0);
+        peer_script(f->peer, 503, BODY_503, false);
     f->peer->script[0].content_type = "text/html";
     f->cfg.retry_for_ms = 900; /* room for one or two backoffs of 0.4-0.6 s and 0.8-1.2 s */
     deliver_one(f, &cap);
@@ -553,7 +579,7 @@ static void test_timeout(void **state)
     struct fx *f = *state;
     struct capture cap;
 
-    peer_script(f->peer, 202, BODY_202, 700);
+    peer_script(f->peer, 202, BODY_202, HOLD); /* answered only after the client gave up */
     f->cfg.timeout_ms = 200;
     f->cfg.retry_for_ms = 0;
     deliver_one(f, &cap);
@@ -570,8 +596,8 @@ static void test_timeout_then_duplicate(void **state)
     struct fx *f = *state;
     struct capture cap;
 
-    peer_script(f->peer, 202, BODY_202, 700);
-    peer_script(f->peer, 409, BODY_409_DUP, 0);
+    peer_script(f->peer, 202, BODY_202, HOLD); /* stored, but answered too late */
+    peer_script(f->peer, 409, BODY_409_DUP, false);
     f->cfg.timeout_ms = 200;
     f->cfg.retry_for_ms = 2000;
     deliver_one(f, &cap);
@@ -607,17 +633,18 @@ static void test_join_inflight(void **state)
     struct iha_notification n;
     struct capture a, b, c;
 
-    peer_script(f->peer, 202, BODY_202, 400);
-    peer_script(f->peer, 409, BODY_409_DUP, 0);
+    peer_script(f->peer, 202, BODY_202, HOLD);
+    peer_script(f->peer, 409, BODY_409_DUP, false);
     make_host_down(&n);
     capture_init(&a);
     capture_init(&b);
     capture_init(&c);
     assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
     assert_int_equal(iha_delivery_submit(d, &n, "same-key", on_done, &a), IHA_OK);
-    sleep_ms(100); /* the POST is on the wire now */
+    assert_true(test_gate_wait(&f->peer->gate, 1)); /* the POST is on the wire now */
     assert_int_equal(iha_delivery_submit(d, &n, "same-key", on_done, &b), IHA_OK);
     assert_int_equal(iha_delivery_pending(d), 1);
+    test_gate_open(&f->peer->gate);
     assert_int_equal(wait_calls(&a, 1, 5000), 1);
     assert_int_equal(wait_calls(&b, 1, 5000), 1);
     assert_int_equal(a.res.outcome, IHA_OUTCOME_DELIVERED);
@@ -655,7 +682,7 @@ static void test_xloud_dialect(void **state)
                   "0d4b2ba5-1f44-4a28-b3ad-18d3c2a2c9a2", "vir_domain_event", "STOPPED_FAILED");
     snprintf(n.generated_time, sizeof(n.generated_time), "2026-11-25T14:40:13Z");
     snprintf(n.id, sizeof(n.id), "fedcba9876543210");
-    peer_script(f->peer, 202, "{\"notification_uuid\": \"flat-uuid\"}", 0);
+    peer_script(f->peer, 202, "{\"notification_uuid\": \"flat-uuid\"}", false);
     f->cfg.dialect = IHA_DIALECT_XLOUD;
     snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u/", f->peer->port);
     capture_init(&cap);
@@ -688,7 +715,7 @@ static void test_no_token(void **state)
     struct fx *f = *state;
     struct capture cap;
 
-    peer_script(f->peer, 202, BODY_202, 0);
+    peer_script(f->peer, 202, BODY_202, false);
     f->cfg.token = NULL;
     deliver_one(f, &cap);
     assert_int_equal(cap.res.outcome, IHA_OUTCOME_DELIVERED);
@@ -704,7 +731,7 @@ static void test_token_renewed(void **state)
     struct capture cap;
     FILE *fp;
 
-    peer_script(f->peer, 202, BODY_202, 0);
+    peer_script(f->peer, 202, BODY_202, false);
     fp = fopen(f->token_path, "w");
     assert_non_null(fp);
     fputs("renewed-token-value\n", fp);
@@ -722,7 +749,7 @@ static void test_capacity(void **state)
     struct iha_notification n;
     struct capture a, b;
 
-    peer_script(f->peer, 202, BODY_202, 300);
+    peer_script(f->peer, 202, BODY_202, HOLD);
     make_host_down(&n);
     capture_init(&a);
     capture_init(&b);
@@ -733,6 +760,7 @@ static void test_capacity(void **state)
     /* Joining needs no new job. */
     assert_int_equal(iha_delivery_submit(d, &n, "k1", on_done, &b), IHA_OK);
     assert_int_equal(iha_delivery_pending(d), 1);
+    test_gate_open(&f->peer->gate);
     assert_int_equal(wait_calls(&a, 1, 5000), 1);
     assert_int_equal(wait_calls(&b, 1, 5000), 1);
     assert_int_equal(iha_delivery_pending(d), 0);
@@ -749,16 +777,20 @@ static void test_shutdown_completes(void **state)
     struct iha_notification n;
     struct capture a, b;
 
-    peer_script(f->peer, 202, BODY_202, 600);
-    peer_script(f->peer, 500, BODY_500, 0);
+    peer_script(f->peer, 202, BODY_202, HOLD);
+    peer_script(f->peer, 500, BODY_500, false);
     make_host_down(&n);
     capture_init(&a);
     capture_init(&b);
     assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
     assert_int_equal(iha_delivery_submit(d, &n, "slow", on_done, &a), IHA_OK);
-    sleep_ms(50); /* the slow one takes the first script step */
+    assert_true(test_gate_wait(&f->peer->gate, 1)); /* the slow one took the first step */
     assert_int_equal(iha_delivery_submit(d, &n, "backoff", on_done, &b), IHA_OK);
-    sleep_ms(150); /* "slow" is waiting for its answer, "backoff" got a 500 */
+    /*
+     * "slow" is waiting for its answer, "backoff" got a 500 and waits for its retry: its
+     * request reached the peer (so it left the due set) and it is due again.
+     */
+    assert_eventually(peer_nreqs(f->peer) == 2 && debug_due(d) == 1);
     iha_delivery_free(d);
     assert_int_equal(a.calls, 1);
     assert_int_equal(b.calls, 1);
@@ -783,7 +815,7 @@ static void test_response_cap(void **state)
     assert_non_null(f->peer->big);
     memset(f->peer->big, ' ', big);
     f->peer->big[big] = '\0';
-    peer_script(f->peer, 202, f->peer->big, 0);
+    peer_script(f->peer, 202, f->peer->big, false);
     deliver_one(f, &cap);
     assert_int_equal(cap.res.outcome, IHA_OUTCOME_DELIVERED);
     assert_int_equal(cap.res.http_code, 202);
@@ -841,7 +873,11 @@ static void track_request(struct track *t, const char *body)
         t->count++;
     }
     pthread_mutex_unlock(&t->lock);
-    sleep_ms(5); /* long enough for a second request of the host to overlap if one were sent */
+    /*
+     * Not ordering anything: it widens the window in which a second request of the host
+     * would overlap if one were sent, so a broken order shows as max_inflight > 1.
+     */
+    test_sleep_ms(5);
     pthread_mutex_lock(&t->lock);
     t->inflight[h]--;
     pthread_mutex_unlock(&t->lock);
@@ -893,12 +929,10 @@ static int attempt_calls(struct attempts *a)
 
 static bool wait_attempts(struct attempts *a, int n, unsigned timeout_ms)
 {
-    for (unsigned waited = 0; attempt_calls(a) < n; waited += 5) {
-        if (waited >= timeout_ms)
-            return false;
-        sleep_ms(5);
-    }
-    return true;
+    bool ok;
+
+    TEST_POLL_UNTIL(ok, attempt_calls(a) >= n, timeout_ms, TEST_POLL_MS);
+    return ok;
 }
 
 /* A port that accepts no connection: just bound and closed again. */
@@ -998,7 +1032,7 @@ static void test_order_only_same_host(void **state)
     struct iha_delivery_opts o = {.retry_for_ms = 10000, .per_host_order = true};
     struct iha_delivery_debug dbg;
 
-    peer_script(f->peer, 202, BODY_202, 600); /* the first request ("slow") hangs a while */
+    peer_script(f->peer, 202, BODY_202, HOLD); /* the first request ("slow") hangs a while */
     capture_init(&slow);
     capture_init(&same);
     capture_init(&free_host);
@@ -1006,7 +1040,7 @@ static void test_order_only_same_host(void **state)
     assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
     make_numbered(&n, 1, 0);
     assert_int_equal(iha_delivery_submit_opts(d, &n, "slow", &o, on_done, &slow), IHA_OK);
-    sleep_ms(100);
+    assert_true(test_gate_wait(&f->peer->gate, 1)); /* "slow" is on the wire */
     assert_int_equal(iha_delivery_submit_opts(d, &n, "same", &o, on_done, &same), IHA_OK);
     assert_int_equal(iha_delivery_submit(d, &n, "unordered", on_done, &unordered), IHA_OK);
     iha_notification_clear(&n);
@@ -1022,6 +1056,7 @@ static void test_order_only_same_host(void **state)
     assert_int_equal(capture_calls(&slow),
                      0); /* both finished while "slow" was still on the wire */
     assert_int_equal(capture_calls(&same), 0);
+    test_gate_open(&f->peer->gate);
     assert_int_equal(wait_calls(&same, 1, 5000), 1);
     assert_int_equal(capture_calls(&slow), 1); /* "same" completed only after "slow" */
     assert_int_equal(same.res.outcome, IHA_OUTCOME_DELIVERED);
@@ -1101,7 +1136,6 @@ static void test_kick(void **state)
     struct attempts ra = {.calls = 0};
     void *pa[2] = {&cap, &ra};
     struct iha_delivery_opts o = {.retry_for_ms = 60000, .on_attempt = on_attempt_rec};
-    struct iha_delivery_debug dbg = {.due = 0};
 
     snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u", closed_port());
     pthread_mutex_init(&ra.lock, NULL);
@@ -1113,12 +1147,7 @@ static void test_kick(void **state)
     iha_notification_clear(&n);
     assert_true(wait_attempts(&ra, 1, 5000));
     /* Wait until it is back in its backoff (0.4-0.6 s after a first failure). */
-    for (int i = 0; i < 100 && dbg.due == 0; i++) {
-        iha_delivery_debug_stats(d, &dbg);
-        if (dbg.due == 0)
-            sleep_ms(2);
-    }
-    assert_int_equal(dbg.due, 1);
+    assert_eventually(debug_due(d) == 1);
     assert_int_equal(iha_delivery_kick(d, "k"), IHA_OK);
     assert_true(wait_attempts(&ra, 2, 300)); /* well before the earliest natural retry */
     assert_int_equal(ra.attempts[1], 2);
@@ -1148,7 +1177,7 @@ static void test_notices(void **state)
                                   .notice_after_ms = 100};
     struct iha_delivery_debug dbg;
 
-    peer_script(f->peer, 202, BODY_202, 700);
+    peer_script(f->peer, 202, BODY_202, HOLD);
     pthread_mutex_init(&ra.lock, NULL);
     pthread_mutex_init(&rb.lock, NULL);
     capture_init(&a);
@@ -1166,6 +1195,7 @@ static void test_notices(void **state)
     assert_string_equal(rb.detail[0], "waiting for an earlier notification for the same host");
     iha_delivery_debug_stats(d, &dbg);
     assert_int_equal(dbg.notices, 0);
+    test_gate_open(&f->peer->gate);
 
     assert_int_equal(wait_calls(&b, 1, 5000), 1);
     assert_int_equal(a.calls, 1);
@@ -1192,7 +1222,7 @@ static void test_many_waiters_attempt(void **state)
     void *pa[2] = {&cap, &ra};
     struct iha_delivery_opts o = {.retry_for_ms = 10000, .on_attempt = on_attempt_rec};
 
-    peer_script(f->peer, 202, BODY_202, 300);
+    peer_script(f->peer, 202, BODY_202, HOLD);
     pthread_mutex_init(&ra.lock, NULL);
     capture_init(&cap);
     assert_int_equal(iha_delivery_new(&f->cfg, &d), IHA_OK);
@@ -1201,6 +1231,7 @@ static void test_many_waiters_attempt(void **state)
         assert_int_equal(iha_delivery_submit_opts(d, &n, "one", &o, on_done_pair, pa), IHA_OK);
     iha_notification_clear(&n);
     assert_int_equal(iha_delivery_pending(d), 1);
+    test_gate_open(&f->peer->gate);
     assert_int_equal(wait_calls(&cap, WAITERS, 5000), WAITERS);
     assert_int_equal(attempt_calls(&ra), WAITERS);
     assert_int_equal(peer_nreqs(f->peer), 1);
@@ -1324,7 +1355,8 @@ static void test_backlog_flat(void **state)
 
     small = submit_batch(d, &cap, 0, BATCH, HOSTS);
     assert_int_equal(submit_batch(d, &cap, BATCH, BACKLOG - BATCH, HOSTS) > 0, 1);
-    sleep_ms(200); /* the loop settles: every host's first job hangs, the rest wait */
+    /* The loop settles: every host's first job hangs, the rest wait. */
+    assert_eventually(debug_settled(d, BACKLOG - HOSTS));
     big = submit_batch(d, &cap, BACKLOG, BATCH, HOSTS);
     assert_int_equal(iha_delivery_pending(d), BACKLOG + BATCH);
     /* Generous: a few probes per submission either way; a scan would be 20,000 each. */
@@ -1343,7 +1375,7 @@ static void test_backlog_flat(void **state)
 
     /* Idle turns of the loop cost next to nothing. */
     iha_delivery_debug_stats(d, &a);
-    sleep_ms(300);
+    assert_eventually(debug_turns(d) >= a.turns + 3);
     iha_delivery_debug_stats(d, &b);
     assert_true(b.turns > a.turns);
     assert_true(b.probes - a.probes <= 40 * (b.turns - a.turns));

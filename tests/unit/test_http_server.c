@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "test_util.h"
+#include "test_gate.h"
 
 #include <crypt.h>
 #include <curl/curl.h>
@@ -38,7 +39,6 @@ struct fake {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     enum fake_mode mode;
-    unsigned delay_ms;
     unsigned port;
     int calls;
     enum iha_source source;
@@ -48,6 +48,7 @@ struct fake {
     pthread_t threads[MAX_THREADS];
     size_t n_threads;
     long health_during; /* status of /-/healthy fetched while a reply was outstanding */
+    const char *error;  /* what went wrong on the HTTP thread; asserted on the test thread */
 };
 
 struct ts {
@@ -71,14 +72,6 @@ struct resp {
 };
 
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-static long long now_ms(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 static char *read_fixture(const char *rel, size_t *len)
 {
@@ -299,7 +292,7 @@ struct async_job {
     struct fake *f;
     iha_reply_fn reply;
     void *cls;
-    unsigned delay_ms;
+    unsigned jitter_ms;
     bool check_health;
     int seq;
 };
@@ -310,7 +303,12 @@ static void *async_reply(void *arg)
     struct fake *f = job->f;
     struct resp r;
 
-    test_sleep_ms(job->delay_ms);
+    /*
+     * The jitter is the test: racing replies land before, during and after the suspend of
+     * their request, which no gate can produce (the suspend is inside the server).
+     */
+    if (job->jitter_ms)
+        test_sleep_ms(job->jitter_ms);
     if (job->check_health) {
         /* The MHD thread must still serve others while this request waits. */
         get(f->port, NULL, "/-/healthy", &r);
@@ -343,16 +341,27 @@ static enum iha_rc fake_ingest(void *cls, enum iha_source source, const json_t *
     case REPLY_ASYNC:
     case REPLY_RACE: {
         struct async_job *job = malloc(sizeof(*job));
-        assert_non_null(job);
-        assert_true(f->n_threads < MAX_THREADS);
+
+        /* This runs on the HTTP thread: no cmocka assertion here, the test checks error. */
+        if (!job || f->n_threads >= MAX_THREADS) {
+            f->error = !job ? "out of memory for an async job" : "too many async jobs";
+            free(job);
+            rc = IHA_E_NOMEM;
+            break;
+        }
         job->f = f;
         job->reply = reply;
         job->cls = reply_cls;
         job->check_health = f->mode == REPLY_ASYNC;
         /* Racing replies land before, during and after the suspend. */
-        job->delay_ms = f->mode == REPLY_ASYNC ? f->delay_ms : (unsigned)(f->calls % 5);
+        job->jitter_ms = f->mode == REPLY_RACE ? (unsigned)(f->calls % 5) : 0;
         job->seq = (int)json_integer_value(json_object_get(body, "seq"));
-        assert_int_equal(pthread_create(&f->threads[f->n_threads], NULL, async_reply, job), 0);
+        if (pthread_create(&f->threads[f->n_threads], NULL, async_reply, job) != 0) {
+            f->error = "no thread for an async job";
+            free(job);
+            rc = IHA_E_NOMEM;
+            break;
+        }
         f->n_threads++;
         break;
     }
@@ -432,10 +441,15 @@ static int teardown(void **state)
 {
     struct ts *t = *state;
     char path[160];
+    int rc = 0;
 
     iha_http_stop(t->h);
     for (size_t i = 0; i < t->fake.n_threads; i++)
         pthread_join(t->fake.threads[i], NULL);
+    if (t->fake.error) {
+        print_error("on the HTTP thread: %s\n", t->fake.error);
+        rc = -1;
+    }
     iha_auth_free(t->auth);
     free(t->fake.body_text);
     pthread_cond_destroy(&t->fake.cond);
@@ -445,7 +459,7 @@ static int teardown(void **state)
     unlink(path);
     rmdir(t->dir);
     free(t);
-    return 0;
+    return rc;
 }
 
 /* ---- tests ------------------------------------------------------------------------------- */
@@ -799,6 +813,16 @@ static void test_auth_token_ok(void **state)
     assert_int_equal(fake_calls(&t->fake), 2);
 }
 
+/* @return the status of an empty Alertmanager POST with @p auth. */
+static long post_status(unsigned port, const char *auth)
+{
+    struct resp r;
+
+    post(port, "/api/v1/alertmanager", auth, "{}", &r);
+    resp_free(&r);
+    return r.status;
+}
+
 static void test_token_file_change(void **state)
 {
     struct ts *t = *state;
@@ -808,10 +832,8 @@ static void test_token_file_change(void **state)
     assert_int_equal(r.status, 401);
     resp_free(&r);
     test_replace_file(t->tokens, "tok-gamma\n");
-    test_sleep_ms(1100); /* the file is looked at once a second */
-    post(t->port, "/api/v1/alertmanager", "Bearer tok-gamma", "{}", &r);
-    assert_int_equal(r.status, 200);
-    resp_free(&r);
+    /* The file is looked at once a second: the new token works within the bound. */
+    assert_eventually(post_status(t->port, "Bearer tok-gamma") == 200);
     post(t->port, "/api/v1/alertmanager", "Bearer tok-alpha", "{}", &r);
     assert_int_equal(r.status, 401);
     resp_free(&r);
@@ -872,14 +894,11 @@ static void test_async_reply(void **state)
 {
     struct ts *t = *state;
     struct resp r;
-    long long t0;
     json_t *j;
 
+    /* The reply comes from another thread, after a /-/healthy the server served meanwhile. */
     t->fake.mode = REPLY_ASYNC;
-    t->fake.delay_ms = 300;
-    t0 = now_ms();
     post(t->port, "/api/v1/alertmanager", "Bearer tok-alpha", "{}", &r);
-    assert_true(now_ms() - t0 >= 300);
     assert_int_equal(r.status, 202);
     j = parse_body(&r);
     assert_string_equal(json_string_value(json_object_get(j, "result")), "accepted later");
@@ -1057,15 +1076,41 @@ static void wait_calls(struct fake *f, int n)
 
 struct late {
     struct fake *f;
-    unsigned delay_ms;
     unsigned status;
 };
+
+/* @return whether the server at @p port answers /-/healthy within a short bound. */
+static bool server_answers(unsigned port)
+{
+    CURL *c = curl_easy_init();
+    char url[64];
+    long status = 0;
+
+    if (!c)
+        return true; /* cannot tell: keep polling */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/-/healthy", port);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 200L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    return status == 200;
+}
 
 static void *late_reply(void *arg)
 {
     struct late *l = arg;
+    bool stopping;
 
-    test_sleep_ms(l->delay_ms);
+    /*
+     * Waits until the stop has begun (the server no longer takes requests), so the reply
+     * lands while the stop waits for it. Not an assertion: this is not the test thread.
+     */
+    TEST_POLL_UNTIL(stopping, !server_answers(l->f->port), TEST_WAIT_MS, TEST_POLL_MS);
+    if (!stopping)
+        print_error("the server still answered after %u ms of stopping\n", TEST_WAIT_MS);
     l->f->reply(l->f->reply_cls, l->status, json_pack("{s:b}", "late", 1));
     return NULL;
 }
@@ -1075,7 +1120,7 @@ static void test_stop_waits_for_reply(void **state)
 {
     struct ts *t = *state;
     struct client c = {.port = t->port};
-    struct late l = {.f = &t->fake, .delay_ms = 500, .status = 200};
+    struct late l = {.f = &t->fake, .status = 200};
     pthread_t th;
 
     t->fake.mode = REPLY_HOLD;

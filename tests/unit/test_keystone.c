@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cmocka_includes.h"
+#include "test_gate.h"
 
 /* ---- pure helpers --------------------------------------------------------------- */
 
@@ -271,10 +272,11 @@ struct fake {
     int port;
     pthread_t thread;
     pthread_mutex_t lock;
-    int requests;   /* guarded by lock */
-    int status;     /* 201 or an error to answer */
-    int lifetime_s; /* expires_at - issued_at */
-    int delay_ms;   /* before answering */
+    int requests;          /* guarded by lock */
+    int status;            /* 201 or an error to answer */
+    int lifetime_s;        /* expires_at - issued_at */
+    bool hold;             /* answers wait until the test opens the gate */
+    struct test_gate gate; /* each request is counted here */
     bool stop;
     char last_body[2048];
 };
@@ -283,7 +285,8 @@ static void answer(struct fake *fk, int fd)
 {
     char req[8192], resp[4096], body[1024];
     size_t got = 0;
-    int n, status, life, delay, count;
+    int n, status, life, count;
+    bool hold;
     char *hdr_end = NULL;
     long clen = 0;
 
@@ -305,12 +308,12 @@ static void answer(struct fake *fk, int fd)
     count = ++fk->requests;
     status = fk->status;
     life = fk->lifetime_s;
-    delay = fk->delay_ms;
+    hold = fk->hold;
     if (hdr_end)
         snprintf(fk->last_body, sizeof(fk->last_body), "%s", hdr_end + 4);
     pthread_mutex_unlock(&fk->lock);
-    if (delay)
-        usleep((useconds_t)delay * 1000u);
+    if (hold && !test_gate_pass(&fk->gate))
+        fprintf(stderr, "fake keystone: held request released by its time bound\n");
     if (status == 201) {
         time_t now = time(NULL), exp = now + life;
         struct tm a, b;
@@ -375,6 +378,7 @@ static struct fake *fake_start(int lifetime_s)
 
     assert_non_null(fk);
     pthread_mutex_init(&fk->lock, NULL);
+    test_gate_init(&fk->gate);
     fk->status = 201;
     fk->lifetime_s = lifetime_s;
     fk->lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -399,6 +403,7 @@ static void fake_stop(struct fake *fk)
 
     if (fk->lfd < 0)
         return;
+    test_gate_open(&fk->gate); /* a held answer must end for the thread to stop */
     pthread_mutex_lock(&fk->lock);
     fk->stop = true;
     pthread_mutex_unlock(&fk->lock);
@@ -419,6 +424,7 @@ static void fake_stop(struct fake *fk)
 static void fake_free(struct fake *fk)
 {
     fake_stop(fk);
+    test_gate_destroy(&fk->gate);
     pthread_mutex_destroy(&fk->lock);
     free(fk);
 }
@@ -432,11 +438,13 @@ static int fake_requests(struct fake *fk)
     return n;
 }
 
-static void fake_set(struct fake *fk, int status, int delay_ms)
+#define HOLD true /* fake_set(): answer once the test opens the gate */
+
+static void fake_set(struct fake *fk, int status, bool hold)
 {
     pthread_mutex_lock(&fk->lock);
     fk->status = status;
-    fk->delay_ms = delay_ms;
+    fk->hold = hold;
     pthread_mutex_unlock(&fk->lock);
 }
 
@@ -505,6 +513,16 @@ static struct iha_keystone *ks_for(struct fake *fk)
     return ks_new(fk, NULL, NULL);
 }
 
+/* Invalidates (a 401 seen) and @return whether the next header is @p want. */
+static bool invalidated_header_is(struct iha_token_source *ts, const char *want)
+{
+    char h[128];
+
+    iha_token_source_invalidate(ts);
+    return iha_token_source_header(ts, "X-Auth-Token", h, sizeof(h)) == IHA_OK &&
+           strcmp(h, want) == 0;
+}
+
 static void test_cache_and_invalidate(void **state)
 {
     struct fake *fk = fake_start(3600);
@@ -536,10 +554,8 @@ static void test_cache_and_invalidate(void **state)
     iha_token_source_invalidate(ts);
     assert_int_equal(iha_token_source_header(ts, "X-Auth-Token", h, sizeof(h)), IHA_OK);
     assert_string_equal(h, "X-Auth-Token: tok-1");
-    usleep(2100 * 1000);
-    iha_token_source_invalidate(ts);
-    assert_int_equal(iha_token_source_header(ts, "X-Auth-Token", h, sizeof(h)), IHA_OK);
-    assert_string_equal(h, "X-Auth-Token: tok-2");
+    /* Once the token is older than that window (2 s, no injectable clock), a 401 counts. */
+    assert_eventually(invalidated_header_is(ts, "X-Auth-Token: tok-2"));
     assert_int_equal(fake_requests(fk), 2);
     iha_token_source_describe(ts, desc, sizeof(desc));
     assert_non_null(strstr(desc, "application_credential ac1"));
@@ -556,7 +572,7 @@ static void test_denied_then_backoff(void **state)
     char tok[64], detail[300];
 
     (void)state;
-    fake_set(fk, 401, 0);
+    fake_set(fk, 401, false);
     assert_int_equal(iha_keystone_token(ks, tok, sizeof(tok)), IHA_E_AUTH);
     assert_int_equal(fake_requests(fk), 1);
     /* Within the backoff the failure is answered without asking Keystone again. */
@@ -579,7 +595,7 @@ static void test_auth_hook_refused_password(void **state)
     enum iha_rc last;
 
     (void)state;
-    fake_set(fk, 401, 0);
+    fake_set(fk, 401, false);
     assert_int_equal(iha_keystone_token(ks, tok, sizeof(tok)), IHA_E_AUTH);
     assert_non_null(strstr(fk->last_body, "\"password\""));
     auth_log_get(&log, &ok, &failed, &last);
@@ -591,9 +607,8 @@ static void test_auth_hook_refused_password(void **state)
     auth_log_get(&log, &ok, &failed, &last);
     assert_int_equal(failed, 1);
     /* The password is fixed; after the backoff (at most 1.2 s) the next one succeeds. */
-    fake_set(fk, 201, 0);
-    usleep(1300 * 1000);
-    assert_int_equal(iha_keystone_token(ks, tok, sizeof(tok)), IHA_OK);
+    fake_set(fk, 201, false);
+    assert_eventually(iha_keystone_token(ks, tok, sizeof(tok)) == IHA_OK);
     auth_log_get(&log, &ok, &failed, &last);
     assert_int_equal(ok, 1);
     assert_int_equal(failed, 1);
@@ -605,6 +620,7 @@ static void test_auth_hook_refused_password(void **state)
 
 struct racer {
     struct iha_keystone *ks;
+    struct test_gate *started;
     enum iha_rc rc;
     char tok[64];
 };
@@ -612,6 +628,8 @@ struct racer {
 static void *race(void *arg)
 {
     struct racer *r = arg;
+
+    test_gate_signal(r->started);
     r->rc = iha_keystone_token(r->ks, r->tok, sizeof(r->tok));
     return NULL;
 }
@@ -621,14 +639,20 @@ static void test_one_shared_renewal(void **state)
     struct fake *fk = fake_start(3600);
     struct iha_keystone *ks = ks_for(fk);
     struct racer r[8];
+    struct test_gate started = TEST_GATE_INIT;
     pthread_t t[8];
 
     (void)state;
-    fake_set(fk, 201, 300);
+    /* The first request is held until every racer has asked for a token. */
+    fake_set(fk, 201, HOLD);
     for (int i = 0; i < 8; i++) {
         r[i].ks = ks;
+        r[i].started = &started;
         assert_int_equal(pthread_create(&t[i], NULL, race, &r[i]), 0);
     }
+    assert_true(test_gate_wait(&fk->gate, 1));
+    assert_true(test_gate_wait(&started, 8));
+    test_gate_open(&fk->gate);
     for (int i = 0; i < 8; i++) {
         pthread_join(t[i], NULL);
         assert_int_equal(r[i].rc, IHA_OK);
@@ -645,7 +669,9 @@ static void test_background_renewal_and_keystone_down(void **state)
     struct auth_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
     struct iha_keystone *ks = ks_new(fk, NULL, &log);
     char tok[64], detail[300];
-    int waited = 0, ok, failed;
+    unsigned long long t0;
+    bool renewed;
+    int ok, failed;
     enum iha_rc last;
 
     (void)state;
@@ -653,13 +679,16 @@ static void test_background_renewal_and_keystone_down(void **state)
     assert_int_equal(iha_keystone_wait(ks, 5000, detail, sizeof(detail)), IHA_OK);
     assert_int_equal(iha_keystone_token(ks, tok, sizeof(tok)), IHA_OK);
     assert_string_equal(tok, "tok-1");
-    /* The renewal thread fetches tok-2 before tok-1 stops being handed out. */
-    while (fake_requests(fk) < 2 && waited < 8000) {
-        usleep(100 * 1000);
-        waited += 100;
-    }
+    /*
+     * The renewal thread fetches tok-2 before tok-1 stops being handed out. The lifetime
+     * is Keystone's wall-clock expires_at, so the renewal takes real seconds.
+     */
+    t0 = test_now_ms();
+    TEST_POLL_UNTIL(renewed, fake_requests(fk) >= 2, TEST_WAIT_MS, 50u);
+    assert_true(renewed);
     assert_int_equal(fake_requests(fk), 2);
-    assert_true(waited >= 4000); /* not before three quarters of the lifetime minus jitter */
+    /* Not before three quarters of the lifetime minus jitter (a bound load only helps). */
+    assert_true(test_now_ms() - t0 >= 4000);
     assert_int_equal(iha_keystone_token(ks, tok, sizeof(tok)), IHA_OK);
     assert_string_equal(tok, "tok-2");
     /* The hook heard the first token and the renewal, both successful. */

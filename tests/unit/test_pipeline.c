@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -17,6 +18,8 @@
 #include <unistd.h>
 
 #include "cmocka_includes.h"
+#include "test_fixture.h"
+#include "test_gate.h"
 #include "delivery.h"
 #include "diag.h"
 #include "events.h"
@@ -282,6 +285,9 @@ static const char *detail_of(const struct answer *a)
     return d ? d : "";
 }
 
+/* One firing HostDown, as Alertmanager 0.25 sent it. */
+#define WEBHOOK "alertmanager/001-am-plain.json"
+
 static const char rule_text[] = "rules:\n"
                                 "  - name: host-down\n"
                                 "    matchers:\n"
@@ -293,12 +299,6 @@ static const char rule_text[] = "rules:\n"
                                 "        event: STOPPED\n"
                                 "        host_status: NORMAL\n"
                                 "        cluster_status: OFFLINE\n";
-
-static const char webhook[] =
-    "{\"receiver\":\"gw\",\"status\":\"firing\",\"version\":\"4\",\"groupKey\":\"{}\","
-    "\"alerts\":[{\"status\":\"firing\",\"labels\":{\"alertname\":\"HostDown\"},"
-    "\"annotations\":{},\"startsAt\":\"2026-11-25T14:41:05Z\","
-    "\"endsAt\":\"0001-01-01T00:00:00Z\",\"fingerprint\":\"8fbae207f6dc4421\"}]}";
 
 struct fixture {
     char dir[64];
@@ -376,7 +376,7 @@ static int setup_with(void **state, const struct fixture_opts *o)
     stg.events = fx->events;
     fx->p = iha_pipeline_new(&stg);
     assert_non_null(fx->p);
-    fx->body = json_loads(webhook, 0, NULL);
+    fx->body = test_fixture_json(WEBHOOK); /* a real firing HostDown */
     assert_non_null(fx->body);
     for (int i = 0; i < 4; i++)
         answer_init(&fx->ans[i]);
@@ -431,9 +431,7 @@ static void wait_healthy(struct fixture *fx)
 {
     char why[256];
 
-    for (int i = 0; i < 100 && iha_queue_unhealthy(fx->queue, why, sizeof(why)); i++)
-        usleep(50 * 1000);
-    assert_false(iha_queue_unhealthy(fx->queue, why, sizeof(why)));
+    assert_eventually(!iha_queue_unhealthy(fx->queue, why, sizeof(why)));
 }
 
 /*
@@ -674,17 +672,17 @@ static uint64_t fill_queue(struct fixture *fx)
 
     assert_int_equal(iha_queue_push(fx->queue, rec, on_filler_stored, &flag, &seq), IHA_OK);
     json_decref(rec);
-    for (int i = 0; i < 400 && atomic_load(&flag.done) == 0; i++)
-        usleep(10 * 1000);
+    assert_eventually(atomic_load(&flag.done) != 0);
     assert_int_equal(atomic_load(&flag.done), 1);
     return seq;
 }
 
 static bool queue_empty(struct fixture *fx)
 {
-    for (int i = 0; i < 500 && iha_queue_stats(fx->queue).live != 0; i++)
-        usleep(10 * 1000);
-    return iha_queue_stats(fx->queue).live == 0;
+    bool empty;
+
+    TEST_POLL_UNTIL(empty, iha_queue_stats(fx->queue).live == 0, TEST_WAIT_MS, TEST_POLL_MS);
+    return empty;
 }
 
 /*
@@ -789,7 +787,7 @@ static void test_retry_drop(void **state)
     assert_non_null(strstr(answer, "no queued notification"));
     assert_false(iha_pipeline_control(fx->p, "retry", id, answer, sizeof(answer)));
     /* The dropped key is not a duplicate: an equal HostDown is queued again. */
-    for (int i = 0; i < 100; i++) {
+    for (unsigned i = 0; i < TEST_WAIT_MS / TEST_POLL_MS; i++) {
         post(fx, b);
         wait_answer(b);
         if (strcmp(result_of(b), "queued") == 0)
@@ -799,7 +797,7 @@ static void test_retry_drop(void **state)
         b->body = NULL;
         b->done = false;
         b->calls = 0;
-        usleep(20 * 1000);
+        test_sleep_ms(TEST_POLL_MS); /* a bounded poll: the loop ends on the answer */
     }
     assert_string_equal(result_of(b), "queued");
 }
@@ -836,9 +834,15 @@ static void test_window_ignores_wall_clock(void **state)
 
 static void wait_stored(struct fixture *fx, uint64_t seq)
 {
-    for (int i = 0; i < 500 && !iha_queue_live(fx->queue, seq); i++)
-        usleep(10 * 1000);
-    assert_true(iha_queue_live(fx->queue, seq));
+    assert_eventually(iha_queue_live(fx->queue, seq));
+}
+
+/* @return whether a connection waits to be accepted on the listening socket @p fd. */
+static bool connection_waiting(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
 
 /*
@@ -853,7 +857,8 @@ static void test_stop_answers_stored_native(void **state)
 
     post_native(fx, a, "host-1");
     wait_stored(fx, 0);
-    usleep(100 * 1000); /* the attempt is under way, hanging */
+    /* The attempt is under way, hanging: its connection waits in the listener's backlog. */
+    assert_eventually(connection_waiting(fx->blackhole));
     assert_false(answered(a));
     iha_pipeline_stop(fx->p);
     assert_true(answered(a));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /** @file test_queue.c @brief Durable queue: framing, checksum, recovery, compaction, limits. */
 #include "cmocka_includes.h"
+#include "test_gate.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -401,13 +402,14 @@ static void test_compaction(void **state)
         seqs[i] = push_one(q, id);
         wait_done((unsigned)i + 1);
     }
-    sleep(2); /* rotations happen on the committer's tick */
+    /* Rotations happen on the committer's tick. */
+    assert_eventually(segments(dir, segs, 64) >= 3);
     before = segments(dir, segs, 64);
-    assert_true(before >= 3);
     for (int i = 0; i < 40; i++)
         if (i != 3)
             assert_int_equal(iha_queue_complete(q, seqs[i], IHA_QREC_DONE, NULL), IHA_OK);
-    sleep(3); /* two ticks: rotate, then compact */
+    /* Two ticks: rotate, then compact. */
+    assert_eventually(segments(dir, segs, 64) < before && segments(dir, segs, 64) <= 3);
     after = segments(dir, segs, 64);
     assert_true(after < before);
     assert_true(after <= 3);
@@ -682,9 +684,7 @@ static size_t count_lines(const char *path, const char *needle)
 
 static void wait_health(struct iha_queue *q, bool healthy)
 {
-    for (int i = 0; i < 100 && iha_queue_unhealthy(q, NULL, 0) == healthy; i++)
-        usleep(50 * 1000);
-    assert_int_equal(iha_queue_unhealthy(q, NULL, 0), !healthy);
+    assert_eventually(iha_queue_unhealthy(q, NULL, 0) == !healthy);
 }
 
 /*
@@ -770,9 +770,15 @@ static void test_idle_compaction_fixed_point(void **state)
         note_attempts(q, seqs[i], 40);
     /* an ended one leaves garbage behind, so compaction has something to do */
     assert_int_equal(iha_queue_complete(q, seqs[9], IHA_QREC_DONE, NULL), IHA_OK);
-    sleep(4); /* rotate, compact, settle */
+    /*
+     * The elapsed ticks are what is under test: with no traffic, ticks must leave the
+     * segments alone. The committer ticks once a second on its own clock, which the
+     * queue gives tests no way to step, so real seconds pass: first the rotate and
+     * compaction the completion above causes, then three idle ticks.
+     */
+    sleep(4);
     segment_listing(dir, before, sizeof(before));
-    sleep(3); /* three idle ticks */
+    sleep(3);
     segment_listing(dir, after, sizeof(after));
     assert_string_equal(before, after);
     iha_queue_close(q);
@@ -800,13 +806,13 @@ static bool ctl_drop(void *cls, const char *cmd, const char *id, char *answer, s
     return true;
 }
 
-/* The first *.done answer in the control directory, waiting up to 5 s. */
-static bool read_done(const char *dir, char *out, size_t size)
+/* The first *.done answer in the control directory, or false when there is none yet. */
+static bool read_done_now(const char *dir, char *out, size_t size)
 {
     char cdir[512], path[1024];
 
     snprintf(cdir, sizeof(cdir), "%s/control", dir);
-    for (int i = 0; i < 100; i++) {
+    {
         DIR *d = opendir(cdir);
         struct dirent *de;
         bool found = false;
@@ -825,11 +831,17 @@ static bool read_done(const char *dir, char *out, size_t size)
         }
         if (d)
             closedir(d);
-        if (found)
-            return true;
-        usleep(50 * 1000);
+        return found;
     }
-    return false;
+}
+
+/* The first *.done answer in the control directory, waiting up to TEST_WAIT_MS. */
+static bool read_done(const char *dir, char *out, size_t size)
+{
+    bool found;
+
+    TEST_POLL_UNTIL(found, read_done_now(dir, out, size), TEST_WAIT_MS, TEST_POLL_MS);
+    return found;
 }
 
 /* Defect 5: `queue drop` was answered before its marker was durable. */

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "cmocka_includes.h"
+#include "test_fixture.h"
 #include "test_util.h"
+#include "test_gate.h"
 #include "auth.h"
 #include "dedupe.h"
 #include "delivery.h"
@@ -21,12 +23,16 @@
 #include "pipeline.h"
 #include "queue.h"
 
+/* A rule named %s that maps HostDown to the host named after it. */
+/* One firing HostDown, as Alertmanager 0.25 sent it. */
+#define WEBHOOK "alertmanager/001-am-plain.json"
+
 static const char rule_text[] = "rules:\n"
                                 "  - name: %s\n"
                                 "    matchers:\n"
                                 "      - alertname = \"HostDown\"\n"
                                 "    type: COMPUTE_HOST\n"
-                                "    hostname: host-1\n"
+                                "    hostname: host-%s\n"
                                 "    firing:\n"
                                 "      payload:\n"
                                 "        event: STOPPED\n"
@@ -54,6 +60,193 @@ static enum iha_rc load(void *cls, struct iha_config **out, struct iha_diag *dia
     struct fixture *fx = cls;
 
     return iha_config_load("test.yml", fx->config, strlen(fx->config), out, diag);
+}
+
+/* What the reply of a request got (POST /-/reload, or an alert through the pipeline). */
+struct answer {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned status;
+    json_t *body;
+};
+
+#define ANSWER_INIT                                                                                \
+    {                                                                                              \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL                               \
+    }
+
+static void on_answer(void *cls, unsigned status, json_t *body)
+{
+    struct answer *a = cls;
+
+    pthread_mutex_lock(&a->lock);
+    a->status = status;
+    a->body = body;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Waits for the answer, at most TEST_WAIT_MS; fails the test without one. */
+static void answer_wait(struct answer *a)
+{
+    struct timespec until;
+
+    test_deadline(&until, TEST_WAIT_MS);
+    pthread_mutex_lock(&a->lock);
+    while (!a->status && pthread_cond_timedwait(&a->cond, &a->lock, &until) == 0)
+        ;
+    pthread_mutex_unlock(&a->lock);
+    assert_true(a->status != 0);
+}
+
+/* A gateway as the daemon wires it: rules a.yml loaded, a reloader over the pipeline. */
+struct stack {
+    struct fixture fx;
+    struct iha_diag *diag;
+    struct iha_config *running;
+    struct iha_ruleset *rs;
+    struct iha_metrics *m;
+    struct iha_queue *q;
+    struct iha_delivery *d;
+    struct iha_dedupe *dd;
+    struct iha_pipeline *p;
+    struct iha_reload *r;
+    /*
+     * The request body and the answers, alive until the queue is closed: the committer
+     * thread drops the pipeline's references to them after answering, so freeing them on
+     * the test thread right after the answer races with that (jansson's decref does not
+     * acquire before it frees; ThreadSanitizer reports it).
+     */
+    json_t *webhook;
+    json_t *answers[4];
+    size_t n_answers;
+};
+
+static int stack_setup(void **state)
+{
+    struct stack *st = calloc(1, sizeof(*st));
+    struct iha_err err = {0};
+    char path[128], text[1024];
+
+    assert_non_null(st);
+    snprintf(st->fx.dir, sizeof(st->fx.dir), "/tmp/iha-reload-XXXXXX");
+    assert_non_null(mkdtemp(st->fx.dir));
+    snprintf(path, sizeof(path), "%s/tokens", st->fx.dir);
+    test_write_file(path, "tok\n");
+    snprintf(path, sizeof(path), "%s/a.yml", st->fx.dir);
+    snprintf(text, sizeof(text), rule_text, "rule-a", "rule-a");
+    test_write_file(path, text);
+    snprintf(path, sizeof(path), "%s/b.yml", st->fx.dir);
+    snprintf(text, sizeof(text), rule_text, "rule-b", "rule-b");
+    test_write_file(path, text);
+    snprintf(path, sizeof(path), "%s/bad.yml", st->fx.dir);
+    test_write_file(path, "rules:\n  - name: broken\n    matchers: [\"alertname =~ \\\"(\\\"\"]\n");
+
+    st->webhook = test_fixture_json(WEBHOOK);
+    st->diag = iha_diag_new();
+    st->rs = iha_ruleset_new();
+    st->m = iha_metrics_new();
+    assert_int_equal(iha_metrics_register_gateway(st->m, "t"), IHA_OK);
+    write_config(&st->fx, "a.yml", "127.0.0.1:19999");
+    assert_int_equal(load(&st->fx, &st->running, st->diag), IHA_OK);
+    assert_int_equal(iha_config_load_rules(st->running, st->rs, st->diag), IHA_OK);
+    {
+        struct iha_queue_config qc = {.dir = st->running->storage_path};
+        struct iha_delivery_config dc = {.url = "http://127.0.0.1:9", .max_jobs = 8};
+        struct iha_pipeline_stages stg = {.rules = st->rs, .metrics = st->m};
+
+        assert_int_equal(iha_queue_open(&qc, &st->q, &err), IHA_OK);
+        assert_int_equal(iha_delivery_new(&dc, &st->d), IHA_OK);
+        st->dd = iha_dedupe_new(180, 100);
+        stg.queue = st->q;
+        stg.delivery = st->d;
+        stg.dedupe = st->dd;
+        st->p = iha_pipeline_new(&stg);
+        assert_non_null(st->p);
+    }
+    {
+        struct iha_reload_config rc = {.load = load,
+                                       .load_cls = &st->fx,
+                                       .running = st->running,
+                                       .rules = st->rs,
+                                       .pipeline = st->p,
+                                       .metrics = st->m,
+                                       .queue = st->q};
+        st->r = iha_reload_new(&rc);
+        assert_non_null(st->r);
+    }
+    *state = st;
+    return 0;
+}
+
+static int stack_teardown(void **state)
+{
+    struct stack *st = *state;
+    char cmd[160];
+
+    iha_reload_free(st->r);
+    iha_pipeline_stop(st->p);
+    iha_delivery_free(st->d);
+    iha_queue_close(st->q);
+    iha_pipeline_free(st->p);
+    iha_dedupe_free(st->dd);
+    iha_metrics_free(st->m);
+    iha_ruleset_free(st->rs);
+    iha_config_free(st->running);
+    iha_diag_free(st->diag);
+    json_decref(st->webhook);
+    for (size_t i = 0; i < st->n_answers; i++)
+        json_decref(st->answers[i]);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", st->fx.dir);
+    assert_int_equal(system(cmd), 0);
+    free(st);
+    return 0;
+}
+
+/*
+ * Sends one HostDown through the pipeline, as the HTTP thread does, and copies the rule
+ * that mapped it (and its host) into @p rule, "" when none did.
+ */
+static void map_alert(struct stack *st, char *rule, size_t size, char *host, size_t host_size)
+{
+    struct answer a = ANSWER_INIT;
+    struct iha_err err = {0};
+    json_t *item;
+    const char *v;
+
+    assert_int_equal(
+        iha_pipeline_handle(st->p, IHA_SOURCE_ALERTMANAGER, st->webhook, on_answer, &a, &err),
+        IHA_OK);
+    answer_wait(&a);
+    assert_int_equal(a.status, 200);
+    item = json_array_get(json_object_get(a.body, "results"), 0);
+    v = json_string_value(json_object_get(item, "rule"));
+    snprintf(rule, size, "%s", v ? v : "");
+    v = json_string_value(json_object_get(item, "hostname"));
+    snprintf(host, host_size, "%s", v ? v : "");
+    assert_true(st->n_answers < sizeof(st->answers) / sizeof(st->answers[0]));
+    st->answers[st->n_answers++] = a.body; /* freed at teardown, see struct stack */
+}
+
+/* Fails the test unless a HostDown maps with @p rule now. */
+static void assert_maps_with(struct stack *st, const char *rule)
+{
+    char got[64], host[64], want_host[80];
+
+    map_alert(st, got, sizeof(got), host, sizeof(host));
+    assert_string_equal(got, rule);
+    snprintf(want_host, sizeof(want_host), "host-%s", rule);
+    assert_string_equal(host, want_host);
+}
+
+/* The first rule name /api/v1/status reports. */
+static void assert_status_rule(struct stack *st, const char *rule)
+{
+    json_t *j = iha_reload_status(st->r);
+
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "rules"), 0)), rule);
+    json_decref(j);
 }
 
 static void test_redaction(void **state)
@@ -84,115 +277,84 @@ static void test_redaction(void **state)
     iha_diag_free(diag);
 }
 
-static void test_reload(void **state)
+/* A good change: the new rules are reported, the metric says so, alerts map with them. */
+static void test_reload_new_rules_map(void **state)
 {
-    struct fixture fx = {0};
-    struct iha_diag *diag = iha_diag_new();
-    struct iha_config *running = NULL;
-    struct iha_ruleset *rs = iha_ruleset_new();
-    struct iha_metrics *m = iha_metrics_new();
-    struct iha_queue *q = NULL;
-    struct iha_delivery *d = NULL;
-    struct iha_pipeline *p;
-    struct iha_reload *r;
-    struct iha_err err = {0};
-    char path[128], text[1024], detail[512], cmd[160];
-    json_t *st;
+    struct stack *st = *state;
+    char detail[512];
+    json_t *j;
 
-    (void)state;
-    snprintf(fx.dir, sizeof(fx.dir), "/tmp/iha-reload-XXXXXX");
-    assert_non_null(mkdtemp(fx.dir));
-    snprintf(path, sizeof(path), "%s/tokens", fx.dir);
-    test_write_file(path, "tok\n");
-    snprintf(path, sizeof(path), "%s/a.yml", fx.dir);
-    snprintf(text, sizeof(text), rule_text, "rule-a");
-    test_write_file(path, text);
-    snprintf(path, sizeof(path), "%s/b.yml", fx.dir);
-    snprintf(text, sizeof(text), rule_text, "rule-b");
-    test_write_file(path, text);
-    snprintf(path, sizeof(path), "%s/bad.yml", fx.dir);
-    test_write_file(path, "rules:\n  - name: broken\n    matchers: [\"alertname =~ \\\"(\\\"\"]\n");
+    assert_maps_with(st, "rule-a");
+    write_config(&st->fx, "b.yml", "127.0.0.1:19999");
+    assert_int_equal(iha_reload_run(st->r, "test", detail, sizeof(detail)), IHA_OK);
+    assert_string_equal(detail, "");
+    assert_status_rule(st, "rule-b");
+    j = iha_reload_status(st->r);
+    assert_true(json_array_has(json_object_get(json_object_get(j, "reload"), "applied"),
+                               "mapping.rule_files"));
+    json_decref(j);
+    assert_true(iha_metrics_value(st->m, "iha_gateway_config_last_reload_successful") == 1.0);
+    assert_true(iha_metrics_value(st->m, "iha_gateway_config_reloads_total", "success") == 1.0);
+    assert_maps_with(st, "rule-b");
+}
 
-    assert_int_equal(iha_metrics_register_gateway(m, "t"), IHA_OK);
-    write_config(&fx, "a.yml", "127.0.0.1:19999");
-    assert_int_equal(load(&fx, &running, diag), IHA_OK);
-    assert_int_equal(iha_config_load_rules(running, rs, diag), IHA_OK);
-    {
-        struct iha_queue_config qc = {.dir = running->storage_path};
-        struct iha_delivery_config dc = {.url = "http://127.0.0.1:9", .max_jobs = 8};
-        struct iha_pipeline_stages stg = {.rules = rs, .delivery = NULL, .metrics = m};
-        assert_int_equal(iha_queue_open(&qc, &q, &err), IHA_OK);
-        assert_int_equal(iha_delivery_new(&dc, &d), IHA_OK);
-        stg.queue = q;
-        stg.delivery = d;
-        stg.dedupe = iha_dedupe_new(180, 100);
-        p = iha_pipeline_new(&stg);
-        assert_non_null(p);
-        {
-            struct iha_reload_config rc = {.load = load,
-                                           .load_cls = &fx,
-                                           .running = running,
-                                           .rules = rs,
-                                           .pipeline = p,
-                                           .metrics = m,
-                                           .queue = q};
-            r = iha_reload_new(&rc);
-            assert_non_null(r);
-        }
+/* A broken rule file: refused with the reason, the previous rules stay and still map. */
+static void test_reload_broken_rules_keep_previous(void **state)
+{
+    struct stack *st = *state;
+    char detail[512];
+    json_t *j;
 
-        /* A good change: the new rules are reported and the metric says so. */
-        write_config(&fx, "b.yml", "127.0.0.1:19999");
-        assert_int_equal(iha_reload_run(r, "test", detail, sizeof(detail)), IHA_OK);
-        assert_string_equal(detail, "");
-        st = iha_reload_status(r);
-        assert_string_equal(json_string_value(json_array_get(json_object_get(st, "rules"), 0)),
-                            "rule-b");
-        assert_true(json_array_has(json_object_get(json_object_get(st, "reload"), "applied"),
-                                   "mapping.rule_files"));
-        json_decref(st);
-        assert_true(iha_metrics_value(m, "iha_gateway_config_last_reload_successful") == 1.0);
-        assert_true(iha_metrics_value(m, "iha_gateway_config_reloads_total", "success") == 1.0);
+    write_config(&st->fx, "bad.yml", "127.0.0.1:19999");
+    assert_int_not_equal(iha_reload_run(st->r, "test", detail, sizeof(detail)), IHA_OK);
+    assert_non_null(strstr(detail, "bad.yml"));
+    assert_status_rule(st, "rule-a");
+    j = iha_reload_status(st->r);
+    assert_false(json_is_true(json_object_get(json_object_get(j, "reload"), "last_successful")));
+    json_decref(j);
+    assert_true(iha_metrics_value(st->m, "iha_gateway_config_last_reload_successful") == 0.0);
+    assert_true(iha_metrics_value(st->m, "iha_gateway_config_reloads_total", "failure") == 1.0);
+    assert_maps_with(st, "rule-a");
+}
 
-        /* A broken rule file: refused with the reason, the previous rules stay. */
-        write_config(&fx, "bad.yml", "127.0.0.1:19999");
-        assert_int_not_equal(iha_reload_run(r, "test", detail, sizeof(detail)), IHA_OK);
-        assert_non_null(strstr(detail, "bad.yml"));
-        st = iha_reload_status(r);
-        assert_string_equal(json_string_value(json_array_get(json_object_get(st, "rules"), 0)),
-                            "rule-b");
-        assert_false(
-            json_is_true(json_object_get(json_object_get(st, "reload"), "last_successful")));
-        json_decref(st);
-        assert_true(iha_metrics_value(m, "iha_gateway_config_last_reload_successful") == 0.0);
-        assert_true(iha_metrics_value(m, "iha_gateway_config_reloads_total", "failure") == 1.0);
+/* A missing rule file is refused too, naming it; the previous rules still map. */
+static void test_reload_missing_rule_file_refused(void **state)
+{
+    struct stack *st = *state;
+    char detail[512];
 
-        /* A missing rule file is refused too. */
-        write_config(&fx, "missing.yml", "127.0.0.1:19999");
-        assert_int_not_equal(iha_reload_run(r, "test", detail, sizeof(detail)), IHA_OK);
+    write_config(&st->fx, "missing.yml", "127.0.0.1:19999");
+    assert_int_not_equal(iha_reload_run(st->r, "test", detail, sizeof(detail)), IHA_OK);
+    assert_non_null(strstr(detail, "missing.yml"));
+    assert_true(iha_metrics_value(st->m, "iha_gateway_config_reloads_total", "failure") == 1.0);
+    assert_status_rule(st, "rule-a");
+    assert_maps_with(st, "rule-a");
+}
 
-        /* A setting that needs a restart is reported, the rest applies. */
-        write_config(&fx, "a.yml", "127.0.0.1:19998");
-        assert_int_equal(iha_reload_run(r, "test", detail, sizeof(detail)), IHA_OK);
-        assert_non_null(strstr(detail, "web.listen_address"));
-        assert_true(iha_metrics_value(m, "iha_gateway_config_last_reload_successful") == 1.0);
+/* A setting that needs a restart is named, the rest (new rules) applies. */
+static void test_reload_restart_setting_named(void **state)
+{
+    struct stack *st = *state;
+    char detail[512];
 
-        /* The queue gauges. */
-        iha_reload_refresh(r);
-        assert_true(iha_metrics_value(m, "iha_gateway_queue_depth") == 0.0);
+    write_config(&st->fx, "b.yml", "127.0.0.1:19998");
+    assert_int_equal(iha_reload_run(st->r, "test", detail, sizeof(detail)), IHA_OK);
+    assert_non_null(strstr(detail, "web.listen_address"));
+    assert_true(iha_metrics_value(st->m, "iha_gateway_config_last_reload_successful") == 1.0);
+    assert_maps_with(st, "rule-b");
+}
 
-        iha_reload_free(r);
-        iha_pipeline_stop(p);
-        iha_delivery_free(d);
-        iha_queue_close(q);
-        iha_pipeline_free(p);
-        iha_dedupe_free(stg.dedupe);
-    }
-    iha_metrics_free(m);
-    iha_ruleset_free(rs);
-    iha_config_free(running);
-    iha_diag_free(diag);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dir);
-    assert_int_equal(system(cmd), 0);
+/* The queue gauges come from the queue the reloader was given. */
+static void test_reload_refresh_queue_gauges(void **state)
+{
+    struct stack *st = *state;
+
+    iha_reload_refresh(st->r);
+    assert_true(iha_metrics_value(st->m, "iha_gateway_queue_depth") == 0.0);
+    /* One notification queued (Instance HA is unreachable, so it stays). */
+    assert_maps_with(st, "rule-a");
+    iha_reload_refresh(st->r);
+    assert_true(iha_metrics_value(st->m, "iha_gateway_queue_depth") == 1.0);
 }
 
 /* ---- every instance_ha.tls / instance_ha.auth key: applied or named ------------------ */
@@ -480,11 +642,18 @@ static enum iha_rc held_load(void *cls, struct iha_config **out, struct iha_diag
     return rc;
 }
 
+/* Records an event; @p hd's lock is held. Never asserts: it runs on any thread. */
+static void held_event_locked(struct held *hd, const char *what, long status)
+{
+    if (hd->n_events < sizeof(hd->events) / sizeof(hd->events[0]))
+        snprintf(hd->events[hd->n_events], sizeof(hd->events[0]), "%s %ld", what, status);
+    hd->n_events++; /* beyond the array: counted, so the test's count check fails */
+}
+
 static void held_event(struct held *hd, const char *what, long status)
 {
     pthread_mutex_lock(&hd->lock);
-    assert_true(hd->n_events < sizeof(hd->events) / sizeof(hd->events[0]));
-    snprintf(hd->events[hd->n_events++], sizeof(hd->events[0]), "%s %ld", what, status);
+    held_event_locked(hd, what, status);
     pthread_cond_broadcast(&hd->cond);
     pthread_mutex_unlock(&hd->lock);
 }
@@ -642,11 +811,16 @@ static void test_reload_never_blocks_ingest(void **state)
                          "{\"version\":\"4\",\"status\":\"firing\",\"alerts\":[]}"));
     assert_int_equal(pthread_create(&sighup, NULL, run_sighup, r), 0);
 
+    /*
+     * "released" is recorded in the same critical section that lets the load go: the held
+     * reload (and the answer to its POST) cannot be recorded before it, however long this
+     * thread is preempted after the unlock.
+     */
     pthread_mutex_lock(&hd.lock);
     hd.released = true;
+    held_event_locked(&hd, "released", 0);
     pthread_cond_broadcast(&hd.cond);
     pthread_mutex_unlock(&hd.lock);
-    held_event(&hd, "released", 0);
     assert_int_equal(pthread_join(sighup, NULL), 0);
     assert_int_equal(pthread_join(poster, NULL), 0);
 
@@ -666,33 +840,6 @@ static void test_reload_never_blocks_ingest(void **state)
     env_done(&e);
 }
 
-/* What the reply of a POST /-/reload got. */
-struct answer {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    unsigned status;
-    json_t *body;
-};
-
-static void on_answer(void *cls, unsigned status, json_t *body)
-{
-    struct answer *a = cls;
-
-    pthread_mutex_lock(&a->lock);
-    a->status = status;
-    a->body = body;
-    pthread_cond_broadcast(&a->cond);
-    pthread_mutex_unlock(&a->lock);
-}
-
-static void answer_wait(struct answer *a)
-{
-    pthread_mutex_lock(&a->lock);
-    while (!a->status)
-        pthread_cond_wait(&a->cond, &a->lock);
-    pthread_mutex_unlock(&a->lock);
-}
-
 /*
  * Requests made while a reload runs wait for the next one and share it; each request is
  * answered with the whole result, a needed restart named by its key.
@@ -700,9 +847,7 @@ static void answer_wait(struct answer *a)
 static void test_reload_requests_share_a_reload(void **state)
 {
     struct held hd = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-    struct answer a1 = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-    struct answer a2 = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-    struct answer a3 = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    struct answer a1 = ANSWER_INIT, a2 = ANSWER_INIT, a3 = ANSWER_INIT;
     struct iha_diag *diag = iha_diag_new();
     struct iha_config *running = NULL;
     struct iha_reload *r;
@@ -757,10 +902,6 @@ static void test_reload_requests_share_a_reload(void **state)
                      2);
     json_decref(st);
 
-    /* After stop, a request is refused rather than left unanswered. */
-    iha_reload_stop(r);
-    assert_int_equal(iha_reload_request(r, IHA_RELOAD_HTTP, on_answer, &a1, &err), IHA_E_LIMIT);
-
     json_decref(a1.body);
     json_decref(a2.body);
     json_decref(a3.body);
@@ -770,14 +911,36 @@ static void test_reload_requests_share_a_reload(void **state)
     env_done(&e);
 }
 
+/* After stop, a request is refused rather than left unanswered. */
+static void test_reload_request_after_stop_refused(void **state)
+{
+    struct stack *st = *state;
+    struct answer a = ANSWER_INIT;
+    struct iha_err err = {0};
+
+    iha_reload_stop(st->r);
+    assert_int_equal(iha_reload_request(st->r, IHA_RELOAD_HTTP, on_answer, &a, &err), IHA_E_LIMIT);
+    assert_int_equal(a.status, 0); /* and never answered */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redaction),
-        cmocka_unit_test(test_reload),
+        cmocka_unit_test_setup_teardown(test_reload_new_rules_map, stack_setup, stack_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_broken_rules_keep_previous, stack_setup,
+                                        stack_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_missing_rule_file_refused, stack_setup,
+                                        stack_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_restart_setting_named, stack_setup,
+                                        stack_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_refresh_queue_gauges, stack_setup,
+                                        stack_teardown),
         cmocka_unit_test(test_every_instance_ha_key_has_a_row),
         cmocka_unit_test(test_reload_names_every_instance_ha_key),
         cmocka_unit_test(test_reload_requests_share_a_reload),
+        cmocka_unit_test_setup_teardown(test_reload_request_after_stop_refused, stack_setup,
+                                        stack_teardown),
         cmocka_unit_test(test_reload_never_blocks_ingest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
