@@ -436,6 +436,36 @@ bool iha_ynode_is_null(const struct iha_ynode *n)
     return false;
 }
 
+const char *iha_ynode_what(const struct iha_ynode *n)
+{
+    return iha_ynode_is_null(n) ? "null" : iha_ynode_kind_name(n->kind);
+}
+
+bool iha_ynode_is_string(const struct iha_ynode *n)
+{
+    return n && n->kind == IHA_YNODE_SCALAR && !iha_ynode_is_null(n);
+}
+
+bool iha_ynode_bool(const struct iha_ynode *n, bool *out)
+{
+    static const char *const yes[] = {"true", "True", "TRUE"};
+    static const char *const no[] = {"false", "False", "FALSE"};
+
+    if (!n || n->kind != IHA_YNODE_SCALAR || n->quoted)
+        return false;
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcmp(n->scalar, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcmp(n->scalar, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
 const char *iha_ynode_kind_name(enum iha_ynode_kind kind)
 {
     switch (kind) {

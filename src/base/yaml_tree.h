@@ -59,6 +59,18 @@ bool iha_ynode_is_null(const struct iha_ynode *n);
 /** @return a name for @p kind for messages ("a string", "a list", "a mapping"). */
 const char *iha_ynode_kind_name(enum iha_ynode_kind kind);
 
+/** Like iha_ynode_kind_name() of @p n, but calls a null scalar "null" (a missing value). */
+const char *iha_ynode_what(const struct iha_ynode *n);
+
+/** @return true when @p n is a scalar that is not null (iha_ynode_is_null()). NULL-safe. */
+bool iha_ynode_is_string(const struct iha_ynode *n);
+
+/**
+ * Reads a YAML 1.2 core-schema boolean: an unquoted true/True/TRUE or false/False/FALSE.
+ * @return false (and @p out unchanged) when @p n is anything else, quoted "true" included.
+ */
+bool iha_ynode_bool(const struct iha_ynode *n, bool *out);
+
 /**
  * Finds the candidate closest to @p word by edit distance, for "did you mean" hints.
  * @param candidates NULL-terminated list

@@ -15,6 +15,7 @@
 
 #include "alert.h"
 #include "alertmanager.h"
+#include "buf.h"
 #include "config.h"
 #include "diag.h"
 #include "mapping.h"
@@ -27,43 +28,23 @@
 static char *read_input(const char *path, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
+    struct iha_buf b;
+    char chunk[16384];
+    size_t got;
 
     if (!f) {
         fprintf(stderr, "iha-gateway: %s: %s\n", path, strerror(errno));
         return NULL;
     }
-    for (;;) {
-        size_t got;
-        if (n == cap) {
-            char *nb;
-            cap = cap ? cap * 2 : 65536;
-            if (cap > INPUT_MAX + 1)
-                cap = INPUT_MAX + 1;
-            if (n == cap) {
-                fprintf(stderr, "iha-gateway: %s: larger than %u bytes\n", path, INPUT_MAX);
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
+    iha_buf_init(&b, 65536, INPUT_MAX);
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0 && iha_buf_put(&b, chunk, got))
+        ;
+    if (b.over)
+        fprintf(stderr, "iha-gateway: %s: larger than %u bytes\n", path, INPUT_MAX);
     if (f != stdin)
         fclose(f);
-    *len = n;
-    return buf;
+    *len = b.len;
+    return iha_buf_steal(&b);
 }
 
 void iha_cli_print_line(json_t *o)

@@ -97,16 +97,6 @@ static void terror(struct tfile *tf, const struct iha_ynode *n, const char *fmt,
     tf->errors++;
 }
 
-static const char *what(const struct iha_ynode *n)
-{
-    return iha_ynode_is_null(n) ? "null" : iha_ynode_kind_name(n->kind);
-}
-
-static bool is_string(const struct iha_ynode *n)
-{
-    return n && n->kind == IHA_YNODE_SCALAR && !iha_ynode_is_null(n);
-}
-
 /* Reports every key of @p map outside @p allowed (counted in tf->errors). */
 static void check_keys(struct tfile *tf, const struct iha_ynode *map, const char *const *allowed,
                        const char *where)
@@ -122,7 +112,7 @@ static json_t *string_map(struct tfile *tf, const struct iha_ynode *n, const cha
     json_t *o;
 
     if (n->kind != IHA_YNODE_MAP) {
-        terror(tf, n, "%s: expected a mapping of strings, got %s", where, what(n));
+        terror(tf, n, "%s: expected a mapping of strings, got %s", where, iha_ynode_what(n));
         return NULL;
     }
     o = json_object();
@@ -133,9 +123,10 @@ static json_t *string_map(struct tfile *tf, const struct iha_ynode *n, const cha
     for (size_t i = 0; i + 1 < n->n_items; i += 2) {
         const struct iha_ynode *k = n->items[i], *v = n->items[i + 1];
 
-        if (!is_string(k) || v->kind != IHA_YNODE_SCALAR) {
-            terror(tf, is_string(k) ? v : k, "%s: expected string keys and values, got %s", where,
-                   what(is_string(k) ? v : k));
+        if (!iha_ynode_is_string(k) || v->kind != IHA_YNODE_SCALAR) {
+            terror(tf, iha_ynode_is_string(k) ? v : k,
+                   "%s: expected string keys and values, got %s", where,
+                   iha_ynode_what(iha_ynode_is_string(k) ? v : k));
             json_decref(o);
             return NULL;
         }
@@ -185,10 +176,10 @@ static void build_alertmanager(struct tfile *tf, struct test *t, const struct ih
         terror(tf, in, "input: missing 'labels' (an Alertmanager alert's label set)");
         return;
     }
-    if (status && (!is_string(status) || (strcmp(status->scalar, "firing") != 0 &&
-                                          strcmp(status->scalar, "resolved") != 0))) {
+    if (status && (!iha_ynode_is_string(status) || (strcmp(status->scalar, "firing") != 0 &&
+                                                    strcmp(status->scalar, "resolved") != 0))) {
         terror(tf, status, "input.status: expected firing or resolved, got '%s'",
-               status->kind == IHA_YNODE_SCALAR ? status->scalar : what(status));
+               status->kind == IHA_YNODE_SCALAR ? status->scalar : iha_ynode_what(status));
         return;
     }
     if (status)
@@ -270,15 +261,15 @@ static void parse_input(struct tfile *tf, struct test *t, const struct iha_ynode
     enum iha_source source = IHA_SOURCE_ALERTMANAGER;
 
     if (in->kind != IHA_YNODE_MAP) {
-        terror(tf, in, "input: expected a mapping (one alert), got %s", what(in));
+        terror(tf, in, "input: expected a mapping (one alert), got %s", iha_ynode_what(in));
         return;
     }
     check_keys(tf, in, input_keys, "input");
     src = iha_ynode_get(in, "source");
-    if (src && (!is_string(src) || iha_source_parse(src->scalar, &source) != 0 ||
+    if (src && (!iha_ynode_is_string(src) || iha_source_parse(src->scalar, &source) != 0 ||
                 source == IHA_SOURCE_NATIVE)) {
         terror(tf, src, "input.source: expected alertmanager or nagios, got '%s'",
-               src->kind == IHA_YNODE_SCALAR ? src->scalar : what(src));
+               src->kind == IHA_YNODE_SCALAR ? src->scalar : iha_ynode_what(src));
         return;
     }
     if (source == IHA_SOURCE_NAGIOS)
@@ -297,7 +288,7 @@ static const char *opt_string(struct tfile *tf, const struct iha_ynode *map, con
     if (!n)
         return NULL;
     if (n->kind != IHA_YNODE_SCALAR) {
-        terror(tf, n, "%s.%s: expected a string, got %s", where, key, what(n));
+        terror(tf, n, "%s.%s: expected a string, got %s", where, key, iha_ynode_what(n));
         return NULL;
     }
     return n->scalar;
@@ -318,14 +309,14 @@ static void parse_exp(struct tfile *tf, struct test *t, const struct iha_ynode *
 
     if (e->kind != IHA_YNODE_MAP) {
         terror(tf, e, "exp_notifications: expected a mapping {type, hostname, payload}, got %s",
-               what(e));
+               iha_ynode_what(e));
         return;
     }
     check_keys(tf, e, exp_keys, "exp_notifications");
     type = iha_ynode_get(e, "type");
     host = iha_ynode_get(e, "hostname");
     payload = iha_ynode_get(e, "payload");
-    if (!is_string(type))
+    if (!iha_ynode_is_string(type))
         terror(tf, type ? type : e,
                "exp_notifications: expected 'type' (COMPUTE_HOST, VM or "
                "PROCESS)");
@@ -354,12 +345,12 @@ static void parse_test(struct tfile *tf, const struct iha_ynode *n, struct test 
 
     t->node = n;
     if (n->kind != IHA_YNODE_MAP) {
-        terror(tf, n, "tests: expected a mapping (one test), got %s", what(n));
+        terror(tf, n, "tests: expected a mapping (one test), got %s", iha_ynode_what(n));
         return;
     }
     check_keys(tf, n, test_keys, "test");
     name = iha_ynode_get(n, "name");
-    if (!is_string(name))
+    if (!iha_ynode_is_string(name))
         terror(tf, name ? name : n, "test: expected 'name' (a string)");
     else
         t->name = name->scalar;
@@ -382,7 +373,7 @@ static void parse_test(struct tfile *tf, const struct iha_ynode *n, struct test 
         t->have_exp = true;
     } else if (exp && (exp->kind != IHA_YNODE_SEQ || exp->n_items > MAX_EXPECTED)) {
         terror(tf, exp, "exp_notifications: expected a list of at most %d notifications, got %s",
-               MAX_EXPECTED, what(exp));
+               MAX_EXPECTED, iha_ynode_what(exp));
     } else if (exp) {
         t->have_exp = true;
         t->exp = calloc(exp->n_items ? exp->n_items : 1, sizeof(*t->exp));
@@ -397,7 +388,7 @@ static void parse_test(struct tfile *tf, const struct iha_ynode *n, struct test 
         t->have_drop = true;
     } else if (drop && drop->kind != IHA_YNODE_MAP) {
         terror(tf, drop, "exp_dropped: expected a mapping {reason, rule} (both optional), got %s",
-               what(drop));
+               iha_ynode_what(drop));
     } else if (drop) {
         t->have_drop = true;
         check_keys(tf, drop, drop_keys, "exp_dropped");
@@ -694,8 +685,8 @@ static void load_rule_files(struct tfile *tf, const struct iha_ynode *files, str
         glob_t g;
         int grc;
 
-        if (!is_string(f)) {
-            terror(tf, f, "rule_files: expected a string, got %s", what(f));
+        if (!iha_ynode_is_string(f)) {
+            terror(tf, f, "rule_files: expected a string, got %s", iha_ynode_what(f));
             continue;
         }
         if (!resolve_path(tf->path, f->scalar, path, sizeof(path))) {
@@ -748,7 +739,8 @@ enum iha_rc iha_ruletest_run_file(const char *path, FILE *out, struct iha_diag *
     if (!rs)
         goto cleanup;
     if (root->kind != IHA_YNODE_MAP) {
-        terror(&tf, root, "expected a mapping with 'rule_files' and 'tests', got %s", what(root));
+        terror(&tf, root, "expected a mapping with 'rule_files' and 'tests', got %s",
+               iha_ynode_what(root));
         rc = IHA_OK;
         goto cleanup;
     }

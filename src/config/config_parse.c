@@ -155,16 +155,6 @@ void iha_config_error(struct cloader *ld, const struct iha_ynode *n, const char 
     ld->errors++;
 }
 
-static const char *what(const struct iha_ynode *n)
-{
-    return iha_ynode_is_null(n) ? "null" : iha_ynode_kind_name(n->kind);
-}
-
-static bool is_string(const struct iha_ynode *n)
-{
-    return n->kind == IHA_YNODE_SCALAR && !iha_ynode_is_null(n);
-}
-
 void iha_config_bad_enum(struct cloader *ld, const struct iha_ynode *n, const char *where,
                          const char *const *names, const char *expected)
 {
@@ -190,7 +180,8 @@ static void load_users(struct cloader *ld, const struct iha_ynode *n, const char
     size_t count = 0, errors = ld->errors;
 
     if (!iha_ynode_is_null(n) && n->kind != IHA_YNODE_MAP) {
-        iha_config_error(ld, n, "%s: expected a mapping of user: hash, got %s", where, what(n));
+        iha_config_error(ld, n, "%s: expected a mapping of user: hash, got %s", where,
+                         iha_ynode_what(n));
         return;
     }
     if (n->kind == IHA_YNODE_MAP && n->n_items) {
@@ -203,13 +194,13 @@ static void load_users(struct cloader *ld, const struct iha_ynode *n, const char
     for (size_t i = 0; n->kind == IHA_YNODE_MAP && i + 1 < n->n_items; i += 2) {
         const struct iha_ynode *k = n->items[i], *v = n->items[i + 1];
 
-        if (!is_string(k) || strchr(k->scalar, ':')) {
+        if (!iha_ynode_is_string(k) || strchr(k->scalar, ':')) {
             iha_config_error(ld, k, "%s: expected a user name without ':'", where);
             continue;
         }
-        if (!is_string(v)) {
+        if (!iha_ynode_is_string(v)) {
             iha_config_error(ld, v, "%s.%s: expected a crypt(3) hash, got %s", where, k->scalar,
-                             what(v));
+                             iha_ynode_what(v));
             continue;
         }
         if (v->scalar[0] != '$') {
@@ -245,7 +236,7 @@ static void load_globs(struct cloader *ld, const struct iha_ynode *n, const char
     size_t count = 0, errors = ld->errors;
 
     if (!iha_ynode_is_null(n) && n->kind != IHA_YNODE_SEQ) {
-        iha_config_error(ld, n, "%s: expected a list, got %s", where, what(n));
+        iha_config_error(ld, n, "%s: expected a list, got %s", where, iha_ynode_what(n));
         return;
     }
     if (n->kind == IHA_YNODE_SEQ && n->n_items) {
@@ -258,8 +249,9 @@ static void load_globs(struct cloader *ld, const struct iha_ynode *n, const char
     for (size_t i = 0; n->kind == IHA_YNODE_SEQ && i < n->n_items; i++) {
         const struct iha_ynode *g = n->items[i];
 
-        if (!is_string(g)) {
-            iha_config_error(ld, g, "%s: expected a file name or glob, got %s", where, what(g));
+        if (!iha_ynode_is_string(g)) {
+            iha_config_error(ld, g, "%s: expected a file name or glob, got %s", where,
+                             iha_ynode_what(g));
             continue;
         }
         globs[count] = strdup(g->scalar);
@@ -279,22 +271,12 @@ static void load_globs(struct cloader *ld, const struct iha_ynode *n, const char
 
 static void load_bool(struct cloader *ld, const struct iha_ynode *n, const char *where, bool *out)
 {
-    if (n->kind == IHA_YNODE_SCALAR && !n->quoted) {
-        if (!strcmp(n->scalar, "true") || !strcmp(n->scalar, "True") ||
-            !strcmp(n->scalar, "TRUE")) {
-            *out = true;
-            return;
-        }
-        if (!strcmp(n->scalar, "false") || !strcmp(n->scalar, "False") ||
-            !strcmp(n->scalar, "FALSE")) {
-            *out = false;
-            return;
-        }
-    }
-    if (is_string(n))
+    if (iha_ynode_bool(n, out))
+        return;
+    if (iha_ynode_is_string(n))
         iha_config_error(ld, n, "%s: expected true or false, got '%s'", where, n->scalar);
     else
-        iha_config_error(ld, n, "%s: expected true or false, got %s", where, what(n));
+        iha_config_error(ld, n, "%s: expected true or false, got %s", where, iha_ynode_what(n));
 }
 
 static void load_duration(struct cloader *ld, const struct field *f, const struct iha_ynode *n,
@@ -447,8 +429,8 @@ static void load_value(struct cloader *ld, const struct field *f, const struct i
     default:
         break;
     }
-    if (!is_string(n)) {
-        iha_config_error(ld, n, "%s: expected a string, got %s", where, what(n));
+    if (!iha_ynode_is_string(n)) {
+        iha_config_error(ld, n, "%s: expected a string, got %s", where, iha_ynode_what(n));
         return;
     }
     load_scalar(ld, f, n, where);
@@ -465,7 +447,7 @@ void iha_config_load_section(struct cloader *ld, const struct iha_ynode *map,
         return;
     if (map->kind != IHA_YNODE_MAP) {
         iha_config_error(ld, map, "%s: expected a mapping, got %s",
-                         prefix[0] ? prefix : "top level", what(map));
+                         prefix[0] ? prefix : "top level", iha_ynode_what(map));
         return;
     }
     for (const struct field *f = fields; f->key && nn < MAX_KEYS; f++)
@@ -476,7 +458,7 @@ void iha_config_load_section(struct cloader *ld, const struct iha_ynode *map,
         const struct iha_ynode *k = map->items[i], *v = map->items[i + 1];
         const struct field *f;
 
-        if (!is_string(k))
+        if (!iha_ynode_is_string(k))
             continue; /* reported above */
         for (f = fields; f->key; f++)
             if (strcmp(f->key, k->scalar) == 0)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "clock.h"
 #include "http_header.h"
 
@@ -92,10 +93,8 @@ enum iha_rc iha_keystone_parse_time(const char *s, int64_t *unix_ms)
 }
 
 struct response {
-    char *body;
-    size_t len;
-    bool over;
-    char *subject; /* X-Subject-Token of the final response */
+    struct iha_buf body; /* capped at RESP_MAX: body.over says the answer was longer */
+    char *subject;       /* X-Subject-Token of the final response */
     size_t subject_len;
     bool subject_over;
 };
@@ -104,20 +103,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct response *r = ud;
     size_t n = size * nmemb;
-    char *nb;
 
-    if (n > RESP_MAX - r->len) {
-        r->over = true;
-        return 0;
-    }
-    nb = realloc(r->body, r->len + n + 1);
-    if (!nb)
-        return 0;
-    r->body = nb;
-    memcpy(r->body + r->len, ptr, n);
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
+    return iha_buf_put(&r->body, ptr, n) ? n : 0;
 }
 
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -150,13 +137,13 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 /* The message of a Keystone error body, else a prefix of the body. */
 static void error_message(const struct response *r, char *out, size_t size)
 {
-    json_t *root = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+    json_t *root = r->body.p ? json_loadb(r->body.p, r->body.len, 0, NULL) : NULL;
     json_t *msg = json_object_get(json_object_get(root, "error"), "message");
 
     if (json_is_string(msg))
         snprintf(out, size, "%s", json_string_value(msg));
     else
-        snprintf(out, size, "%.120s", r->body ? r->body : "");
+        snprintf(out, size, "%.120s", r->body.p ? r->body.p : "");
     json_decref(root);
 }
 
@@ -176,7 +163,7 @@ static bool roles_have_admin(const json_t *roles)
 /* Turns a 201 into @p res. */
 static void parse_created(struct response *r, struct result *res)
 {
-    json_t *root = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
+    json_t *root = json_loadb(r->body.p ? r->body.p : "", r->body.len, 0, NULL);
     json_t *tok = json_object_get(root, "token");
     const char *exp = json_string_value(json_object_get(tok, "expires_at"));
     const char *iss = json_string_value(json_object_get(tok, "issued_at"));
@@ -280,14 +267,14 @@ static CURL *prepare(struct iha_keystone *ks, const char *body_text, struct resp
 static void read_answer(const struct iha_keystone *ks, struct response *r, CURLcode cc, long code,
                         const char *errbuf, struct result *res)
 {
-    if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && r->over)) {
+    if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && r->body.over)) {
         res->state = KS_UNREACHABLE;
         res->rc = IHA_E_IO;
         snprintf(res->detail, sizeof(res->detail), "Keystone at %s: %s", ks->tokens_url,
                  errbuf[0] ? errbuf : curl_easy_strerror(cc));
         return;
     }
-    if (code == 201 && !r->over) {
+    if (code == 201 && !r->body.over) {
         parse_created(r, res);
     } else {
         char msg[200];
@@ -301,7 +288,7 @@ static void read_answer(const struct iha_keystone *ks, struct response *r, CURLc
                      msg);
         } else {
             snprintf(res->detail, sizeof(res->detail), "Keystone answered %ld%s: %s", code,
-                     r->over ? " with an oversized body" : "", msg);
+                     r->body.over ? " with an oversized body" : "", msg);
         }
     }
 }
@@ -317,6 +304,7 @@ void iha_keystone_authenticate(struct iha_keystone *ks, struct result *res)
 
     memset(res, 0, sizeof(*res));
     memset(&r, 0, sizeof(r));
+    iha_buf_init(&r.body, 0, RESP_MAX);
     errbuf[0] = '\0';
     res->state = KS_ERROR;
     res->rc = IHA_E_UPSTREAM;
@@ -338,5 +326,5 @@ cleanup:
         free(body_text);
     }
     iha_keystone_free_secret(r.subject);
-    free(r.body);
+    iha_buf_free(&r.body);
 }

@@ -60,17 +60,6 @@ static void error_at(struct loader *ld, const struct iha_ynode *n, unsigned col,
     ld->errors++;
 }
 
-/* Like iha_ynode_kind_name() but calls a null scalar "null" (a missing value, not a string). */
-static const char *what(const struct iha_ynode *n)
-{
-    return iha_ynode_is_null(n) ? "null" : iha_ynode_kind_name(n->kind);
-}
-
-static bool is_string(const struct iha_ynode *n)
-{
-    return n->kind == IHA_YNODE_SCALAR && !iha_ynode_is_null(n);
-}
-
 /* Column inside a scalar's text for a 1-based offset reported by a sub-parser. */
 static unsigned inner_col(const struct iha_ynode *n, unsigned offset)
 {
@@ -109,14 +98,14 @@ static struct iha_extract *compile_extract(struct loader *ld, const struct iha_y
     size_t errors = ld->errors;
     enum iha_rc rc;
 
-    if (is_string(n)) {
+    if (iha_ynode_is_string(n)) {
         if (iha_extract_new_literal(n->scalar, &x) != IHA_OK)
             ld->nomem = true;
         return x;
     }
     if (n->kind != IHA_YNODE_MAP) {
         error_at(ld, n, 0, "%s: expected a string or an extraction mapping, got %s", where,
-                 what(n));
+                 iha_ynode_what(n));
         return NULL;
     }
     check_keys(ld, n, extract_keys, where);
@@ -128,7 +117,7 @@ static struct iha_extract *compile_extract(struct loader *ld, const struct iha_y
     if (!sl) {
         error_at(ld, n, 0, "%s: missing 'source_labels'", where);
     } else if (sl->kind != IHA_YNODE_SEQ) {
-        error_at(ld, sl, 0, "%s.source_labels: expected a list, got %s", where, what(sl));
+        error_at(ld, sl, 0, "%s.source_labels: expected a list, got %s", where, iha_ynode_what(sl));
     } else if (sl->n_items == 0) {
         error_at(ld, sl, 0, "%s.source_labels: must name at least one label", where);
     } else {
@@ -138,9 +127,9 @@ static struct iha_extract *compile_extract(struct loader *ld, const struct iha_y
             return NULL;
         }
         for (size_t i = 0; i < sl->n_items; i++) {
-            if (!is_string(sl->items[i]))
+            if (!iha_ynode_is_string(sl->items[i]))
                 error_at(ld, sl->items[i], 0, "%s.source_labels: expected a string, got %s", where,
-                         what(sl->items[i]));
+                         iha_ynode_what(sl->items[i]));
             else
                 labels[i] = sl->items[i]->scalar;
         }
@@ -148,15 +137,16 @@ static struct iha_extract *compile_extract(struct loader *ld, const struct iha_y
         spec.n_source_labels = sl->n_items;
     }
     if (sep && sep->kind != IHA_YNODE_SCALAR)
-        error_at(ld, sep, 0, "%s.separator: expected a string, got %s", where, what(sep));
+        error_at(ld, sep, 0, "%s.separator: expected a string, got %s", where, iha_ynode_what(sep));
     else if (sep)
         spec.separator = sep->scalar; /* "" is a valid (empty) separator */
-    if (re && !is_string(re))
-        error_at(ld, re, 0, "%s.regex: expected a string, got %s", where, what(re));
+    if (re && !iha_ynode_is_string(re))
+        error_at(ld, re, 0, "%s.regex: expected a string, got %s", where, iha_ynode_what(re));
     else if (re)
         spec.regex = re->scalar;
     if (rep && rep->kind != IHA_YNODE_SCALAR)
-        error_at(ld, rep, 0, "%s.replacement: expected a string, got %s", where, what(rep));
+        error_at(ld, rep, 0, "%s.replacement: expected a string, got %s", where,
+                 iha_ynode_what(rep));
     else if (rep)
         spec.replacement = rep->scalar;
     if (ld->errors != errors)
@@ -236,7 +226,8 @@ static void compile_action(struct loader *ld, struct rule *r, const struct iha_y
     if (!n || iha_ynode_is_null(n))
         return;
     if (n->kind != IHA_YNODE_MAP) {
-        error_at(ld, n, 0, "%s: expected a mapping with 'payload', got %s", where, what(n));
+        error_at(ld, n, 0, "%s: expected a mapping with 'payload', got %s", where,
+                 iha_ynode_what(n));
         return;
     }
     check_keys(ld, n, action_keys, where);
@@ -244,7 +235,8 @@ static void compile_action(struct loader *ld, struct rule *r, const struct iha_y
     if (!payload || iha_ynode_is_null(payload))
         return;
     if (payload->kind != IHA_YNODE_MAP) {
-        error_at(ld, payload, 0, "%s.payload: expected a mapping, got %s", where, what(payload));
+        error_at(ld, payload, 0, "%s.payload: expected a mapping, got %s", where,
+                 iha_ynode_what(payload));
         return;
     }
     out->sends = true;
@@ -259,14 +251,15 @@ static void compile_action(struct loader *ld, struct rule *r, const struct iha_y
         const struct iha_ynode *k = payload->items[i], *v = payload->items[i + 1];
         struct pfield *f = &out->fields[out->n];
 
-        if (!is_string(k)) {
-            error_at(ld, k, 0, "%s.payload: expected a string key, got %s", where, what(k));
+        if (!iha_ynode_is_string(k)) {
+            error_at(ld, k, 0, "%s.payload: expected a string key, got %s", where,
+                     iha_ynode_what(k));
             continue;
         }
         snprintf(fwhere, sizeof(fwhere), "%s.payload.%s", where, k->scalar);
-        if (v->kind != IHA_YNODE_MAP && !is_string(v)) {
+        if (v->kind != IHA_YNODE_MAP && !iha_ynode_is_string(v)) {
             error_at(ld, v, 0, "%s: expected a string or an extraction mapping, got %s", fwhere,
-                     what(v));
+                     iha_ynode_what(v));
             continue;
         }
         if (v->kind == IHA_YNODE_MAP)
@@ -306,8 +299,8 @@ static void compile_name(struct loader *ld, struct rule *r, const struct iha_yno
         error_at(ld, item, 0, "rule: missing 'name'");
         return;
     }
-    if (!is_string(n)) {
-        error_at(ld, n, 0, "name: expected a string, got %s", what(n));
+    if (!iha_ynode_is_string(n)) {
+        error_at(ld, n, 0, "name: expected a string, got %s", iha_ynode_what(n));
         return;
     }
     if (n->scalar[0] == '\0') {
@@ -337,7 +330,7 @@ static void compile_sources(struct loader *ld, struct rule *r, const struct iha_
     if (!n)
         return;
     if (n->kind != IHA_YNODE_SEQ) {
-        error_at(ld, n, 0, "sources: expected a list, got %s", what(n));
+        error_at(ld, n, 0, "sources: expected a list, got %s", iha_ynode_what(n));
         return;
     }
     if (n->n_items == 0) {
@@ -350,8 +343,8 @@ static void compile_sources(struct loader *ld, struct rule *r, const struct iha_
         enum iha_source src;
         const char *hint;
 
-        if (!is_string(s)) {
-            error_at(ld, s, 0, "sources: expected a string, got %s", what(s));
+        if (!iha_ynode_is_string(s)) {
+            error_at(ld, s, 0, "sources: expected a string, got %s", iha_ynode_what(s));
         } else if (iha_source_parse(s->scalar, &src) == 0) {
             r->sources |= 1u << src;
         } else if ((hint = iha_ytree_suggest(s->scalar, source_names)) != NULL) {
@@ -392,8 +385,8 @@ static void add_matcher(struct loader *ld, struct rule *r, const struct iha_ynod
     size_t before;
     enum iha_rc rc;
 
-    if (!is_string(s)) {
-        error_at(ld, s, 0, "matchers: expected a string, got %s", what(s));
+    if (!iha_ynode_is_string(s)) {
+        error_at(ld, s, 0, "matchers: expected a string, got %s", iha_ynode_what(s));
         return;
     }
     iha_err_clear(&err);
@@ -424,7 +417,7 @@ static void compile_matchers(struct loader *ld, struct rule *r, const struct iha
         return;
     }
     if (n->kind != IHA_YNODE_SEQ) {
-        error_at(ld, n, 0, "matchers: expected a list, got %s", what(n));
+        error_at(ld, n, 0, "matchers: expected a list, got %s", iha_ynode_what(n));
         return;
     }
     for (size_t i = 0; i < n->n_items && !ld->nomem; i++)
@@ -441,8 +434,8 @@ static bool compile_type(struct loader *ld, struct rule *r, const struct iha_yno
         error_at(ld, item, 0, "rule: missing 'type'");
         return false;
     }
-    if (!is_string(n)) {
-        error_at(ld, n, 0, "type: expected a string, got %s", what(n));
+    if (!iha_ynode_is_string(n)) {
+        error_at(ld, n, 0, "type: expected a string, got %s", iha_ynode_what(n));
         return false;
     }
     if (iha_ntype_parse(n->scalar, &r->type) == 0)
@@ -457,25 +450,19 @@ static bool compile_type(struct loader *ld, struct rule *r, const struct iha_yno
 
 static void compile_continue(struct loader *ld, struct rule *r, const struct iha_ynode *n)
 {
-    static const char *const yes[] = {"true", "True", "TRUE", NULL};
-    static const char *const no[] = {"false", "False", "FALSE", NULL};
+    bool cont;
 
     if (!n)
         return;
-    if (n->kind == IHA_YNODE_SCALAR && !n->quoted) {
-        for (size_t i = 0; yes[i]; i++)
-            if (strcmp(n->scalar, yes[i]) == 0) {
-                r->cont = true;
-                return;
-            }
-        for (size_t i = 0; no[i]; i++)
-            if (strcmp(n->scalar, no[i]) == 0)
-                return;
+    if (iha_ynode_bool(n, &cont)) {
+        if (cont)
+            r->cont = true;
+        return;
     }
     if (n->kind == IHA_YNODE_SCALAR)
         error_at(ld, n, 0, "continue: expected true or false, got '%s'", n->scalar);
     else
-        error_at(ld, n, 0, "continue: expected true or false, got %s", what(n));
+        error_at(ld, n, 0, "continue: expected true or false, got %s", iha_ynode_what(n));
 }
 
 static void set_pos(struct iha_rule_pos *p, const char *file, const struct iha_ynode *n)
@@ -508,7 +495,7 @@ static void record_info(struct loader *ld, struct rule *r, const struct iha_ynod
         return;
     }
     for (size_t i = 0; i < sl->n_items; i++) {
-        if (!is_string(sl->items[i]))
+        if (!iha_ynode_is_string(sl->items[i]))
             continue;
         r->hsrc[r->n_hsrc] = dup_or_flag(ld, sl->items[i]->scalar);
         if (!r->hsrc[r->n_hsrc])
@@ -523,7 +510,7 @@ static void compile_rule(struct loader *ld, const struct iha_ynode *item, struct
     bool type_ok, check;
 
     if (item->kind != IHA_YNODE_MAP) {
-        error_at(ld, item, 0, "rules: expected a mapping (one rule), got %s", what(item));
+        error_at(ld, item, 0, "rules: expected a mapping (one rule), got %s", iha_ynode_what(item));
         return;
     }
     check_keys(ld, item, rule_keys, "rule");
@@ -551,7 +538,7 @@ static enum iha_rc load_tree(struct loader *ld, const struct iha_ynode *root)
     const struct iha_ynode *rules;
 
     if (root->kind != IHA_YNODE_MAP) {
-        error_at(ld, root, 0, "expected a mapping with 'rules', got %s", what(root));
+        error_at(ld, root, 0, "expected a mapping with 'rules', got %s", iha_ynode_what(root));
         return IHA_OK;
     }
     check_keys(ld, root, top_keys, "top level");
@@ -563,7 +550,7 @@ static enum iha_rc load_tree(struct loader *ld, const struct iha_ynode *root)
     if (iha_ynode_is_null(rules))
         return IHA_OK;
     if (rules->kind != IHA_YNODE_SEQ) {
-        error_at(ld, rules, 0, "rules: expected a list, got %s", what(rules));
+        error_at(ld, rules, 0, "rules: expected a list, got %s", iha_ynode_what(rules));
         return IHA_OK;
     }
     if (ld->rs->n + rules->n_items > IHA_MAPPING_MAX_RULES) {

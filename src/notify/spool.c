@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define NAME_MAX_LEN 160
 #define RECORD_ID_IN_NAME 64
 /* A temporary file this old belongs to a writer that died. */
@@ -27,10 +29,7 @@ struct iha_spool {
 
 long long iha_spool_now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)iha_clock_ms();
 }
 
 enum iha_spool_verdict iha_spool_classify(long http_code)

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+
 #define NAME_MAX_LEN 128
 #define VALUE_MAX_LEN 128
 #define MAX_BUCKETS 32
@@ -254,40 +256,18 @@ double iha_metrics_value(struct iha_metrics *m, const char *name, ...)
     return v;
 }
 
-struct out {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-};
-
-static void put(struct out *o, const char *s, size_t n)
+/* A refused append is remembered: iha_buf_steal() then drops the whole exposition. */
+static void put(struct iha_buf *o, const char *s, size_t n)
 {
-    if (o->failed)
-        return;
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 4096;
-        char *nb;
-        while (cap < o->len + n + 1)
-            cap *= 2;
-        nb = realloc(o->buf, cap);
-        if (!nb) {
-            o->failed = true;
-            return;
-        }
-        o->buf = nb;
-        o->cap = cap;
-    }
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-    o->buf[o->len] = '\0';
+    iha_buf_put(o, s, n);
 }
 
-static void puts_(struct out *o, const char *s)
+static void puts_(struct iha_buf *o, const char *s)
 {
     put(o, s, strlen(s));
 }
 
-static void put_number(struct out *o, double v)
+static void put_number(struct iha_buf *o, double v)
 {
     char num[64];
 
@@ -305,7 +285,7 @@ static void put_number(struct out *o, double v)
 }
 
 /* Label values escape backslash, double quote and newline. */
-static void put_escaped(struct out *o, const char *s)
+static void put_escaped(struct iha_buf *o, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\')
@@ -319,7 +299,7 @@ static void put_escaped(struct out *o, const char *s)
     }
 }
 
-static void put_labels(struct out *o, const struct family *f, const struct series *s,
+static void put_labels(struct iha_buf *o, const struct family *f, const struct series *s,
                        const char *le)
 {
     bool any = f->n_labels > 0 || le;
@@ -345,7 +325,7 @@ static void put_labels(struct out *o, const struct family *f, const struct serie
     puts_(o, "}");
 }
 
-static void render_family(struct out *o, const struct family *f)
+static void render_family(struct iha_buf *o, const struct family *f)
 {
     static const char *const types[] = {"counter", "gauge", "histogram"};
     char le[64];
@@ -398,17 +378,13 @@ static void render_family(struct out *o, const struct family *f)
 
 char *iha_metrics_render(struct iha_metrics *m)
 {
-    struct out o = {0};
+    struct iha_buf o = {0};
 
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < m->n_families; i++)
         render_family(&o, &m->families[i]);
     pthread_mutex_unlock(&m->lock);
-    if (o.failed || !o.buf) {
-        free(o.buf);
-        return o.failed ? NULL : strdup("");
-    }
-    return o.buf;
+    return iha_buf_steal(&o);
 }
 
 /* ---- the gateway's own families ---- */

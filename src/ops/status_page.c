@@ -7,37 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct html {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-};
+#include "buf.h"
 
-static void raw(struct html *h, const char *s)
+/* A refused append is remembered: iha_buf_steal() then drops the whole page. */
+static void raw(struct iha_buf *h, const char *s)
 {
-    size_t n = strlen(s);
-
-    if (h->failed)
-        return;
-    if (h->len + n + 1 > h->cap) {
-        size_t cap = h->cap ? h->cap : 16384;
-        char *nb;
-        while (cap < h->len + n + 1)
-            cap *= 2;
-        nb = realloc(h->buf, cap);
-        if (!nb) {
-            h->failed = true;
-            return;
-        }
-        h->buf = nb;
-        h->cap = cap;
-    }
-    memcpy(h->buf + h->len, s, n + 1);
-    h->len += n;
+    iha_buf_str(h, s);
 }
 
 /* Everything that came from a sender or a config passes through here. */
-static void text(struct html *h, const char *s)
+static void text(struct iha_buf *h, const char *s)
 {
     char one[2] = {0, 0};
 
@@ -73,7 +52,7 @@ static const char *str(const json_t *o, const char *key)
     return s ? s : "";
 }
 
-static void json_text(struct html *h, const json_t *v)
+static void json_text(struct iha_buf *h, const json_t *v)
 {
     char *s;
 
@@ -84,7 +63,7 @@ static void json_text(struct html *h, const json_t *v)
     free(s);
 }
 
-static void td(struct html *h, const char *cls, const char *s)
+static void td(struct iha_buf *h, const char *cls, const char *s)
 {
     raw(h, "<td");
     if (cls) {
@@ -97,7 +76,7 @@ static void td(struct html *h, const char *cls, const char *s)
     raw(h, "</td>");
 }
 
-static void attempts_cell(struct html *h, const json_t *attempts)
+static void attempts_cell(struct iha_buf *h, const json_t *attempts)
 {
     size_t i;
     const json_t *a;
@@ -128,7 +107,7 @@ static void attempts_cell(struct html *h, const json_t *attempts)
     raw(h, "</td>");
 }
 
-static void events_table(struct html *h, const json_t *events)
+static void events_table(struct iha_buf *h, const json_t *events)
 {
     size_t i;
     const json_t *e;
@@ -204,11 +183,12 @@ static const char style[] =
 
 char *iha_status_page_render(const json_t *status, const json_t *events, const char *hostname)
 {
-    struct html h = {0};
+    struct iha_buf h;
     size_t i;
     const json_t *r;
     char *cfg;
 
+    iha_buf_init(&h, 16384, 0);
     raw(&h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<title>iha-gateway</title>");
     raw(&h, style);
@@ -244,9 +224,5 @@ char *iha_status_page_render(const json_t *status, const json_t *events, const c
     raw(&h, "</pre>\n<p><a href=\"/api/v1/status\">status JSON</a> · "
             "<a href=\"/api/v1/events\">events JSON</a> · <a href=\"/metrics\">metrics</a></p>"
             "\n</body></html>\n");
-    if (h.failed) {
-        free(h.buf);
-        return NULL;
-    }
-    return h.buf;
+    return iha_buf_steal(&h);
 }

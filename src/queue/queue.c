@@ -153,9 +153,9 @@ static void queue_destroy(struct iha_queue *q)
         q->waiters = w->next;
         free(w);
     }
-    iha_queue_buf_free(&q->enq);
-    iha_queue_buf_free(&q->marks);
-    iha_queue_buf_free(&q->dead);
+    iha_buf_free(&q->enq);
+    iha_buf_free(&q->marks);
+    iha_buf_free(&q->dead);
     free(q->tombs.v);
     free(q->table);
     if (q->fd >= 0)
@@ -263,14 +263,14 @@ void iha_queue_close(struct iha_queue *q)
         pthread_join(q->thread, NULL);
         /* Markers that failed in the last batch: a few more tries, then redelivery covers it. */
         for (int i = 0; i < CLOSE_FLUSH_TRIES && (q->marks.len || q->dead.len); i++) {
-            struct buf m = q->marks, e = {0}, d = q->dead;
+            struct iha_buf m = q->marks, e = {0}, d = q->dead;
             size_t ends = q->mark_ends;
             memset(&q->marks, 0, sizeof(q->marks));
             memset(&q->dead, 0, sizeof(q->dead));
             q->mark_ends = 0;
             iha_queue_commit_once(q, &m, &e, &d, ends, NULL);
-            iha_queue_buf_free(&m);
-            iha_queue_buf_free(&d);
+            iha_buf_free(&m);
+            iha_buf_free(&d);
         }
     }
     queue_destroy(q);
@@ -427,8 +427,7 @@ enum iha_rc iha_queue_complete(struct iha_queue *q, uint64_t seq, enum iha_qrec 
     if (type == IHA_QREC_DEAD) {
         line = iha_queue_deadletter_line(e, info);
         dl = line ? json_dumps(line, JSON_COMPACT) : NULL;
-        if (!dl || !iha_queue_buf_append(&q->dead, dl, strlen(dl)) ||
-            !iha_queue_buf_append(&q->dead, "\n", 1)) {
+        if (!dl || !iha_buf_put(&q->dead, dl, strlen(dl)) || !iha_buf_put(&q->dead, "\n", 1)) {
             q->dead.len = dead_len;
             goto unlock;
         }

@@ -80,13 +80,13 @@ enum iha_rc iha_queue_open_active(struct iha_queue *q, struct iha_err *err)
 }
 
 /* Writes @p b to the active segment and syncs it; on failure cuts the segment back. */
-bool iha_queue_append_sync(struct iha_queue *q, const struct buf *b, int *err_no)
+bool iha_queue_append_sync(struct iha_queue *q, const struct iha_buf *b, int *err_no)
 {
     off_t before = lseek(q->fd, 0, SEEK_END);
 
     if (b->len == 0)
         return true;
-    if (iha_queue_write_all(q->fd, b->p, b->len) && fdatasync(q->fd) == 0)
+    if (iha_queue_write_all(q->fd, (const unsigned char *)b->p, b->len) && fdatasync(q->fd) == 0)
         return true;
     *err_no = errno;
     if (before < 0 || ftruncate(q->fd, before) != 0) {
@@ -119,7 +119,7 @@ long long iha_queue_mono_ms(void)
 static bool probe(struct iha_queue *q, int *err_no)
 {
     struct statvfs sv;
-    struct buf b = {0};
+    struct iha_buf b = {0};
     char dir[DIRLEN + 16];
     bool ok;
 
@@ -137,7 +137,7 @@ static bool probe(struct iha_queue *q, int *err_no)
         q->disk_bytes += b.len;
         pthread_mutex_unlock(&q->lock);
     }
-    iha_queue_buf_free(&b);
+    iha_buf_free(&b);
     return ok;
 }
 
@@ -146,27 +146,26 @@ static bool probe(struct iha_queue *q, int *err_no)
  * one sync. Enqueues go first so that no marker ever precedes its own enqueue on disk.
  * @p ends is the number of end markers in @p marks.
  */
-void iha_queue_commit_once(struct iha_queue *q, struct buf *marks, struct buf *enq,
-                           struct buf *dead, size_t ends, struct waiter *ws)
+void iha_queue_commit_once(struct iha_queue *q, struct iha_buf *marks, struct iha_buf *enq,
+                           struct iha_buf *dead, size_t ends, struct waiter *ws)
 {
     int e = 0;
     bool ok, dead_ok, changed = false;
     char why[256] = "";
     iha_queue_health_fn hfn;
     void *cls;
-    struct buf both = {0};
-    const struct buf *out = enq->len ? enq : marks;
+    struct iha_buf both = {0};
+    const struct iha_buf *out = enq->len ? enq : marks;
 
     ok = dead_ok = iha_queue_deadletter_write(q, dead, &e);
     if (ok && marks->len && enq->len) {
         /* one write and one sync for both */
-        ok = iha_queue_buf_append(&both, enq->p, enq->len) &&
-             iha_queue_buf_append(&both, marks->p, marks->len);
+        ok = iha_buf_put(&both, enq->p, enq->len) && iha_buf_put(&both, marks->p, marks->len);
         out = &both;
     }
     if (ok)
         ok = iha_queue_append_sync(q, out, &e);
-    iha_queue_buf_free(&both);
+    iha_buf_free(&both);
     if (!ok)
         snprintf(why, sizeof(why), "storage: cannot write to %.120s: %.80s", q->dir,
                  e ? strerror(e) : "out of memory");
@@ -188,15 +187,15 @@ void iha_queue_commit_once(struct iha_queue *q, struct buf *marks, struct buf *e
          * not written already (a second line would be a duplicate). The enqueues failed
          * (their senders get 503).
          */
-        struct buf m = *marks, dl = *dead;
-        if (iha_queue_buf_append(&m, q->marks.p, q->marks.len)) {
-            iha_queue_buf_free(&q->marks);
+        struct iha_buf m = *marks, dl = *dead;
+        if (iha_buf_put(&m, q->marks.p, q->marks.len)) {
+            iha_buf_free(&q->marks);
             q->marks = m;
             q->mark_ends += ends;
             memset(marks, 0, sizeof(*marks));
         }
-        if (!dead_ok && iha_queue_buf_append(&dl, q->dead.p, q->dead.len)) {
-            iha_queue_buf_free(&q->dead);
+        if (!dead_ok && iha_buf_put(&dl, q->dead.p, q->dead.len)) {
+            iha_buf_free(&q->dead);
             q->dead = dl;
             memset(dead, 0, sizeof(*dead));
         }
@@ -236,7 +235,7 @@ void iha_queue_commit_once(struct iha_queue *q, struct buf *marks, struct buf *e
 /* Takes everything pending and commits it (committer thread, or close). */
 void iha_queue_commit_pending(struct iha_queue *q)
 {
-    struct buf marks, enq, dead;
+    struct iha_buf marks, enq, dead;
     struct waiter *ws;
     size_t ends;
 
@@ -258,9 +257,9 @@ void iha_queue_commit_pending(struct iha_queue *q)
         iha_queue_commit_once(q, &marks, &enq, &dead, ends, ws);
         rotate_if_full(q);
     }
-    iha_queue_buf_free(&marks);
-    iha_queue_buf_free(&enq);
-    iha_queue_buf_free(&dead);
+    iha_buf_free(&marks);
+    iha_buf_free(&enq);
+    iha_buf_free(&dead);
 }
 
 /*

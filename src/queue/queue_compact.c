@@ -42,7 +42,7 @@ void iha_queue_compact(struct iha_queue *q)
     iha_queue_path_of(q, "queue", qdir, sizeof(qdir));
     for (;;) {
         struct seg *s;
-        struct buf copy = {0};
+        struct iha_buf copy = {0};
         int e = 0;
 
         pthread_mutex_lock(&q->lock);
@@ -70,7 +70,7 @@ void iha_queue_compact(struct iha_queue *q)
             }
             pthread_mutex_unlock(&q->lock);
             if (!ok || !iha_queue_append_sync(q, &copy, &e)) {
-                iha_queue_buf_free(&copy);
+                iha_buf_free(&copy);
                 break; /* try again on a later pass */
             }
             pthread_mutex_lock(&q->lock);
@@ -86,7 +86,7 @@ void iha_queue_compact(struct iha_queue *q)
                     used += iha_queue_framed_size(json_array_get(en->attempts, i));
                 iha_queue_entry_move(en, q->active, used);
             }
-            iha_queue_buf_free(&copy);
+            iha_buf_free(&copy);
         }
         pthread_mutex_unlock(&q->lock);
         /* Nothing refers to it now; only this thread changes the list of segments. */

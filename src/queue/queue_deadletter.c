@@ -25,7 +25,7 @@ void iha_queue_deadletter_path(const char *dir, char *out, size_t size)
         out[0] = '\0';
 }
 
-bool iha_queue_deadletter_write(struct iha_queue *q, const struct buf *b, int *err_no)
+bool iha_queue_deadletter_write(struct iha_queue *q, const struct iha_buf *b, int *err_no)
 {
     char path[DIRLEN + 32];
     int fd;
@@ -55,7 +55,8 @@ bool iha_queue_deadletter_write(struct iha_queue *q, const struct buf *b, int *e
             ok = iha_queue_write_all(fd, (const unsigned char *)"\n", 1);
         else
             ok = true;
-        ok = ok && iha_queue_write_all(fd, b->p, b->len) && fdatasync(fd) == 0;
+        ok = ok && iha_queue_write_all(fd, (const unsigned char *)b->p, b->len) &&
+             fdatasync(fd) == 0;
         if (!ok) {
             *err_no = errno;
             IHA_IGNORE(ftruncate(fd, before),
@@ -69,15 +70,15 @@ bool iha_queue_deadletter_write(struct iha_queue *q, const struct buf *b, int *e
 
 enum iha_rc iha_queue_deadletter_note(struct iha_queue *q, const json_t *line)
 {
-    struct buf b = {0};
+    struct iha_buf b = {0};
     char *text = json_dumps(line, JSON_COMPACT);
     int e = 0;
     enum iha_rc rc = IHA_E_NOMEM;
 
-    if (text && iha_queue_buf_append(&b, text, strlen(text)) && iha_queue_buf_append(&b, "\n", 1))
+    if (text && iha_buf_put(&b, text, strlen(text)) && iha_buf_put(&b, "\n", 1))
         rc = iha_queue_deadletter_write(q, &b, &e) ? IHA_OK : IHA_E_IO;
     free(text);
-    iha_queue_buf_free(&b);
+    iha_buf_free(&b);
     return rc;
 }
 

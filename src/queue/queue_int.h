@@ -23,15 +23,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "buf.h"
 #include "queue.h"
 #include "rc.h"
 
 #define DIRLEN 3072
-
-struct buf {
-    unsigned char *p;
-    size_t len, cap;
-};
 
 struct seg {
     uint64_t base;
@@ -81,7 +77,7 @@ struct iha_queue {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     /* guarded by lock */
-    struct buf enq, marks, dead;
+    struct iha_buf enq, marks, dead;
     size_t mark_ends;     /* end markers in marks */
     uint64_t ends_queued; /* end markers handed to the committer, ever */
     uint64_t ends_synced; /* of those, durable (markers stay in order) */
@@ -119,10 +115,8 @@ bool iha_queue_on_committer(struct iha_queue *q);
 
 /* ---- queue_record.c: buffers of framed records ---- */
 
-bool iha_queue_buf_append(struct buf *b, const void *data, size_t len);
-bool iha_queue_buf_frame(struct buf *b, enum iha_qrec type, uint64_t seq, const char *payload,
+bool iha_queue_buf_frame(struct iha_buf *b, enum iha_qrec type, uint64_t seq, const char *payload,
                          size_t len);
-void iha_queue_buf_free(struct buf *b);
 
 /* ---- queue_storage.c: the data directory ---- */
 
@@ -155,9 +149,9 @@ enum iha_rc iha_queue_recover(struct iha_queue *q, struct iha_err *err) IHA_MUST
 /* ---- queue_commit.c: the active segment and the committer thread ---- */
 
 enum iha_rc iha_queue_open_active(struct iha_queue *q, struct iha_err *err) IHA_MUST_CHECK;
-bool iha_queue_append_sync(struct iha_queue *q, const struct buf *b, int *err_no);
-void iha_queue_commit_once(struct iha_queue *q, struct buf *marks, struct buf *enq,
-                           struct buf *dead, size_t ends, struct waiter *ws);
+bool iha_queue_append_sync(struct iha_queue *q, const struct iha_buf *b, int *err_no);
+void iha_queue_commit_once(struct iha_queue *q, struct iha_buf *marks, struct iha_buf *enq,
+                           struct iha_buf *dead, size_t ends, struct waiter *ws);
 void iha_queue_commit_pending(struct iha_queue *q);
 bool iha_queue_wait_synced(struct iha_queue *q, uint64_t ticket);
 /* The committer thread's body (pthread_create from iha_queue_open()). */
@@ -171,7 +165,7 @@ void iha_queue_compact(struct iha_queue *q);
 /* ---- queue_deadletter.c ---- */
 
 /* Appends the lines in @p b to deadletter.jsonl and syncs them; a failed append is cut back. */
-bool iha_queue_deadletter_write(struct iha_queue *q, const struct buf *b, int *err_no);
+bool iha_queue_deadletter_write(struct iha_queue *q, const struct iha_buf *b, int *err_no);
 enum iha_rc iha_queue_deadletter_check(const char *dir, struct iha_err *err) IHA_MUST_CHECK;
 /* The dead-letter line of @p e (owned by the caller); NULL when out of memory. */
 json_t *iha_queue_deadletter_line(const struct entry *e, const json_t *info);

@@ -103,46 +103,17 @@ enum iha_rc iha_queue_parse(const unsigned char *buf, size_t len, struct iha_qre
 
 /* ---- buffers ---- */
 
-static bool buf_reserve(struct buf *b, size_t more)
-{
-    size_t cap = b->cap ? b->cap : 4096;
-    unsigned char *p;
-
-    if (b->len + more <= b->cap)
-        return true;
-    while (cap < b->len + more)
-        cap *= 2;
-    p = realloc(b->p, cap);
-    if (!p)
-        return false;
-    b->p = p;
-    b->cap = cap;
-    return true;
-}
-
-bool iha_queue_buf_append(struct buf *b, const void *data, size_t len)
-{
-    if (len == 0)
-        return true;
-    if (!buf_reserve(b, len))
-        return false;
-    memcpy(b->p + b->len, data, len);
-    b->len += len;
-    return true;
-}
-
 /* Frames a record onto @p b. */
-bool iha_queue_buf_frame(struct buf *b, enum iha_qrec type, uint64_t seq, const char *payload,
+bool iha_queue_buf_frame(struct iha_buf *b, enum iha_qrec type, uint64_t seq, const char *payload,
                          size_t len)
 {
-    if (len > IHA_QUEUE_RECORD_MAX || !buf_reserve(b, IHA_QUEUE_HDR + len))
-        return false;
-    b->len += iha_queue_frame(type, seq, payload, len, b->p + b->len);
-    return true;
-}
+    char *at;
 
-void iha_queue_buf_free(struct buf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
+    if (len > IHA_QUEUE_RECORD_MAX)
+        return false;
+    at = iha_buf_room(b, IHA_QUEUE_HDR + len);
+    if (!at)
+        return false;
+    iha_buf_wrote(b, iha_queue_frame(type, seq, payload, len, (unsigned char *)at));
+    return true;
 }

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "delivery_debug.h"
 #include "log.h"
 
@@ -288,16 +289,9 @@ static int capture_calls(struct capture *c)
 
 static int wait_calls(struct capture *c, int n, unsigned timeout_ms)
 {
-    struct timespec until;
+    struct timespec until = iha_clock_deadline(timeout_ms);
     int calls;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&c->lock);
     while (c->calls < n && pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
         ;

@@ -20,6 +20,8 @@
 #include "cmocka_includes.h"
 #include "test_fixture.h"
 #include "test_gate.h"
+
+#include "clock.h"
 #include "delivery.h"
 #include "diag.h"
 #include "events.h"
@@ -260,10 +262,8 @@ static bool answered(struct answer *a)
 
 static void wait_answer(struct answer *a)
 {
-    struct timespec until;
+    struct timespec until = iha_clock_deadline(10000);
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 10;
     pthread_mutex_lock(&a->lock);
     while (!a->done && pthread_cond_timedwait(&a->cond, &a->lock, &until) == 0) {
     }

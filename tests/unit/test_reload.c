@@ -15,6 +15,7 @@
 #include "test_util.h"
 #include "test_gate.h"
 #include "auth.h"
+#include "clock.h"
 #include "dedupe.h"
 #include "delivery.h"
 #include "http_server.h"
@@ -661,11 +662,9 @@ static void held_event(struct held *hd, const char *what, long status)
 /* Waits (bounded) until @p n loads have started; false when they did not. */
 static bool held_wait_entered(struct held *hd, unsigned n)
 {
-    struct timespec until;
+    struct timespec until = iha_clock_deadline(30000);
     bool ok = true;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 30;
     pthread_mutex_lock(&hd->lock);
     while (hd->entered < n && ok)
         ok = pthread_cond_timedwait(&hd->cond, &hd->lock, &until) == 0 || hd->entered >= n;

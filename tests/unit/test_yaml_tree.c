@@ -336,6 +336,30 @@ static void test_parse_file(void **state)
                         "/nonexistent/x.yml: error: cannot open: No such file or directory");
 }
 
+/* Booleans as the config and the rules read them: unquoted core-schema spellings only. */
+static void test_bool_what_and_string(void **state)
+{
+    struct ctx *c = *state;
+    bool v = false;
+
+    assert_int_equal(parse(c, "a: True\nb: FALSE\nc: 'true'\nd: yes\ne:\nf: [1]\ng: x\n"), IHA_OK);
+    assert_true(iha_ynode_bool(iha_ynode_get(c->root, "a"), &v));
+    assert_true(v);
+    assert_true(iha_ynode_bool(iha_ynode_get(c->root, "b"), &v));
+    assert_false(v);
+    v = true;
+    assert_false(iha_ynode_bool(iha_ynode_get(c->root, "c"), &v));
+    assert_false(iha_ynode_bool(iha_ynode_get(c->root, "d"), &v));
+    assert_true(v); /* unchanged */
+    assert_string_equal(iha_ynode_what(iha_ynode_get(c->root, "e")), "null");
+    assert_string_equal(iha_ynode_what(iha_ynode_get(c->root, "f")), "a list");
+    assert_string_equal(iha_ynode_what(iha_ynode_get(c->root, "g")), "a string");
+    assert_false(iha_ynode_is_string(iha_ynode_get(c->root, "e")));
+    assert_false(iha_ynode_is_string(iha_ynode_get(c->root, "f")));
+    assert_true(iha_ynode_is_string(iha_ynode_get(c->root, "g")));
+    assert_false(iha_ynode_is_string(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_suggest),
         cmocka_unit_test_setup_teardown(test_check_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bool_what_and_string, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
