@@ -12,8 +12,8 @@
  *   GET|HEAD /-/ready                       200 "OK" when ready, 503 with the reason otherwise
  *   GET /metrics                            Prometheus text exposition (no auth)
  *   GET /                                   status page, HTML (?hostname= filter; no auth)
- *   GET /api/v1/status                      status JSON (secrets redacted; no auth)
- *   GET /api/v1/events                      recent alert outcomes (?hostname=, ?limit=; no auth)
+ *   GET /api/v1/status                      status JSON (secrets redacted; auth)
+ *   GET /api/v1/events                      recent alert outcomes (?hostname=, ?limit=; auth)
  *   POST /-/reload                          reload config, tokens and rules (auth)
  * Unknown path 404, wrong method 405 with Allow. A body over the limit is answered
  * 413 (never a dropped connection); malformed JSON 400 naming line/column/position;
