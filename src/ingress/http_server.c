@@ -14,14 +14,12 @@
 
 #include "form.h"
 
-#define INITIAL_BUFFER 4096
-
 /* ---- request context --------------------------------------------------------------------- */
 
 static void req_destroy(struct req *r)
 {
     iha_auth_job_free(r->auth_job);
-    free(r->buf);
+    iha_buf_free(&r->body);
     json_decref(r->json);
     json_decref(r->reply_body);
     pthread_mutex_destroy(&r->lock);
@@ -60,10 +58,11 @@ static enum MHD_Result run_ingest(struct iha_http *h, struct req *r, const char 
         r->json = json_null(); /* the body, if any, is not read */
     } else if (r->form) {
         iha_err_clear(&err);
-        if (iha_form_decode(r->buf ? r->buf : "", r->len, &r->json, &err) != IHA_OK)
+        if (iha_form_decode(r->body.p ? r->body.p : "", r->body.len, &r->json, &err) != IHA_OK)
             return iha_http_reject(h, r->conn, method, url, rt->format, 400, err.msg, err.field);
     } else {
-        r->json = json_loadb(r->buf ? r->buf : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
+        r->json =
+            json_loadb(r->body.p ? r->body.p : "", r->body.len, JSON_REJECT_DUPLICATES, &jerr);
         if (!r->json) {
             snprintf(detail, sizeof(detail), "invalid JSON at line %d column %d (position %d): %s",
                      jerr.line, jerr.column, jerr.position, jerr.text);
@@ -73,8 +72,7 @@ static enum MHD_Result run_ingest(struct iha_http *h, struct req *r, const char 
     if (!r->json)
         return iha_http_reject(h, r->conn, method, url, rt->format, 503,
                                "out of memory; retry later", "");
-    free(r->buf);
-    r->buf = NULL;
+    iha_buf_free(&r->body);
 
     /*
      * The pending list and the reply's reference exist before the reply can arrive.
@@ -187,6 +185,7 @@ static struct req *req_new(struct iha_http *h, struct MHD_Connection *c, const s
     r->conn = c;
     r->route = rt;
     r->t0_ms = t0;
+    iha_buf_init(&r->body, 0, h->max_body);
     r->refs = 1;
     atomic_fetch_add(&h->n_inflight, 1);
     *con_cls = r;
@@ -312,53 +311,24 @@ static enum MHD_Result first_call(struct iha_http *h, struct MHD_Connection *c, 
     if (!r)
         return MHD_NO;
     r->form = form;
-    if (have_clen && clen > 0) {
-        /* Content-Length is only the sender's promise: reserve at most 64 KiB up front. */
-        r->cap = clen < 65536 ? (size_t)clen : 65536;
-        r->buf = malloc(r->cap);
-        if (!r->buf)
-            return MHD_NO; /* iha_http_on_completed() frees r */
-    }
+    /* Content-Length is only the sender's promise: the first allocation is at most 64 KiB. */
+    if (have_clen && clen > 0)
+        iha_buf_init(&r->body, (clen < 65536 ? (size_t)clen : 65536) + 1, h->max_body);
     return MHD_YES;
 }
 
-/* Appends up to the cap; beyond it the request is only marked and the rest discarded. */
-static void upload(struct iha_http *h, struct req *r, const char *data, size_t size)
+/*
+ * Appends up to the cap; beyond it the request is only marked and the rest discarded. A body
+ * that cannot be held for want of memory is answered 413 too: retrying the same will not help.
+ */
+static void upload(struct req *r, const char *data, size_t size)
 {
-    size_t need;
-    size_t cap;
-    char *nb;
-
     if (r->too_large)
         return;
-    if (size > h->max_body - r->len) {
+    if (!iha_buf_put(&r->body, data, size)) {
         r->too_large = true;
-        free(r->buf);
-        r->buf = NULL;
-        r->len = r->cap = 0;
-        return;
+        iha_buf_free(&r->body);
     }
-    need = r->len + size;
-    if (need > r->cap) {
-        cap = r->cap ? r->cap : INITIAL_BUFFER;
-        while (cap < need)
-            cap = cap > h->max_body / 2 ? h->max_body : cap * 2;
-        if (cap > h->max_body)
-            cap = h->max_body;
-        nb = realloc(r->buf, cap);
-        if (!nb) {
-            /* Answered as 413 too: the body cannot be held, retrying the same will not help. */
-            r->too_large = true;
-            free(r->buf);
-            r->buf = NULL;
-            r->len = r->cap = 0;
-            return;
-        }
-        r->buf = nb;
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, data, size);
-    r->len += size;
 }
 
 enum MHD_Result iha_http_on_access(void *cls, struct MHD_Connection *c, const char *url,
@@ -373,7 +343,7 @@ enum MHD_Result iha_http_on_access(void *cls, struct MHD_Connection *c, const ch
         return first_call(h, c, url, method, con_cls);
     if (*upload_data_size) {
         if (!r->ingested)
-            upload(h, r, upload_data, *upload_data_size);
+            upload(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }

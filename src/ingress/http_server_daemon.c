@@ -286,10 +286,7 @@ static void abandon_pending(struct iha_http *h)
         r->reply_status = 503;
         r->reply_body =
             iha_http_error_body(r->route->format, 503, "the gateway is shutting down", "");
-        if (r->suspended) {
-            r->suspended = false;
-            MHD_resume_connection(r->conn);
-        }
+        iha_http_req_resume(r);
         pthread_mutex_unlock(&r->lock);
         pthread_mutex_unlock(&h->lock);
     }

@@ -25,6 +25,7 @@
 
 #include "auth.h"
 #include "auth_verifier.h"
+#include "buf.h"
 #include "clock.h"
 #include "conn_guard.h"
 #include "http_server.h"
@@ -98,9 +99,7 @@ struct req {
     struct MHD_Connection *conn;
     const struct route *route;
     long long t0_ms;
-    char *buf;
-    size_t len;
-    size_t cap;
+    struct iha_buf body; /* capped at max_body */
     bool too_large;
     bool form; /* application/x-www-form-urlencoded (Nagios records from curl -d) */
     bool ingested;
@@ -160,6 +159,7 @@ bool iha_http_parse_content_length(const char *s, unsigned long long *out);
 
 /* http_server_suspend.c: requests waiting for another thread */
 void iha_http_pending_unlink(struct iha_http *h, struct req *r);
+void iha_http_req_resume(struct req *r);
 void iha_http_on_reply(void *cls, unsigned status, json_t *body);
 enum MHD_Result iha_http_answer_or_suspend(struct req *r, const char *method, const char *url);
 bool iha_http_verify_submit(struct iha_http *h, struct MHD_Connection *c, struct req *r,

@@ -28,6 +28,30 @@ void iha_http_pending_unlink(struct iha_http *h, struct req *r)
 }
 
 /*
+ * Under r->lock, HTTP thread: parks the connection until iha_http_req_resume(). Both waits
+ * use it, for a pipeline or reload reply and for the password verifier's verdict.
+ */
+static void req_suspend(struct req *r)
+{
+    if (!r->suspended) {
+        MHD_suspend_connection(r->conn);
+        r->suspended = true;
+    }
+}
+
+/*
+ * Under r->lock, from any thread: lets MHD call a suspended request again. The one way a
+ * waiting request is woken: its reply, the verifier's hand-back, or iha_http_stop().
+ */
+void iha_http_req_resume(struct req *r)
+{
+    if (r->suspended) {
+        r->suspended = false;
+        MHD_resume_connection(r->conn);
+    }
+}
+
+/*
  * The reply for one ingested request, from any thread. The request is in h's
  * pending list unless iha_http_stop() has already answered it (abandoned); in the
  * latter case the server may be gone, so only the request itself is touched.
@@ -57,10 +81,7 @@ void iha_http_on_reply(void *cls, unsigned status, json_t *body)
     h = r->h;
     pthread_mutex_lock(&h->lock);
     iha_http_pending_unlink(h, r);
-    if (r->suspended) {
-        r->suspended = false;
-        MHD_resume_connection(r->conn);
-    }
+    iha_http_req_resume(r);
     pthread_mutex_unlock(&h->lock);
     iha_http_req_unref_unlock(r);
 }
@@ -88,10 +109,8 @@ enum MHD_Result iha_http_answer_or_suspend(struct req *r, const char *method, co
 
     pthread_mutex_lock(&r->lock);
     ready = r->reply_ready;
-    if (!ready && !r->suspended) {
-        MHD_suspend_connection(r->conn);
-        r->suspended = true;
-    }
+    if (!ready)
+        req_suspend(r);
     pthread_mutex_unlock(&r->lock);
     if (ready)
         return queue_reply(r, method, url);
@@ -106,10 +125,7 @@ static void on_verified(void *cls, struct iha_auth_job *job)
     pthread_mutex_lock(&r->lock);
     r->auth_job = job;
     r->auth_done = true;
-    if (r->suspended) {
-        r->suspended = false;
-        MHD_resume_connection(r->conn);
-    }
+    iha_http_req_resume(r);
     iha_http_req_unref_unlock(r);
 }
 
@@ -145,10 +161,7 @@ bool iha_http_verify_settle(struct iha_http *h, struct req *r, const char *metho
 
     pthread_mutex_lock(&r->lock);
     if (!r->auth_done) {
-        if (!r->suspended) {
-            MHD_suspend_connection(r->conn);
-            r->suspended = true;
-        }
+        req_suspend(r);
         pthread_mutex_unlock(&r->lock);
         *ret = MHD_YES;
         return false;
