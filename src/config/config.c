@@ -124,6 +124,45 @@ static const struct field storage_fields[] = {
     {NULL, F_SECTION, 0, 0, NULL},
 };
 
+static const struct field storm_fields[] = {
+    FIELD("window", F_DUR_MS, policy_window_ms, NONZERO),
+    FIELD("max_hosts", F_UINT, policy_max_hosts, 0),
+    FIELD("domain_percent", F_PERCENT, policy_domain_percent, 0),
+    FIELD("domain_min_hosts", F_UINT, policy_domain_min_hosts, NONZERO),
+    FIELD("failure_domain", F_STR, policy_failure_domain, 0),
+    FIELD("auto_release", F_DUR_MS, policy_auto_release_ms, 0),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
+static const struct field flapping_fields[] = {
+    FIELD("count", F_UINT, policy_flap_count, 0),
+    FIELD("window", F_DUR_MS, policy_flap_window_ms, NONZERO),
+    FIELD("settle", F_DUR_MS, policy_flap_settle_ms, NONZERO),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
+static const struct field rate_fields[] = {
+    FIELD("burst", F_UINT, policy_rate_burst, 0),
+    FIELD("interval", F_DUR_MS, policy_rate_interval_ms, NONZERO),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
+static const struct field heartbeat_fields[] = {
+    FIELD("alertname", F_STR, policy_heartbeat_alertname, 0),
+    FIELD("missing_after", F_DUR_MS, policy_heartbeat_after_ms, 0),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
+static const struct field policy_fields[] = {
+    FIELD("enabled", F_BOOL, policy_enabled, 0),
+    FIELD("settle", F_DUR_MS, policy_settle_ms, 0),
+    SECTION("storm", storm_fields),
+    SECTION("flapping", flapping_fields),
+    SECTION("rate_limit", rate_fields),
+    SECTION("heartbeat", heartbeat_fields),
+    {NULL, F_SECTION, 0, 0, NULL},
+};
+
 static const struct field log_fields[] = {
     FIELD("level", F_LEVEL, log_level, 0),
     FIELD("format", F_FORMAT, log_format, 0),
@@ -134,7 +173,7 @@ const struct field iha_config_top_fields[] = {
     SECTION("web", web_fields),       SECTION("instance_ha", iha_fields),
     SECTION("dedupe", dedupe_fields), SECTION("mapping", mapping_fields),
     SECTION("log", log_fields),       SECTION("storage", storage_fields),
-    {NULL, F_SECTION, 0, 0, NULL},
+    SECTION("policy", policy_fields), {NULL, F_SECTION, 0, 0, NULL},
 };
 
 /* ---- defaults and freeing ---------------------------------------------- */
@@ -211,6 +250,8 @@ void iha_config_free(struct iha_config *cfg)
     free_tls(&cfg->tls);
     free_auth(&cfg->auth);
     free(cfg->storage_path);
+    free(cfg->policy_failure_domain);
+    free(cfg->policy_heartbeat_alertname);
     iha_config_free_strings(cfg->rule_files, cfg->n_rule_files);
     free(cfg);
 }
@@ -241,7 +282,9 @@ enum iha_rc iha_config_default(struct iha_config **out)
         iha_config_set_string(&cfg->listen_address, IHA_DEFAULT_LISTEN) != IHA_OK ||
         iha_config_set_string(&cfg->bearer_tokens_file, IHA_DEFAULT_INBOUND_TOKENS) != IHA_OK ||
         iha_config_set_string(&cfg->url, IHA_DEFAULT_URL) != IHA_OK ||
-        iha_config_set_string(&cfg->storage_path, IHA_DEFAULT_STORAGE_PATH) != IHA_OK)
+        iha_config_set_string(&cfg->storage_path, IHA_DEFAULT_STORAGE_PATH) != IHA_OK ||
+        iha_config_set_string(&cfg->policy_failure_domain, "segment") != IHA_OK ||
+        iha_config_set_string(&cfg->policy_heartbeat_alertname, "Watchdog") != IHA_OK)
         goto cleanup;
     cfg->storage_max_bytes = 256u * 1024 * 1024;
     cfg->storage_max_entries = 10000;
@@ -260,6 +303,18 @@ enum iha_rc iha_config_default(struct iha_config **out)
     cfg->dedupe_max_entries = 100000;
     cfg->log_level = IHA_LOG_INFO;
     cfg->log_format = IHA_LOG_LOGFMT;
+    /* Kubernetes' node lifecycle controller: 55 % of a zone (at least 3), 0.1 node/s. */
+    cfg->policy_enabled = true;
+    cfg->policy_settle_ms = 10000;
+    cfg->policy_window_ms = 5u * 60u * 1000u;
+    cfg->policy_max_hosts = 5;
+    cfg->policy_domain_percent = 55;
+    cfg->policy_domain_min_hosts = 3;
+    cfg->policy_flap_count = 3;
+    cfg->policy_flap_window_ms = 10u * 60u * 1000u;
+    cfg->policy_flap_settle_ms = 2u * 60u * 1000u;
+    cfg->policy_rate_burst = 3;
+    cfg->policy_rate_interval_ms = 10000;
     *out = cfg;
     cfg = NULL;
     rc = IHA_OK;

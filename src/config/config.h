@@ -44,6 +44,26 @@
  *       segment_bytes: 4MiB            # segment rotation size
  *       max_age: 6h                    # retried this long after arrival, then dead-lettered
  *       max_backoff: 60s               # cap of the exponential backoff between attempts
+ *     policy:                          # evacuating notifications only (policy.h)
+ *       enabled: true
+ *       settle: 10s                    # wait before an evacuation may go; a resolve cancels it
+ *       storm:
+ *         window: 5m                   # distinct failed hosts counted over this window
+ *         max_hosts: 5                 # more than this many trips the guard (0: no bound)
+ *         domain_percent: 55           # more than this share of a failure domain trips (0: off)
+ *         domain_min_hosts: 3          # ...when at least this many of its hosts failed
+ *         failure_domain: segment      # the host's Instance HA segment, or none
+ *         auto_release: 0s             # release holds once clear this long (0: never)
+ *       flapping:
+ *         count: 3                     # fire-and-resolve cycles within window make a host flap
+ *         window: 10m
+ *         settle: 2m                   # a flapping host must stay down this long
+ *       rate_limit:
+ *         burst: 3                     # evacuations that may go at once (0: no rate limit)
+ *         interval: 10s                # one more every interval
+ *       heartbeat:
+ *         alertname: Watchdog          # the always-firing alert of each Alertmanager
+ *         missing_after: 0s            # missing this long holds evacuations (0: off)
  *     log:
  *       level: info
  *       format: logfmt                 # or json
@@ -144,6 +164,22 @@ struct iha_config {
     size_t storage_segment_bytes;
     unsigned storage_max_age_ms;
     unsigned storage_max_backoff_ms;
+    /* policy */
+    bool policy_enabled;
+    unsigned policy_settle_ms;
+    unsigned policy_window_ms;
+    unsigned policy_max_hosts;
+    unsigned policy_domain_percent;
+    unsigned policy_domain_min_hosts;
+    char *policy_failure_domain; /**< "segment" or "none" */
+    unsigned policy_auto_release_ms;
+    unsigned policy_flap_count;
+    unsigned policy_flap_window_ms;
+    unsigned policy_flap_settle_ms;
+    unsigned policy_rate_burst;
+    unsigned policy_rate_interval_ms;
+    char *policy_heartbeat_alertname;
+    unsigned policy_heartbeat_after_ms;
     /* log */
     enum iha_log_level log_level;
     enum iha_log_format log_format;

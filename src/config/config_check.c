@@ -10,6 +10,8 @@
  */
 #include "config_int.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "listen_addr.h"
@@ -143,6 +145,66 @@ static void check_web_tls(struct cloader *ld, const struct iha_ynode *root)
 }
 
 /* Checks that need more than one field. */
+/* A combination that loads but is very likely not what the operator meant. */
+static void warn(struct cloader *ld, const struct iha_ynode *n, const char *fmt, ...)
+    IHA_PRINTF(3, 4);
+
+static void warn(struct cloader *ld, const struct iha_ynode *n, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n)
+        iha_diag_add(ld->diag, IHA_DIAG_WARNING, n->file, n->line, n->col, "%s", msg);
+    else
+        iha_diag_add(ld->diag, IHA_DIAG_WARNING, ld->cfg->source, 0, 0, "%s", msg);
+}
+
+static const char *const failure_domain_names[] = {"segment", "none", NULL};
+
+/* policy: a storm guard that can never trip, and settings that defeat their purpose. */
+static void check_policy(struct cloader *ld, const struct iha_ynode *root)
+{
+    const struct iha_config *cfg = ld->cfg;
+    const struct iha_ynode *storm = iha_config_get_path(root, "policy", "storm", NULL);
+    const char *fd = cfg->policy_failure_domain ? cfg->policy_failure_domain : "none";
+    size_t i;
+
+    for (i = 0; failure_domain_names[i]; i++)
+        if (strcmp(fd, failure_domain_names[i]) == 0)
+            break;
+    if (!failure_domain_names[i])
+        iha_config_bad_enum(ld, iha_ynode_get(storm, "failure_domain"),
+                            "policy.storm.failure_domain", failure_domain_names, "segment or none");
+    if (!cfg->policy_enabled)
+        return;
+    if (cfg->policy_max_hosts == 0 &&
+        (cfg->policy_domain_percent == 0 || cfg->policy_domain_percent == 100 ||
+         strcmp(fd, "none") == 0))
+        iha_config_error(ld, storm ? storm : iha_config_get_path(root, "policy", NULL, NULL),
+                         "policy.storm: the storm guard can never trip (max_hosts is 0 and no "
+                         "domain share applies); set max_hosts, or policy.enabled: false to "
+                         "turn the policy off");
+    else if (cfg->policy_domain_percent == 100)
+        warn(ld, iha_ynode_get(storm, "domain_percent"),
+             "policy.storm.domain_percent: 100 can never be exceeded; only max_hosts trips "
+             "the guard");
+    if (cfg->policy_max_hosts > 0 && cfg->policy_domain_percent > 0 &&
+        cfg->policy_domain_min_hosts > cfg->policy_max_hosts)
+        warn(ld, iha_ynode_get(storm, "domain_min_hosts"),
+             "policy.storm.domain_min_hosts: %u is more than max_hosts (%u), so a domain's "
+             "share never trips the guard first",
+             cfg->policy_domain_min_hosts, cfg->policy_max_hosts);
+    if (cfg->policy_settle_ms >= 30000)
+        warn(ld, iha_config_get_path(root, "policy", "settle", NULL),
+             "policy.settle: %us delays every evacuation that long; a true single failure "
+             "then takes more than 30 s to reach Instance HA",
+             cfg->policy_settle_ms / 1000);
+}
+
 void iha_config_check_cross(struct cloader *ld, const struct iha_ynode *root)
 {
     const struct iha_config *cfg = ld->cfg;
@@ -171,4 +233,5 @@ void iha_config_check_cross(struct cloader *ld, const struct iha_ynode *root)
                          "instance_ha.connect_timeout: longer than instance_ha.timeout (%ums)",
                          cfg->timeout_ms);
     check_auth(ld, root);
+    check_policy(ld, root);
 }

@@ -36,6 +36,8 @@ static bool field_equal(const struct field *f, const struct iha_config *a,
         return *(const size_t *)(const void *)pa == *(const size_t *)(const void *)pb;
     case F_DUR_S:
     case F_DUR_MS:
+    case F_UINT:
+    case F_PERCENT:
         return *(const unsigned *)(const void *)pa == *(const unsigned *)(const void *)pb;
     case F_BOOL:
         return *(const bool *)(const void *)pa == *(const bool *)(const void *)pb;

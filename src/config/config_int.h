@@ -36,6 +36,8 @@ enum ftype {
     F_STR,     /* char *: a non-empty string, null clears it */
     F_SECRET,  /* char *: like F_STR, never echoed in messages, wiped when freed */
     F_AUTH,    /* enum iha_auth_type */
+    F_UINT,    /* unsigned: an integer from 0 (or 1 with NONZERO) to 1000000 */
+    F_PERCENT, /* unsigned: 0 to 100 */
 };
 
 #define NONZERO 1u /* the value must not be 0 */

@@ -23,6 +23,7 @@
 #define MAX_REQUEST_MIN 1024u
 #define MAX_REQUEST_MAX (1024u * 1024u * 1024u)
 #define DEDUPE_MAX_ENTRIES_MAX 100000000u
+#define UINT_MAX_VALUE 1000000ull
 #define MAX_KEYS 32 /* keys of one section; a section with more would reject its last keys */
 
 static const char *const dialect_names[] = {"masakari", "xloud", NULL};
@@ -304,6 +305,27 @@ static void load_duration(struct cloader *ld, const struct field *f, const struc
     }
 }
 
+/* A small non-negative integer: a count of hosts, a percentage. */
+static void load_uint(struct cloader *ld, const struct field *f, const struct iha_ynode *n,
+                      const char *where, unsigned *out)
+{
+    unsigned long long v;
+    unsigned long long lo = (f->flags & NONZERO) ? 1 : 0;
+    unsigned long long hi = f->type == F_PERCENT ? 100 : UINT_MAX_VALUE;
+    const char *end;
+
+    if (parse_uint(n->scalar, &end, &v) != 0 || *end)
+        iha_config_error(ld, n, "%s: expected %s, got '%s'", where,
+                         f->type == F_PERCENT ? "a percentage from 0 to 100"
+                         : lo                 ? "a positive integer"
+                                              : "an integer of 0 or more",
+                         n->scalar);
+    else if (v < lo || v > hi)
+        iha_config_error(ld, n, "%s: %llu is out of range (%llu to %llu)", where, v, lo, hi);
+    else
+        *out = (unsigned)v;
+}
+
 /* A string value: parsed and checked according to the field's type. */
 static void load_scalar(struct cloader *ld, const struct field *f, const struct iha_ynode *n,
                         const char *where)
@@ -373,6 +395,10 @@ static void load_scalar(struct cloader *ld, const struct field *f, const struct 
                              DEDUPE_MAX_ENTRIES_MAX);
         else
             *(size_t *)(void *)(base + f->off) = (size_t)v;
+        break;
+    case F_UINT:
+    case F_PERCENT:
+        load_uint(ld, f, n, where, (unsigned *)(void *)(base + f->off));
         break;
     case F_DUR_S:
     case F_DUR_MS:

@@ -128,6 +128,19 @@ static void check_defaults(const struct iha_config *cfg)
     assert_int_equal(cfg->n_rule_files, 0);
     assert_int_equal(cfg->log_level, IHA_LOG_INFO);
     assert_int_equal(cfg->log_format, IHA_LOG_LOGFMT);
+    assert_true(cfg->policy_enabled);
+    assert_int_equal(cfg->policy_settle_ms, 10000);
+    assert_int_equal(cfg->policy_window_ms, 300000);
+    assert_int_equal(cfg->policy_max_hosts, 5);
+    assert_int_equal(cfg->policy_domain_percent, 55);
+    assert_int_equal(cfg->policy_domain_min_hosts, 3);
+    assert_string_equal(cfg->policy_failure_domain, "segment");
+    assert_int_equal(cfg->policy_auto_release_ms, 0);
+    assert_int_equal(cfg->policy_flap_count, 3);
+    assert_int_equal(cfg->policy_rate_burst, 3);
+    assert_int_equal(cfg->policy_rate_interval_ms, 10000);
+    assert_string_equal(cfg->policy_heartbeat_alertname, "Watchdog");
+    assert_int_equal(cfg->policy_heartbeat_after_ms, 0);
 }
 
 static void test_defaults(void **state)
@@ -411,6 +424,60 @@ static void test_web_tls_checks(void **state)
         NULL);
 }
 
+/* The safety policy's keys: values, ranges with positions, a guard that cannot trip. */
+static void test_policy_checks(void **state)
+{
+    struct ctx *c = *state;
+
+    assert_int_equal(load(c, "policy:\n"
+                             "  settle: 5s\n"
+                             "  storm: {window: 2m, max_hosts: 8, domain_percent: 40,\n"
+                             "          failure_domain: none, auto_release: 10m}\n"
+                             "  flapping: {count: 0}\n"
+                             "  rate_limit: {burst: 0, interval: 30s}\n"
+                             "  heartbeat: {alertname: DeadMansSwitch, missing_after: 2m}\n"),
+                     IHA_OK);
+    assert_int_equal(c->cfg->policy_settle_ms, 5000);
+    assert_int_equal(c->cfg->policy_window_ms, 120000);
+    assert_int_equal(c->cfg->policy_max_hosts, 8);
+    assert_int_equal(c->cfg->policy_domain_percent, 40);
+    assert_string_equal(c->cfg->policy_failure_domain, "none");
+    assert_int_equal(c->cfg->policy_auto_release_ms, 600000);
+    assert_int_equal(c->cfg->policy_flap_count, 0);
+    assert_int_equal(c->cfg->policy_rate_burst, 0);
+    assert_int_equal(c->cfg->policy_rate_interval_ms, 30000);
+    assert_string_equal(c->cfg->policy_heartbeat_alertname, "DeadMansSwitch");
+    assert_int_equal(c->cfg->policy_heartbeat_after_ms, 120000);
+    expect_diag(c, NULL);
+    assert_int_equal(load(c, "policy:\n"
+                             "  storm: {domain_percent: 101, domain_min_hosts: 0}\n"
+                             "  rate_limit: {burst: -1}\n"),
+                     IHA_E_CONFIG);
+    assert_int_equal(load(c, "policy: {storm: {max_hosts: 0, failure_domain: none}}\n"),
+                     IHA_E_CONFIG);
+    assert_int_equal(load(c, "policy: {storm: {failure_domain: segmnt}}\n"), IHA_E_CONFIG);
+    assert_int_equal(load(c, "policy:\n"
+                             "  settle: 30s\n"
+                             "  storm: {domain_min_hosts: 6}\n"),
+                     IHA_OK);
+    assert_int_equal(
+        load(c, "policy: {enabled: false, storm: {max_hosts: 0, domain_percent: 0}}\n"), IHA_OK);
+    expect_diag(
+        c, "gw.yml:2:27: error: policy.storm.domain_percent: 101 is out of range (0 to 100)",
+        "gw.yml:2:50: error: policy.storm.domain_min_hosts: 0 is out of range (1 to 1000000)",
+        "gw.yml:3:23: error: policy.rate_limit.burst: expected an integer of 0 or more, got '-1'",
+        "gw.yml:1:17: error: policy.storm: the storm guard can never trip (max_hosts is 0 and "
+        "no domain share applies); set max_hosts, or policy.enabled: false to turn the policy "
+        "off",
+        "gw.yml:1:34: error: policy.storm.failure_domain: unknown value 'segmnt' (did you mean "
+        "'segment'?); expected segment or none",
+        "gw.yml:3:29: warning: policy.storm.domain_min_hosts: 6 is more than max_hosts (5), so "
+        "a domain's share never trips the guard first",
+        "gw.yml:2:11: warning: policy.settle: 30s delays every evacuation that long; a true "
+        "single failure then takes more than 30 s to reach Instance HA",
+        NULL);
+}
+
 static void test_url_credentials_refused(void **state)
 {
     struct ctx *c = *state;
@@ -553,11 +620,14 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_defaults),          T(test_overrides),         T(test_duration_parse),
-        T(test_bad_durations),     T(test_unknown_keys),      T(test_bad_values),
-        T(test_auth_cross_checks), T(test_web_tls_checks),    T(test_parse_error),
-        T(test_set_string),        T(test_load_file),         T(test_rules_embedded),
-        T(test_rules_globs),       T(test_rules_file_errors), T(test_url_credentials_refused),
+        T(test_defaults),          T(test_overrides),
+        T(test_duration_parse),    T(test_bad_durations),
+        T(test_unknown_keys),      T(test_bad_values),
+        T(test_auth_cross_checks), T(test_web_tls_checks),
+        T(test_policy_checks),     T(test_parse_error),
+        T(test_set_string),        T(test_load_file),
+        T(test_rules_embedded),    T(test_rules_globs),
+        T(test_rules_file_errors), T(test_url_credentials_refused),
     };
 #undef T
 
