@@ -84,6 +84,7 @@ void iha_queue_entry_free(struct entry *e)
         return;
     json_decref(e->record);
     json_decref(e->attempts);
+    json_decref(e->hold);
     free(e);
 }
 
@@ -129,6 +130,40 @@ void iha_queue_add_attempt(struct entry *e, const json_t *a, size_t size)
     if (e->seg)
         e->seg->live_bytes = e->seg->live_bytes + size - gone;
     e->bytes = e->bytes + size - gone;
+}
+
+static bool hold_reason_set(const json_t *hold)
+{
+    const char *r = json_string_value(json_object_get(hold, "reason"));
+
+    return r && r[0];
+}
+
+void iha_queue_set_hold(struct entry *e, const json_t *hold)
+{
+    size_t before = e->hold ? iha_queue_framed_size(e->hold) : 0, after = 0;
+
+    json_decref(e->hold);
+    e->hold = hold_reason_set(hold) ? json_deep_copy(hold) : NULL;
+    if (e->hold)
+        after = iha_queue_framed_size(e->hold);
+    /* seg->live_bytes is always the sum of its entries' bytes */
+    if (before > e->bytes)
+        before = e->bytes;
+    if (e->seg)
+        e->seg->live_bytes = e->seg->live_bytes + after - before;
+    e->bytes = e->bytes + after - before;
+}
+
+size_t iha_queue_entry_copy_size(const struct entry *e)
+{
+    size_t used = iha_queue_framed_size(e->record);
+
+    for (size_t i = 0; i < json_array_size(e->attempts); i++)
+        used += iha_queue_framed_size(json_array_get(e->attempts, i));
+    if (e->hold)
+        used += iha_queue_framed_size(e->hold);
+    return used;
 }
 
 /* ---- public ---- */
@@ -473,11 +508,38 @@ void iha_queue_note_attempt(struct iha_queue *q, uint64_t seq, const json_t *att
     free(text);
 }
 
+enum iha_rc iha_queue_hold(struct iha_queue *q, uint64_t seq, const json_t *hold)
+{
+    static const char *const none = "{\"reason\":\"\"}";
+    char *text = NULL;
+    struct entry *e;
+    enum iha_rc rc = IHA_OK;
+
+    if (hold && !hold_reason_set(hold))
+        return IHA_E_INVAL;
+    if (hold && !(text = json_dumps(hold, JSON_COMPACT)))
+        return IHA_E_NOMEM;
+    pthread_mutex_lock(&q->lock);
+    e = q->read_only ? NULL : iha_queue_lookup(q, seq);
+    if (!e)
+        rc = IHA_E_NOTFOUND;
+    else if (!iha_queue_buf_frame(&q->marks, IHA_QREC_HOLD, seq, text ? text : none,
+                                  strlen(text ? text : none)))
+        rc = IHA_E_NOMEM;
+    else
+        iha_queue_set_hold(e, hold);
+    if (rc == IHA_OK)
+        pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+    free(text);
+    return rc;
+}
+
 void iha_queue_foreach(struct iha_queue *q, iha_queue_visit_fn fn, void *cls)
 {
     pthread_mutex_lock(&q->lock);
     for (struct entry *e = q->head; e; e = e->next) {
-        struct iha_queue_item it = {e->seq, e->record, e->attempts, e->n_attempts};
+        struct iha_queue_item it = {e->seq, e->record, e->attempts, e->n_attempts, e->hold};
         fn(cls, &it);
     }
     pthread_mutex_unlock(&q->lock);
@@ -496,7 +558,7 @@ enum iha_rc iha_queue_find(struct iha_queue *q, const char *id, uint64_t *seq,
     for (struct entry *e = q->head; e; e = e->next) {
         const char *eid = json_string_value(json_object_get(e->record, "id"));
         if ((eid && strcmp(eid, id) == 0) || (!errno && *id && !*end && e->seq == num)) {
-            struct iha_queue_item it = {e->seq, e->record, e->attempts, e->n_attempts};
+            struct iha_queue_item it = {e->seq, e->record, e->attempts, e->n_attempts, e->hold};
             if (seq)
                 *seq = e->seq;
             if (!e->seg) {

@@ -18,8 +18,10 @@
  *     12 type (u8), 3 zero bytes                     16 sequence number (LE u64)
  *
  * Types: ENQUEUE (payload: the notification as JSON), ATTEMPT (one delivery attempt),
- * DONE / DEAD / DROPPED (completion markers), NOP (a probe). An ENQUEUE without a
- * completion marker is live and is delivered again after a restart.
+ * DONE / DEAD / DROPPED (completion markers), NOP (a probe), HOLD (the safety policy
+ * holds the entry back, payload {"reason": ...}, or lets it go again, {"reason": ""};
+ * the last one counts). An ENQUEUE without a completion marker is live and is delivered
+ * again after a restart, unless its last HOLD holds it.
  *
  * Durability: iha_queue_push() frames the record into the pending batch; one
  * committer thread writes the batch and fdatasync()s it once for every push in it
@@ -62,6 +64,7 @@ enum iha_qrec {
     IHA_QREC_DEAD = 4,    /**< dead-lettered (line in deadletter.jsonl) */
     IHA_QREC_DROPPED = 5, /**< dropped by the operator */
     IHA_QREC_NOP = 6,
+    IHA_QREC_HOLD = 7, /**< held back by the safety policy, or released again */
 };
 
 /** CRC-32C (Castagnoli) of @p len bytes, continuing from @p crc (start with 0). */
@@ -208,12 +211,23 @@ enum iha_rc iha_queue_complete(struct iha_queue *q, uint64_t seq, enum iha_qrec 
  */
 void iha_queue_note_attempt(struct iha_queue *q, uint64_t seq, const json_t *attempt);
 
+/**
+ * Records that the safety policy holds the live entry @p seq back (@p hold: an object
+ * with a non-empty "reason", copied) or released it (@p hold NULL). Not awaited: it rides
+ * with the next batch, also while storage fails (it waits in memory like an end marker).
+ * A hold lost to a crash only sends the entry through the policy again after the restart.
+ * @return IHA_OK; IHA_E_NOTFOUND (not live); IHA_E_INVAL (no reason); IHA_E_NOMEM.
+ * Thread-safe.
+ */
+enum iha_rc iha_queue_hold(struct iha_queue *q, uint64_t seq, const json_t *hold) IHA_MUST_CHECK;
+
 /** A live entry as seen by iha_queue_foreach() / iha_queue_find(); valid during the call. */
 struct iha_queue_item {
     uint64_t seq;
     const json_t *record;   /**< the ENQUEUE payload */
     const json_t *attempts; /**< array, newest last */
     unsigned n_attempts;    /**< total, also those no longer kept */
+    const json_t *hold;     /**< the safety policy's hold ({"reason", ...}); NULL: not held */
 };
 
 typedef void (*iha_queue_visit_fn)(void *cls, const struct iha_queue_item *it);

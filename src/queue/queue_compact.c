@@ -67,6 +67,12 @@ void iha_queue_compact(struct iha_queue *q)
                          iha_queue_buf_frame(&copy, IHA_QREC_ATTEMPT, en->seq, text, strlen(text));
                     free(text);
                 }
+                if (ok && en->hold) {
+                    text = json_dumps(en->hold, JSON_COMPACT);
+                    ok = text &&
+                         iha_queue_buf_frame(&copy, IHA_QREC_HOLD, en->seq, text, strlen(text));
+                    free(text);
+                }
             }
             pthread_mutex_unlock(&q->lock);
             if (!ok || !iha_queue_append_sync(q, &copy, &e)) {
@@ -78,13 +84,9 @@ void iha_queue_compact(struct iha_queue *q)
             q->disk_bytes += copy.len;
             for (struct entry *en = q->head; en; en = en->next) {
                 /* What the copy holds for it (attempts noted since then are in marks). */
-                size_t used;
                 if (en->seg != s)
                     continue;
-                used = iha_queue_framed_size(en->record);
-                for (size_t i = 0; i < json_array_size(en->attempts); i++)
-                    used += iha_queue_framed_size(json_array_get(en->attempts, i));
-                iha_queue_entry_move(en, q->active, used);
+                iha_queue_entry_move(en, q->active, iha_queue_entry_copy_size(en));
             }
             iha_buf_free(&copy);
         }

@@ -42,10 +42,11 @@ struct entry {
     json_t *record;
     json_t *attempts;
     unsigned n_attempts;
+    json_t *hold;    /* the last HOLD payload while it holds; NULL: not held */
     struct seg *seg; /* NULL until durable */
     /*
      * What copying it forward would write: its ENQUEUE record plus its kept ATTEMPT
-     * records, counted as live bytes of @c seg (wherever the attempts physically are:
+     * records and its HOLD, counted as live bytes of @c seg (wherever the attempts physically are:
      * compaction goes oldest first, so by the time a later segment is considered the
      * attempts it holds for entries enqueued earlier have been superseded by a copy).
      */
@@ -140,6 +141,10 @@ void iha_queue_entry_free(struct entry *e);
 void iha_queue_entry_move(struct entry *e, struct seg *to, size_t bytes);
 size_t iha_queue_framed_size(const json_t *j);
 void iha_queue_add_attempt(struct entry *e, const json_t *a, size_t size);
+/* Sets (a copy of @p hold, or NULL when its reason is empty) as the entry's hold. */
+void iha_queue_set_hold(struct entry *e, const json_t *hold);
+/* The bytes of what a compaction copy writes for @p e. */
+size_t iha_queue_entry_copy_size(const struct entry *e);
 
 /* ---- queue_recover.c ---- */
 

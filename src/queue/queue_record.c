@@ -84,7 +84,7 @@ enum iha_rc iha_queue_parse(const unsigned char *buf, size_t len, struct iha_qre
     if (len < IHA_QUEUE_HDR)
         return len >= 4 && get32(buf) != MAGIC ? IHA_E_PARSE : IHA_E_NOTFOUND;
     if (get32(buf) != MAGIC || buf[13] || buf[14] || buf[15] || buf[12] < IHA_QREC_ENQUEUE ||
-        buf[12] > IHA_QREC_NOP)
+        buf[12] > IHA_QREC_HOLD)
         return IHA_E_PARSE;
     plen = get32(buf + 8);
     if (plen > IHA_QUEUE_RECORD_MAX)

@@ -101,6 +101,8 @@ static void apply_record(struct iha_queue *q, struct seg *s, const struct iha_qr
              */
             json_array_clear(e->attempts);
             e->n_attempts = 0;
+            json_decref(e->hold);
+            e->hold = NULL;
             iha_queue_entry_move(e, s, used);
             return;
         }
@@ -119,6 +121,12 @@ static void apply_record(struct iha_queue *q, struct seg *s, const struct iha_qr
     case IHA_QREC_ATTEMPT:
         if (e && (j = json_loadb((const char *)r->payload, r->len, 0, NULL))) {
             iha_queue_add_attempt(e, j, used);
+            json_decref(j);
+        }
+        break;
+    case IHA_QREC_HOLD:
+        if (e && (j = json_loadb((const char *)r->payload, r->len, 0, NULL))) {
+            iha_queue_set_hold(e, j);
             json_decref(j);
         }
         break;

@@ -424,6 +424,86 @@ static void test_compaction(void **state)
     free(dir);
 }
 
+static void visit_hold(void *cls, const struct iha_queue_item *it)
+{
+    const char **reason = cls;
+
+    *reason = it->hold ? json_string_value(json_object_get(it->hold, "reason")) : "";
+}
+
+/* The reason @p id is held for after a reopen ("" when not held). */
+static void expect_hold(struct iha_queue *q, const char *id, const char *want)
+{
+    const char *reason = NULL;
+
+    assert_int_equal(iha_queue_find(q, id, NULL, visit_hold, &reason), IHA_OK);
+    assert_non_null(reason);
+    assert_string_equal(reason, want);
+}
+
+/* A hold outlives restarts and compaction; a release (or a new hold) replaces it. */
+static void test_hold_survives_reopen_and_compaction(void **state)
+{
+    char *dir = make_dir(), segs[64][512], id[16], first[512];
+    struct iha_queue *q;
+    uint64_t a, b, seqs[30];
+    json_t *storm = json_pack("{s:s,s:s}", "reason", "storm", "at", "2026-12-05T18:00:00Z");
+    json_t *bad = json_pack("{s:s}", "reason", "");
+    size_t before;
+
+    (void)state;
+    reset_waits();
+    q = open_q(dir, 0, 0, 256);
+    a = push_one(q, "held");
+    b = push_one(q, "free");
+    wait_done(2);
+    assert_int_equal(iha_queue_hold(q, a, storm), IHA_OK);
+    assert_int_equal(iha_queue_hold(q, b, storm), IHA_OK);
+    assert_int_equal(iha_queue_hold(q, b, NULL), IHA_OK);
+    assert_int_equal(iha_queue_hold(q, b, bad), IHA_E_INVAL);
+    assert_int_equal(iha_queue_hold(q, 999, storm), IHA_E_NOTFOUND);
+    expect_hold(q, "held", "storm");
+    expect_hold(q, "free", "");
+    iha_queue_close(q);
+    assert_true(segments(dir, segs, 64) >= 1);
+    snprintf(first, sizeof(first), "%s", segs[0]); /* the oldest: it holds both records */
+
+    q = open_q(dir, 0, 0, 256);
+    expect_hold(q, "held", "storm");
+    expect_hold(q, "free", "");
+    /* Enough traffic that the segments holding both are compacted away. */
+    reset_waits();
+    for (int i = 0; i < 30; i++) {
+        snprintf(id, sizeof(id), "x%02d", i);
+        seqs[i] = push_one(q, id);
+        wait_done((unsigned)i + 1);
+    }
+    assert_eventually(segments(dir, segs, 64) >= 3);
+    before = segments(dir, segs, 64);
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(iha_queue_complete(q, seqs[i], IHA_QREC_DONE, NULL), IHA_OK);
+    assert_eventually(segments(dir, segs, 64) < before);
+    iha_queue_close(q);
+    /* The segment that held both records is gone: what follows reads the copies. */
+    for (size_t i = 0, n = segments(dir, segs, 64); i < n; i++)
+        assert_string_not_equal(segs[i], first);
+
+    q = open_q(dir, 0, 0, 256);
+    assert_int_equal(iha_queue_stats(q).live, 2);
+    assert_int_equal(iha_queue_stats(q).corrupt, 0);
+    expect_hold(q, "held", "storm");
+    expect_hold(q, "free", "");
+    assert_int_equal(iha_queue_hold(q, a, NULL), IHA_OK);
+    iha_queue_close(q);
+    q = open_q(dir, 0, 0, 256);
+    expect_hold(q, "held", "");
+    iha_queue_close(q);
+    json_decref(storm);
+    json_decref(bad);
+    remove_tree(dir);
+    free(dir);
+}
+
 static void test_full(void **state)
 {
     char *dir = make_dir();
@@ -1082,6 +1162,7 @@ int main(void)
         cmocka_unit_test(test_torn_tail),
         cmocka_unit_test(test_corrupt_middle),
         cmocka_unit_test(test_compaction),
+        cmocka_unit_test(test_hold_survives_reopen_and_compaction),
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_lock),
         cmocka_unit_test(test_control),
