@@ -12,7 +12,9 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +327,24 @@ static bool debug_settled(struct iha_delivery *d, size_t blocked)
     return dbg.due == 0 && dbg.blocked == blocked;
 }
 
+/*
+ * Link seam (delivery.cmake wraps iha_delivery_make_due): a test can stretch every backoff
+ * by minutes. The first backoff is 0.5 s whatever max_backoff_ms says, too short to tell a
+ * kicked attempt from a natural retry without watching the clock.
+ */
+struct job;
+void __real_iha_delivery_make_due(struct iha_delivery *d, struct job *j, uint64_t at);
+void __wrap_iha_delivery_make_due(struct iha_delivery *d, struct job *j, uint64_t at);
+
+static _Atomic unsigned long long backoff_extra_ms; /* added to every backoff; setup() zeroes */
+static _Atomic unsigned backoffs;                   /* backoffs scheduled since setup() */
+
+void __wrap_iha_delivery_make_due(struct iha_delivery *d, struct job *j, uint64_t at)
+{
+    atomic_fetch_add(&backoffs, 1);
+    __real_iha_delivery_make_due(d, j, at + atomic_load(&backoff_extra_ms));
+}
+
 /* ---- fixtures ---- */
 
 struct fx {
@@ -343,6 +363,8 @@ static int setup(void **state)
 
     if (!f)
         return -1;
+    atomic_store(&backoff_extra_ms, 0);
+    atomic_store(&backoffs, 0);
     f->peer = peer_start();
     snprintf(f->dir, sizeof(f->dir), "/tmp/iha-delivery-XXXXXX");
     if (!mkdtemp(f->dir))
@@ -1120,7 +1142,11 @@ static void test_cancel_ordered(void **state)
     pthread_mutex_destroy(&rc.lock);
 }
 
-/* A kicked job in its backoff is attempted at once, long before its backoff ends. */
+/*
+ * A kicked job in its backoff is attempted at once. Its backoff is stretched to ten
+ * minutes, so no natural retry can come during the test: until the kick the loop keeps
+ * turning without a second attempt, and after it the second attempt follows.
+ */
 static void test_kick(void **state)
 {
     struct fx *f = *state;
@@ -1130,7 +1156,9 @@ static void test_kick(void **state)
     struct attempts ra = {.calls = 0};
     void *pa[2] = {&cap, &ra};
     struct iha_delivery_opts o = {.retry_for_ms = 60000, .on_attempt = on_attempt_rec};
+    unsigned long long turns;
 
+    atomic_store(&backoff_extra_ms, 10ull * 60 * 1000);
     snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u", closed_port());
     pthread_mutex_init(&ra.lock, NULL);
     capture_init(&cap);
@@ -1139,11 +1167,17 @@ static void test_kick(void **state)
     assert_int_equal(iha_delivery_kick(d, "k"), IHA_E_NOTFOUND);
     assert_int_equal(iha_delivery_submit_opts(d, &n, "k", &o, on_done_pair, pa), IHA_OK);
     iha_notification_clear(&n);
-    assert_true(wait_attempts(&ra, 1, 5000));
-    /* Wait until it is back in its backoff (0.4-0.6 s after a first failure). */
+    assert_true(wait_attempts(&ra, 1, TEST_WAIT_MS));
+    /* Back in its (stretched) backoff after the refused first attempt. */
     assert_eventually(debug_due(d) == 1);
+    assert_int_equal(atomic_load(&backoffs), 1);
+    /* Without a kick the loop turns and leaves the job waiting. */
+    turns = debug_turns(d);
+    assert_eventually(debug_turns(d) >= turns + 3);
+    assert_int_equal(attempt_calls(&ra), 1);
+
     assert_int_equal(iha_delivery_kick(d, "k"), IHA_OK);
-    assert_true(wait_attempts(&ra, 2, 300)); /* well before the earliest natural retry */
+    assert_true(wait_attempts(&ra, 2, TEST_WAIT_MS)); /* the next natural one is minutes away */
     assert_int_equal(ra.attempts[1], 2);
     assert_int_equal(capture_calls(&cap), 0);
     iha_delivery_free(d);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cmocka_includes.h"
+#include "test_fixture.h"
 
 struct ctx {
     struct iha_ruleset *rs;
@@ -740,15 +741,45 @@ static void expect_notif(const struct ctx *c, size_t i, const char *rule, enum i
     assert_string_equal(o->notif.hostname, host);
 }
 
+/*
+ * Resets the alert to alert @p i of the Alertmanager webhook body @p body: its status and
+ * labels as the sender wrote them.
+ */
+static void set_alert_from(struct ctx *c, json_t *body, size_t i)
+{
+    json_t *a = json_array_get(json_object_get(body, "alerts"), i);
+    json_t *labels = json_object_get(a, "labels"), *v;
+    const char *status = json_string_value(json_object_get(a, "status")), *name;
+
+    assert_non_null(labels);
+    assert_non_null(status);
+    iha_alert_clear(&c->alert);
+    iha_alert_init(&c->alert, IHA_SOURCE_ALERTMANAGER);
+    assert_true(strcmp(status, "firing") == 0 || strcmp(status, "resolved") == 0);
+    c->alert.status = strcmp(status, "firing") == 0 ? IHA_ALERT_FIRING : IHA_ALERT_RESOLVED;
+    json_object_foreach(labels, name, v)
+    {
+        assert_non_null(json_string_value(v));
+        assert_int_equal(iha_alert_set_label(&c->alert, name, json_string_value(v)), IHA_OK);
+    }
+}
+
+/* Resets the alert to the only alert of the Alertmanager fixture @p rel. */
+static void set_alert_fixture(struct ctx *c, const char *rel)
+{
+    json_t *body = test_fixture_json(rel);
+
+    assert_int_equal(json_array_size(json_object_get(body, "alerts")), 1);
+    set_alert_from(c, body, 0);
+    json_decref(body);
+}
+
 static void test_shipped_fixture_001(void **state)
 {
     struct ctx *c = *state;
 
     load_shipped(c);
-    /* tests/fixtures/alertmanager/001-am-plain.json */
-    set_alert(c, IHA_SOURCE_ALERTMANAGER, IHA_ALERT_FIRING, "alertname", "HostDown", "hostname",
-              "compute-1", "instance", "compute-1:9100", "job", "node", "severity", "critical",
-              NULL);
+    set_alert_fixture(c, "alertmanager/001-am-plain.json");
     map(c);
     assert_int_equal(c->res.n, 1);
     expect_notif(c, 0, "node-down", IHA_NTYPE_COMPUTE_HOST, "compute-1");
@@ -781,9 +812,7 @@ static void test_shipped_fixture_004(void **state)
     struct ctx *c = *state;
 
     load_shipped(c);
-    /* tests/fixtures/alertmanager/004-am-bearer.json */
-    set_alert(c, IHA_SOURCE_ALERTMANAGER, IHA_ALERT_FIRING, "alertname", "NovaComputeDown",
-              "hostname", "compute-2", "instance", "compute-2", "severity", "critical", NULL);
+    set_alert_fixture(c, "alertmanager/004-am-bearer.json");
     map(c);
     assert_int_equal(c->res.n, 1);
     expect_notif(c, 0, "nova-compute-down", IHA_NTYPE_PROCESS, "compute-2");
@@ -792,19 +821,21 @@ static void test_shipped_fixture_004(void **state)
     assert_int_equal(json_object_size(c->res.items[0].notif.payload), 2);
 }
 
+/* Two alerts whose instance is a rack: the hostname label names each host. */
 static void test_shipped_fixture_007(void **state)
 {
     struct ctx *c = *state;
     static const char *const hosts[] = {"compute-3", "compute-4"};
+    json_t *body = test_fixture_json("alertmanager/007-am-plain.json");
 
     load_shipped(c);
-    /* tests/fixtures/alertmanager/007-am-plain.json: two alerts, instance is a rack. */
+    assert_int_equal(json_array_size(json_object_get(body, "alerts")), 2);
     for (size_t i = 0; i < 2; i++) {
-        set_alert(c, IHA_SOURCE_ALERTMANAGER, IHA_ALERT_FIRING, "alertname", "HostDown", "hostname",
-                  hosts[i], "instance", "rack1", "severity", "critical", NULL);
+        set_alert_from(c, body, i);
         map(c);
         expect_notif(c, 0, "node-down", IHA_NTYPE_COMPUTE_HOST, hosts[i]);
     }
+    json_decref(body);
 }
 
 static void test_shipped_icmp_and_libvirt(void **state)
