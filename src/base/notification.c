@@ -308,3 +308,21 @@ enum iha_rc iha_notification_key(const struct iha_notification *n, char *out, si
         return IHA_E_LIMIT;
     return IHA_OK;
 }
+
+static const char *payload_str(const struct iha_notification *n, const char *key)
+{
+    const char *s = json_string_value(json_object_get(n->payload, key));
+
+    return s ? s : "";
+}
+
+bool iha_notification_evacuates(const struct iha_notification *n)
+{
+    return n->type == IHA_NTYPE_COMPUTE_HOST && strcmp(payload_str(n, "event"), "STOPPED") == 0 &&
+           strcmp(payload_str(n, "host_status"), "NORMAL") == 0;
+}
+
+bool iha_notification_host_back(const struct iha_notification *n)
+{
+    return n->type == IHA_NTYPE_COMPUTE_HOST && strcmp(payload_str(n, "event"), "STARTED") == 0;
+}

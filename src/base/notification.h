@@ -74,6 +74,15 @@ enum iha_rc iha_notification_validate(const struct iha_notification *n,
 /** Formats @p t as RFC 3339 UTC with a Z suffix into @p out (IHA_TIME_LEN bytes). */
 void iha_time_format(time_t t, char out[IHA_TIME_LEN]);
 
+/**
+ * @return true when Instance HA evacuates the host on @p n: COMPUTE_HOST with event
+ *         STOPPED and host_status NORMAL (its engine ignores any other host_status).
+ */
+bool iha_notification_evacuates(const struct iha_notification *n);
+
+/** @return true when @p n says its host is up again: COMPUTE_HOST with event STARTED. */
+bool iha_notification_host_back(const struct iha_notification *n);
+
 /** Fills @p out with a fresh random id (16 hex characters). */
 void iha_id_new(char out[IHA_ID_LEN]);
 

@@ -68,9 +68,14 @@ const char *iha_ruleset_rule_name(const struct iha_ruleset *rs, size_t i);
 /** One result of mapping an alert: a notification, or a drop with its reason. */
 struct iha_map_outcome {
     bool dropped;
-    enum iha_drop why;             /**< dropped only: the kind, for the metric label */
-    char rule[128];                /**< the rule that decided ("" when no rule matched) */
-    char reason[384];              /**< dropped only: why, naming the rule and field */
+    enum iha_drop why; /**< dropped only: the kind, for the metric label */
+    char rule[128];    /**< the rule that decided ("" when no rule matched) */
+    char reason[384];  /**< dropped only: why, naming the rule and field */
+    /**
+     * A resolved alert of a COMPUTE_HOST rule that sends nothing for it: the host the rule
+     * names (for the safety policy: the failure is over), "" otherwise.
+     */
+    char resolved_host[IHA_HOSTNAME_MAX + 1];
     struct iha_notification notif; /**< !dropped only; owned by the outcome */
 };
 

@@ -97,6 +97,9 @@ static enum iha_rc apply_rule(const struct rule *r, const struct iha_alert *a,
     snprintf(o->rule, sizeof(o->rule), "%s", r->name);
     iha_notification_init(&o->notif);
     if (!act->sends) {
+        if (a->status == IHA_ALERT_RESOLVED && r->type == IHA_NTYPE_COMPUTE_HOST &&
+            iha_extract_apply(r->hostname, a, o->resolved_host, sizeof(o->resolved_host)) != IHA_OK)
+            o->resolved_host[0] = '\0'; /* no host, nothing to tell the policy */
         /* Only "nothing for resolved" is a label of its own; a rule silent when firing is rare. */
         drop(o, a->status == IHA_ALERT_RESOLVED ? IHA_DROP_RESOLVED : IHA_DROP_OTHER,
              "rule %s sends nothing for %s alerts", r->name, iha_alert_status_name(a->status));

@@ -523,6 +523,12 @@ static void test_resolved_default_drop(void **state)
     assert_string_equal(c->res.items[0].reason, "rule host-down sends nothing for resolved alerts");
     assert_int_equal(c->res.items[0].why, IHA_DROP_RESOLVED);
     assert_null(c->res.items[0].notif.payload);
+    /* The safety policy learns which host is back. */
+    assert_string_equal(c->res.items[0].resolved_host, "compute-1");
+    set_alert(c, IHA_SOURCE_ALERTMANAGER, IHA_ALERT_FIRING, "alertname", "HostDown", "severity",
+              "critical", "instance", "compute-1:9100", NULL);
+    map(c);
+    assert_string_equal(c->res.items[0].resolved_host, "");
 }
 
 static void test_resolved_payload(void **state)

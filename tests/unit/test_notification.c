@@ -148,12 +148,43 @@ static void test_time_and_id(void **state)
     assert_string_not_equal(id1, id2);
 }
 
+/* Only a COMPUTE_HOST STOPPED with host_status NORMAL evacuates (masakari-api.md §6). */
+static void test_evacuates(void **state)
+{
+    static const struct {
+        enum iha_ntype t;
+        const char *payload;
+        bool evacuates, back;
+    } cases[] = {
+        {IHA_NTYPE_COMPUTE_HOST,
+         "{\"event\":\"STOPPED\",\"host_status\":\"NORMAL\",\"cluster_status\":\"OFFLINE\"}", true,
+         false},
+        {IHA_NTYPE_COMPUTE_HOST, "{\"event\":\"STOPPED\",\"host_status\":\"UNKNOWN\"}", false,
+         false},
+        {IHA_NTYPE_COMPUTE_HOST, "{\"event\":\"STOPPED\"}", false, false},
+        {IHA_NTYPE_COMPUTE_HOST, "{\"event\":\"STARTED\",\"host_status\":\"NORMAL\"}", false, true},
+        {IHA_NTYPE_PROCESS, "{\"event\":\"STOPPED\",\"process_name\":\"nova-compute\"}", false,
+         false},
+        {IHA_NTYPE_VM, "{\"event\":\"LIFECYCLE\",\"host_status\":\"NORMAL\"}", false, false},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct iha_notification n;
+
+        make(&n, cases[i].t, "compute-1", cases[i].payload);
+        assert_int_equal(iha_notification_evacuates(&n), cases[i].evacuates);
+        assert_int_equal(iha_notification_host_back(&n), cases[i].back);
+        iha_notification_clear(&n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validate),    cmocka_unit_test(test_type_names),
         cmocka_unit_test(test_bodies),      cmocka_unit_test(test_key),
-        cmocka_unit_test(test_time_and_id),
+        cmocka_unit_test(test_time_and_id), cmocka_unit_test(test_evacuates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
