@@ -26,6 +26,7 @@
 #include "mapping.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "policy.h"
 #include "queue.h"
 #include "reload.h"
 #include "service_auth.h"
@@ -210,6 +211,21 @@ static enum iha_rc daemon_start_stages(struct daemon *d)
         }
     }
     {
+        const struct iha_config *c = d->cfg;
+        struct iha_policy_config pc = {
+            .window_ms = c->policy_window_ms,
+            .max_hosts = c->policy_max_hosts,
+            .domain_percent = c->policy_domain_percent,
+            .domain_min_hosts = c->policy_domain_min_hosts,
+            .settle_ms = c->policy_settle_ms,
+            .flap_count = c->policy_flap_count,
+            .flap_window_ms = c->policy_flap_window_ms,
+            .flap_settle_ms = c->policy_flap_settle_ms,
+            .rate_burst = c->policy_rate_burst,
+            .rate_per_s = 1000.0 / c->policy_rate_interval_ms,
+            .auto_release_ms = c->policy_auto_release_ms,
+            .deadman_after_ms = c->policy_heartbeat_after_ms,
+        };
         struct iha_pipeline_stages st = {
             .rules = d->rs,
             .dedupe = d->dedupe,
@@ -219,6 +235,8 @@ static enum iha_rc daemon_start_stages(struct daemon *d)
             .max_age_ms = d->cfg->storage_max_age_ms,
             .metrics = d->metrics,
             .events = d->events,
+            .policy = c->policy_enabled ? &pc : NULL,
+            .heartbeat_alertname = c->policy_heartbeat_alertname,
         };
         d->pipeline = iha_pipeline_new(&st);
         if (!d->pipeline)

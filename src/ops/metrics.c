@@ -443,6 +443,23 @@ static const struct {
      "Configuration reload attempts, by result (success, failure)."},
     {"iha_gateway_token_renewals_total", IHA_METRIC_COUNTER, "result",
      "Keystone service token renewals, by result (success, failure)."},
+    {"iha_gateway_policy_notifications", IHA_METRIC_GAUGE, "state",
+     "Evacuating notifications the safety policy holds back, by state (settling, waiting for "
+     "the rate limit, held)."},
+    {"iha_gateway_policy_held", IHA_METRIC_GAUGE, "reason",
+     "Held evacuating notifications, by reason (storm, flapping, deadman)."},
+    {"iha_gateway_policy_storm_guard_tripped", IHA_METRIC_GAUGE, "",
+     "Whether the storm guard is tripped (1): too many hosts failed within its window."},
+    {"iha_gateway_policy_heartbeat_missing", IHA_METRIC_GAUGE, "",
+     "Whether the monitoring's heartbeat (policy.heartbeat) is missing (1)."},
+    {"iha_gateway_policy_hosts_in_window", IHA_METRIC_GAUGE, "",
+     "Distinct hosts with an evacuating notification within the storm guard's window."},
+    {"iha_gateway_policy_rate_limit_tokens", IHA_METRIC_GAUGE, "",
+     "Evacuations that may go now under the rate limit (its token bucket's level)."},
+    {"iha_gateway_policy_flapping_hosts", IHA_METRIC_GAUGE, "",
+     "Hosts flapping now (fired and resolved policy.flapping.count times in its window)."},
+    {"iha_gateway_policy_decisions_total", IHA_METRIC_COUNTER, "decision",
+     "Safety policy decisions, by decision (released, held, flapped, expired)."},
 };
 
 enum iha_rc iha_metrics_register_gateway(struct iha_metrics *m, const char *version)

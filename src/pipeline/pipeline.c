@@ -69,6 +69,13 @@ struct iha_pipeline *iha_pipeline_new(const struct iha_pipeline_stages *stages)
     pthread_mutex_init(&p->rules_lock, NULL);
     pthread_mutex_init(&p->storing_lock, NULL);
     pthread_mutex_init(&p->native_lock, NULL);
+    pthread_mutex_init(&p->policy_lock, NULL);
+    pthread_cond_init(&p->policy_cond, NULL);
+    if (iha_pipeline_policy_start(p, stages) != IHA_OK) {
+        IHA_LOG(IHA_LOG_ERROR, "cannot start the safety policy");
+        iha_pipeline_free(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -78,12 +85,16 @@ void iha_pipeline_stop(struct iha_pipeline *p)
     pthread_mutex_lock(&p->flight_lock);
     p->stopping = true;
     pthread_mutex_unlock(&p->flight_lock);
+    iha_pipeline_policy_stop(p);
     iha_pipeline_native_stop_all(p);
 }
 
 void iha_pipeline_free(struct iha_pipeline *p)
 {
     if (p) {
+        iha_pipeline_policy_stop(p);
+        pthread_mutex_destroy(&p->policy_lock);
+        pthread_cond_destroy(&p->policy_cond);
         iha_redelivery_free(p->redelivery);
         pthread_mutex_destroy(&p->flight_lock);
         pthread_mutex_destroy(&p->storing_lock);
@@ -226,6 +237,7 @@ static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct i
         if (r->p->metrics)
             iha_metrics_add(r->p->metrics, "iha_gateway_alerts_received_total", 1,
                             iha_source_name(r->source), iha_alert_status_name(a->status));
+        iha_pipeline_policy_heartbeat(r->p, a);
         if (iha_mapping_apply(r->p->rules, a, &mr) != IHA_OK) {
             json_t *item = json_pack("{s:I,s:s,s:s}", "alert", (json_int_t)i, "result",
                                      iha_result_name(IHA_RESULT_RETRY), "detail",
@@ -238,6 +250,10 @@ static enum iha_rc handle_alerts(struct request *r, const json_t *body, struct i
             struct iha_map_outcome *o = &mr.items[k];
             json_t *item;
 
+            if (o->dropped && o->resolved_host[0])
+                iha_pipeline_policy_resolve(r->p, o->resolved_host);
+            else if (!o->dropped && iha_notification_host_back(&o->notif))
+                iha_pipeline_policy_resolve(r->p, o->notif.hostname);
             if (o->dropped) {
                 IHA_LOG(IHA_LOG_INFO, "alert dropped", "alert", iha_alert_name(a), "status",
                         iha_alert_status_name(a->status), "fingerprint", a->fingerprint, "rule",

@@ -22,6 +22,12 @@
  * duplicate or 409 maintenance — the host is already being handled), DEAD (400/403 or
  * other final refusal, or not delivered within @c max_age; a line in deadletter.jsonl
  * with every attempt), DROPPED (by the operator).
+ *
+ * Evacuating notifications (COMPUTE_HOST STOPPED with host_status NORMAL) pass the safety
+ * policy (policy.h) between the queue and delivery: they settle, may be held (a HOLD
+ * record in the queue, so a restart keeps them held), cancelled when their host is back
+ * (ended DROPPED, "flapped"), or released to delivery as the rate limit allows. A native
+ * sender of one is answered 202 "queued" at once.
  */
 #ifndef IHA_PIPELINE_H
 #define IHA_PIPELINE_H
@@ -48,6 +54,16 @@ struct iha_events;
  */
 typedef void (*iha_reply_fn)(void *cls, unsigned status, json_t *body);
 
+/**
+ * The failure domain of @p host for the safety policy: its name into @p out and its
+ * number of hosts into @p hosts (0: unknown). @return false when the host has none known.
+ * Called from the queue's committer and the main thread; must not block for long.
+ */
+typedef bool (*iha_pipeline_domain_fn)(void *cls, const char *host, char *out, size_t size,
+                                       unsigned *hosts);
+
+struct iha_policy_config;
+
 /** Stages the pipeline uses; all borrowed and must outlive it. */
 struct iha_pipeline_stages {
     const struct iha_ruleset *rules;
@@ -58,17 +74,25 @@ struct iha_pipeline_stages {
     unsigned long long max_age_ms; /**< retried this long after arrival; 0 = 6 h */
     struct iha_metrics *metrics;   /**< may be NULL: the iha_gateway_* families are counted */
     struct iha_events *events;     /**< may be NULL: one event per alert outcome and attempt */
+    /**
+     * The safety policy for evacuating notifications (copied); NULL: they go to delivery at
+     * once (holds recovered from the queue still stay held until released).
+     */
+    const struct iha_policy_config *policy;
+    const char *heartbeat_alertname; /**< firing alerts of this name are the heartbeat */
+    iha_pipeline_domain_fn domain;   /**< may be NULL: no failure domains */
+    void *domain_cls;
 };
 
 /** @return a new pipeline or NULL (also when the queue or delivery is missing). */
 struct iha_pipeline *iha_pipeline_new(const struct iha_pipeline_stages *stages);
 
 /**
- * Stops handing queued notifications to delivery (they stay queued for the next
- * start) and answers every native sender still waiting for the first attempt of its
- * stored notification with 202 "queued" at once (and any stored later, too). Call when
- * shutting down, before iha_http_stop() (which answers what is still waiting 503) and
- * before iha_delivery_free(). Idempotent.
+ * Stops the safety policy's thread and stops handing queued notifications to delivery (they stay
+ * queued for the next start) and answers every native sender still waiting for the first attempt of
+ * its stored notification with 202 "queued" at once (and any stored later, too). Call when shutting
+ * down, before iha_http_stop() (which answers what is still waiting 503) and before
+ * iha_delivery_free(). Idempotent.
  */
 void iha_pipeline_stop(struct iha_pipeline *p);
 
@@ -110,5 +134,11 @@ size_t iha_pipeline_resume(struct iha_pipeline *p);
  * generated_time). Runs on the queue's thread or the main thread.
  */
 bool iha_pipeline_control(void *cls, const char *cmd, const char *id, char *answer, size_t size);
+
+/**
+ * @return a new object: the safety policy's state (policy.h iha_policy_status(), each
+ *         notification with its "id") and "enabled"; NULL when out of memory.
+ */
+json_t *iha_pipeline_policy_status(struct iha_pipeline *p);
 
 #endif

@@ -209,6 +209,8 @@ static const char *const result_names[IHA_RESULT_COUNT] = {
     [IHA_RESULT_DROPPED] = "dropped",
     [IHA_RESULT_RETRY] = "retry",
     [IHA_RESULT_DEAD] = "dead",
+    [IHA_RESULT_HELD] = "held",
+    [IHA_RESULT_FLAPPED] = "flapped",
 };
 
 const char *iha_result_name(enum iha_result res)

@@ -28,12 +28,26 @@
 struct live_copy {
     uint64_t seq;
     json_t *record;
+    enum iha_hold_reason held; /* the safety policy held it before the restart */
 };
 
 struct live_list {
     struct live_copy *v;
     size_t n, cap;
 };
+
+/* The reason a queue HOLD record names; an unknown one still holds (as the storm guard). */
+static enum iha_hold_reason hold_reason_of(const json_t *hold)
+{
+    const char *r = json_string_value(json_object_get(hold, "reason"));
+
+    if (!hold || !r || !r[0])
+        return IHA_HOLD_NONE;
+    for (int i = IHA_HOLD_STORM; i < IHA_HOLD_COUNT; i++)
+        if (strcmp(r, iha_hold_reason_name((enum iha_hold_reason)i)) == 0)
+            return (enum iha_hold_reason)i;
+    return IHA_HOLD_STORM;
+}
 
 static void collect(void *cls, const struct iha_queue_item *it)
 {
@@ -48,13 +62,18 @@ static void collect(void *cls, const struct iha_queue_item *it)
         l->cap = cap;
     }
     l->v[l->n].seq = it->seq;
+    l->v[l->n].held = hold_reason_of(it->hold);
     l->v[l->n].record = json_deep_copy(it->record);
     if (l->v[l->n].record)
         l->n++;
 }
 
-/* Hands the live entry to delivery, registering its key in dedupe first. */
-static void resume_one(struct iha_pipeline *p, uint64_t seq, const json_t *rec)
+/*
+ * Hands the live entry on (held again when it was held), registering its key in dedupe
+ * first.
+ */
+static void resume_one(struct iha_pipeline *p, uint64_t seq, const json_t *rec,
+                       enum iha_hold_reason hold)
 {
     struct iha_notification n;
     char key[KEY_MAX], gt[IHA_TIME_LEN];
@@ -79,9 +98,11 @@ static void resume_one(struct iha_pipeline *p, uint64_t seq, const json_t *rec)
     /* Without a table entry (full) delivery goes on; repeats are then not joined to it. */
     held = iha_dedupe_begin(p->dedupe, key, iha_clock_ms(), time(NULL), gt, &v) == IHA_OK &&
            v == IHA_DEDUPE_NEW;
-    iha_pipeline_start_flight(p, seq, key, &n,
-                              received ? (long long)received : (long long)iha_clock_wall_ms(), NULL,
-                              NULL, &held);
+    if (!received)
+        received = (json_int_t)iha_clock_wall_ms();
+    if (hold == IHA_HOLD_NONE ||
+        !iha_pipeline_policy_park(p, seq, key, &n, (long long)received, hold, &held))
+        iha_pipeline_start_flight(p, seq, key, &n, (long long)received, NULL, NULL, &held);
     iha_pipeline_key_end(p, &held, key, false);
     iha_notification_clear(&n);
 }
@@ -92,7 +113,7 @@ size_t iha_pipeline_resume(struct iha_pipeline *p)
 
     iha_queue_foreach(p->queue, collect, &l);
     for (size_t i = 0; i < l.n; i++) {
-        resume_one(p, l.v[i].seq, l.v[i].record);
+        resume_one(p, l.v[i].seq, l.v[i].record, l.v[i].held);
         json_decref(l.v[i].record);
     }
     free(l.v);
@@ -270,6 +291,8 @@ bool iha_pipeline_control(void *cls, const char *cmd, const char *id, char *answ
 
     if (strcmp(cmd, "requeue") == 0)
         return control_requeue(p, id, answer, size);
+    if (strcmp(cmd, "hold-release") == 0)
+        return iha_pipeline_policy_release(p, id, answer, size);
     if (strcmp(cmd, "retry") != 0 && strcmp(cmd, "drop") != 0) {
         snprintf(answer, size, "unknown command %s", cmd);
         return false;
@@ -306,7 +329,8 @@ bool iha_pipeline_control(void *cls, const char *cmd, const char *id, char *answ
         pthread_mutex_lock(&p->flight_lock);
         rc = iha_queue_complete(p->queue, seq, IHA_QREC_DROPPED, info);
         ok = rc == IHA_OK;
-        if (ok) {
+        /* Held back by the policy: not in delivery, nothing else to stop. */
+        if (ok && !iha_pipeline_policy_forget(p, seq)) {
             /* Delivery jobs are per dedupe key: spare one another live entry shares. */
             iha_queue_foreach(p->queue, find_key_share, &ks);
             if (!ks.shared)

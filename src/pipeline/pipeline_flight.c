@@ -203,9 +203,9 @@ static void on_done(void *cls, const struct iha_delivery_result *res)
  * the caller's claim on @p key when @p *key_held (and clears it): it ends the key when
  * delivery ends, or at once when delivery cannot start.
  */
-void iha_pipeline_start_flight(struct iha_pipeline *p, uint64_t seq, const char *key,
-                               const struct iha_notification *n, long long received_ms,
-                               struct request *native, json_t *item, bool *key_held)
+void iha_pipeline_start_delivery(struct iha_pipeline *p, uint64_t seq, const char *key,
+                                 const struct iha_notification *n, long long received_ms,
+                                 struct request *native, json_t *item, bool *key_held)
 {
     struct flight *f = calloc(1, sizeof(*f));
     long long age = (long long)iha_clock_wall_ms() - received_ms;
@@ -270,4 +270,27 @@ void iha_pipeline_start_flight(struct iha_pipeline *p, uint64_t seq, const char 
             iha_pipeline_native_settle(r, it, n, seq, &res);
     }
     flight_free(f);
+}
+
+/*
+ * Hands the live entry @p seq on: an evacuating notification to the safety policy (its
+ * native sender is answered "queued" at once: the policy may take minutes), anything
+ * else to delivery (iha_pipeline_start_delivery()).
+ */
+void iha_pipeline_start_flight(struct iha_pipeline *p, uint64_t seq, const char *key,
+                               const struct iha_notification *n, long long received_ms,
+                               struct request *native, json_t *item, bool *key_held)
+{
+    struct iha_delivery_result res = {.outcome = IHA_OUTCOME_RETRY};
+
+    if (!iha_pipeline_policy_park(p, seq, key, n, received_ms, IHA_HOLD_NONE, key_held)) {
+        iha_pipeline_start_delivery(p, seq, key, n, received_ms, native, item, key_held);
+        return;
+    }
+    if (native) {
+        snprintf(res.detail, sizeof(res.detail),
+                 "stored; it evacuates a host, so the safety policy sends it after its settle "
+                 "time");
+        iha_pipeline_native_settle(native, item, n, seq, &res);
+    }
 }

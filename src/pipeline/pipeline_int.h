@@ -23,6 +23,7 @@
 #include "delivery.h"
 #include "notification.h"
 #include "pipeline.h"
+#include "policy.h"
 #include "rc.h"
 #include "alert.h"
 
@@ -58,6 +59,20 @@ struct iha_pipeline {
      */
     pthread_mutex_t storing_lock;
     struct stored *storing;
+    /* The safety policy and its thread (pipeline_policy.c); policy_lock is a leaf. */
+    pthread_mutex_t policy_lock;
+    pthread_cond_t policy_cond;
+    struct iha_policy *policy; /* under policy_lock once the thread runs */
+    bool policy_enabled;       /* new evacuations are admitted (else only recovered holds) */
+    pthread_t policy_thread;
+    bool policy_started;
+    bool policy_stop, policy_kick;     /* under policy_lock */
+    struct parked *parked;             /* under policy_lock */
+    struct decision *decisions;        /* under policy_lock: not carried out yet */
+    size_t n_decisions, cap_decisions; /* under policy_lock */
+    char heartbeat_alertname[128];
+    iha_pipeline_domain_fn domain;
+    void *domain_cls;
 };
 
 /*
@@ -138,7 +153,9 @@ enum iha_result {
     IHA_RESULT_DEDUPLICATED,
     IHA_RESULT_DROPPED,
     IHA_RESULT_RETRY,
-    IHA_RESULT_DEAD, /* events page only: dead-lettered */
+    IHA_RESULT_DEAD,    /* events page only: dead-lettered */
+    IHA_RESULT_HELD,    /* events page only: held by the safety policy */
+    IHA_RESULT_FLAPPED, /* events page only: its host was back before it was sent */
     IHA_RESULT_COUNT
 };
 
@@ -191,11 +208,42 @@ bool iha_pipeline_submit(struct request *r, struct iha_notification *n, json_t *
 
 /* ---- pipeline_flight.c ---- */
 
-/** Hands the live entry @p seq to delivery; see its definition for @p native and @p key_held. */
+/**
+ * Hands the live entry @p seq on: to the safety policy when it evacuates, else to delivery;
+ * see its definition for @p native and @p key_held.
+ */
 void iha_pipeline_start_flight(struct iha_pipeline *p, uint64_t seq, const char *key,
                                const struct iha_notification *n, long long received_ms,
                                struct request *native, json_t *item, bool *key_held);
+/** Hands the live entry @p seq to delivery now, past the policy; as iha_pipeline_start_flight(). */
+void iha_pipeline_start_delivery(struct iha_pipeline *p, uint64_t seq, const char *key,
+                                 const struct iha_notification *n, long long received_ms,
+                                 struct request *native, json_t *item, bool *key_held);
 /** Answers every native sender still waiting for a first attempt: 202 "queued". */
 void iha_pipeline_native_stop_all(struct iha_pipeline *p);
+
+/* ---- pipeline_policy.c ---- */
+
+/** Creates the policy (always: recovered holds need it) and starts its thread. */
+enum iha_rc iha_pipeline_policy_start(struct iha_pipeline *p,
+                                      const struct iha_pipeline_stages *stages) IHA_MUST_CHECK;
+/** Stops the thread; what is parked stays live in the queue. Idempotent. */
+void iha_pipeline_policy_stop(struct iha_pipeline *p);
+/**
+ * Parks the stored evacuating notification @p seq with the policy (held again for
+ * @p held when it was held before a restart), taking over @p key_held.
+ * @return false when @p n does not go through the policy (the caller delivers it).
+ */
+bool iha_pipeline_policy_park(struct iha_pipeline *p, uint64_t seq, const char *key,
+                              const struct iha_notification *n, long long received_ms,
+                              enum iha_hold_reason held, bool *key_held);
+/** The failure of @p host is over: its parked notifications are cancelled. */
+void iha_pipeline_policy_resolve(struct iha_pipeline *p, const char *host);
+/** @p a is the monitoring's heartbeat when it is the configured firing alert. */
+void iha_pipeline_policy_heartbeat(struct iha_pipeline *p, const struct iha_alert *a);
+/** Forgets the parked @p seq (dropped by the operator). @return whether it was parked. */
+bool iha_pipeline_policy_forget(struct iha_pipeline *p, uint64_t seq);
+/** The operator releases the held notification @p id (id or seq), or "--all". */
+bool iha_pipeline_policy_release(struct iha_pipeline *p, const char *id, char *answer, size_t size);
 
 #endif

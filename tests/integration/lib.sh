@@ -630,7 +630,9 @@ _gw_token() {
 # lines to the storage: section (e.g. "  max_age: 10s"), GW_IHA_EXTRA to instance_ha:,
 # GW_AUTH_EXTRA to web.auth: (e.g. a basic_auth_users: block, indented by four),
 # GW_WEB_EXTRA to web: (indented by two). GW_SCHEME=https for a TLS listener (with
-# IT_CACERT naming the CA that signed its certificate).
+# IT_CACERT naming the CA that signed its certificate). GW_POLICY is the whole policy:
+# section; by default the safety policy is off, so that the tests of the other stages
+# see an evacuation go at once (the policy's own tests set it).
 start_gateway() {
     local bin=${IHA_GATEWAY_BIN:-$IT_ROOT/build/iha-gateway}
     [[ -x "$bin" ]] || fail "gateway binary not found: $bin (set IHA_GATEWAY_BIN)"
@@ -663,6 +665,7 @@ storage:
   path: ${GW_STORAGE:-$GW_DIR/data}
   max_backoff: ${GW_MAX_BACKOFF:-2s}
 ${GW_STORAGE_EXTRA:-}
+${GW_POLICY:-policy: {enabled: false\}}
 EOF
     require_port_free "$GW_PORT" iha-gateway
     log "gateway: starting $bin on $GW_URL"
@@ -1062,6 +1065,7 @@ dedupe:
   window: 180s
 storage:
   path: $GW_DIR/storage
+${GW_POLICY:-policy: {enabled: false\}}
 EOF
     require_port_free "$GW_PORT" iha-gateway
     log "gateway: starting $bin on $GW_URL (Keystone auth)"
