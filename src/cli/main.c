@@ -19,7 +19,8 @@ int main(int argc, char **argv)
         return iha_cli_check_config(&o);
     if (o.command && strcmp(o.command, "map") == 0)
         return iha_cli_map(&o);
-    if (o.command && (strcmp(o.command, "queue") == 0 || strcmp(o.command, "deadletter") == 0))
+    if (o.command && (strcmp(o.command, "queue") == 0 || strcmp(o.command, "deadletter") == 0 ||
+                      strcmp(o.command, "hold") == 0))
         return iha_cli_storage(&o);
     if (o.command && strcmp(o.command, "test-rules") == 0)
         return iha_ruletest_main(o.args, o.n_args, stdout, stderr);

@@ -28,6 +28,7 @@ static const char usage[] =
     "                                                dry run: show what alerts would send\n"
     "       iha-gateway queue list|show ID|retry ID|drop ID [--storage.path=DIR]\n"
     "       iha-gateway deadletter list|requeue ID [--storage.path=DIR]\n"
+    "       iha-gateway hold list|release ID|release --all|drop ID [--storage.path=DIR]\n"
     "                                                inspect and act on the durable queue\n"
     "\n"
     "Flags (override the config file; without --config.file the embedded default applies):\n"
@@ -118,14 +119,16 @@ int iha_cli_parse_args(int argc, char **argv, struct options *o)
         }
         if (matched)
             continue;
-        if (a[0] == '-' && a[1] != '\0') {
+        /* "hold release --all" names every held notification; it is an argument. */
+        if (a[0] == '-' && a[1] != '\0' &&
+            !(o->command && strcmp(o->command, "hold") == 0 && strcmp(a, "--all") == 0)) {
             fprintf(stderr, "iha-gateway: unknown flag %s (see --help)\n", a);
             return -1;
         }
         if (!o->command && o->n_args == 0 &&
             (strcmp(a, "check-config") == 0 || strcmp(a, "map") == 0 ||
              strcmp(a, "test-rules") == 0 || strcmp(a, "queue") == 0 ||
-             strcmp(a, "deadletter") == 0)) {
+             strcmp(a, "deadletter") == 0 || strcmp(a, "hold") == 0)) {
             o->command = a;
             continue;
         }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /**
  * @file queue_cmds.c
- * @brief queue and deadletter: inspect the durable queue and act on it.
+ * @brief queue, deadletter and hold: inspect the durable queue and act on it.
  *
  * One command of the iha-gateway binary (see cli_int.h).
  */
@@ -161,6 +161,58 @@ static int cmd_deadletter(const struct options *o, const char *dir)
     return 0;
 }
 
+/* One held notification, from its queue record and HOLD. */
+static void print_hold(void *cls, const struct iha_queue_item *it)
+{
+    size_t *count = cls;
+    json_t *o;
+
+    if (!it->hold)
+        return;
+    o = json_pack(
+        "{s:I,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "seq", (json_int_t)it->seq, "id",
+        json_object_get(it->record, "id"), "hostname", json_object_get(it->record, "hostname"),
+        "rule", json_object_get(it->record, "rule"), "reason", json_object_get(it->hold, "reason"),
+        "held_at", json_object_get(it->hold, "at"), "guard", json_object_get(it->hold, "guard"));
+    if (o) {
+        iha_cli_print_line(o);
+        (*count)++;
+    }
+}
+
+/*
+ * hold list reads the queue (held notifications are recorded there, so this works with
+ * the daemon stopped too); release and drop go to the daemon like queue actions.
+ */
+static int cmd_hold(const struct options *o, const char *dir)
+{
+    struct iha_queue_config qc = {.dir = dir, .read_only = true};
+    struct iha_queue *q = NULL;
+    struct iha_err err = {0};
+    const char *sub = o->n_args ? o->args[0] : "";
+    const char *id = o->n_args > 1 ? o->args[1] : NULL;
+    size_t count = 0;
+
+    if (strcmp(sub, "release") == 0 && id)
+        return queue_action(dir, "hold-release", id);
+    if (strcmp(sub, "drop") == 0 && id && strcmp(id, "--all") != 0)
+        return queue_action(dir, "drop", id);
+    if (strcmp(sub, "list") != 0) {
+        fprintf(stderr, "usage: iha-gateway hold list|release ID|release --all|drop ID\n");
+        return 2;
+    }
+    if (iha_queue_open(&qc, &q, &err) != IHA_OK) {
+        fprintf(stderr, "iha-gateway: %s\n", err.msg);
+        return 1;
+    }
+    iha_queue_foreach(q, print_hold, &count);
+    iha_queue_close(q);
+    fprintf(stderr,
+            "%zu held evacuation(s) in %s; release with iha-gateway hold release ID|--all\n", count,
+            dir);
+    return 0;
+}
+
 int iha_cli_storage(const struct options *o)
 {
     struct iha_diag *diag = iha_diag_new();
@@ -173,6 +225,8 @@ int iha_cli_storage(const struct options *o)
         iha_cli_print_diag(diag);
     } else if (strcmp(o->command, "queue") == 0) {
         status = cmd_queue(o, cfg->storage_path);
+    } else if (strcmp(o->command, "hold") == 0) {
+        status = cmd_hold(o, cfg->storage_path);
     } else {
         status = cmd_deadletter(o, cfg->storage_path);
     }

@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "policy.h"
+#include "segments.h"
 #include "queue.h"
 #include "reload.h"
 #include "service_auth.h"
@@ -93,6 +94,7 @@ struct daemon {
     struct iha_delivery *delivery;
     struct iha_queue *queue;
     struct iha_pipeline *pipeline;
+    struct iha_segments *segments; /* the storm guard's failure domains; NULL: none */
     struct readiness ready;
     struct iha_auth *auth;
     struct iha_http *http;
@@ -187,12 +189,53 @@ static enum iha_rc daemon_open_storage(struct daemon *d)
     return IHA_OK;
 }
 
+/* The pipeline's failure domain of a host: its Instance HA segment (committer thread). */
+static bool segment_of(void *cls, const char *host, char *out, size_t size, unsigned *hosts)
+{
+    struct iha_segment_info si;
+
+    if (iha_segments_lookup(cls, host, &si) != IHA_OK)
+        return false;
+    snprintf(out, size, "%s", si.name);
+    *hosts = si.hosts;
+    return true;
+}
+
+/*
+ * The storm guard's failure domains: Instance HA's segments, read with the service token.
+ * Not waited for: until the first answer the guard counts hosts only.
+ */
+static enum iha_rc daemon_start_segments(struct daemon *d)
+{
+    const struct iha_config *c = d->cfg;
+    struct iha_segments_config sc = {
+        .url = c->url,
+        .dialect = c->dialect,
+        .token = d->token,
+        .tls = &c->tls,
+        .connect_timeout_ms = c->connect_timeout_ms,
+        .timeout_ms = c->timeout_ms,
+    };
+    struct iha_err err = {0};
+
+    if (!c->policy_enabled || !c->policy_failure_domain ||
+        strcmp(c->policy_failure_domain, "segment") != 0)
+        return IHA_OK;
+    if (iha_segments_new(&sc, &d->segments, &err) != IHA_OK) {
+        IHA_LOG(IHA_LOG_ERROR, "cannot start reading Instance HA segments", "detail", err.msg);
+        return IHA_E_INVAL;
+    }
+    return IHA_OK;
+}
+
 /*
  * Delivery, the pipeline and reload; then the commands left while the daemon was down,
  * before anything recovered is delivered.
  */
 static enum iha_rc daemon_start_stages(struct daemon *d)
 {
+    if (daemon_start_segments(d) != IHA_OK)
+        return IHA_E_INVAL;
     {
         struct iha_delivery_config dc = {
             .url = d->cfg->url,
@@ -237,6 +280,8 @@ static enum iha_rc daemon_start_stages(struct daemon *d)
             .events = d->events,
             .policy = c->policy_enabled ? &pc : NULL,
             .heartbeat_alertname = c->policy_heartbeat_alertname,
+            .domain = d->segments ? segment_of : NULL,
+            .domain_cls = d->segments,
         };
         d->pipeline = iha_pipeline_new(&st);
         if (!d->pipeline)
@@ -372,6 +417,7 @@ static void daemon_stop(struct daemon *d)
     iha_delivery_free(d->delivery);
     iha_queue_close(d->queue);
     iha_pipeline_free(d->pipeline);
+    iha_segments_free(d->segments);
     iha_reload_free(d->reload);
     iha_events_free(d->events);
     iha_auth_free(d->auth);

@@ -253,6 +253,23 @@ static json_t *auth_json(const struct iha_auth_config *a)
     return o;
 }
 
+static json_t *policy_json(const struct iha_config *c)
+{
+    return json_pack(
+        "{s:b,s:I,s:{s:I,s:I,s:I,s:I,s:s?,s:I},s:{s:I,s:I,s:I},s:{s:I,s:I},"
+        "s:{s:s?,s:I}}",
+        "enabled", c->policy_enabled, "settle_ms", (json_int_t)c->policy_settle_ms, "storm",
+        "window_ms", (json_int_t)c->policy_window_ms, "max_hosts", (json_int_t)c->policy_max_hosts,
+        "domain_percent", (json_int_t)c->policy_domain_percent, "domain_min_hosts",
+        (json_int_t)c->policy_domain_min_hosts, "failure_domain", c->policy_failure_domain,
+        "auto_release_ms", (json_int_t)c->policy_auto_release_ms, "flapping", "count",
+        (json_int_t)c->policy_flap_count, "window_ms", (json_int_t)c->policy_flap_window_ms,
+        "settle_ms", (json_int_t)c->policy_flap_settle_ms, "rate_limit", "burst",
+        (json_int_t)c->policy_rate_burst, "interval_ms", (json_int_t)c->policy_rate_interval_ms,
+        "heartbeat", "alertname", c->policy_heartbeat_alertname, "missing_after_ms",
+        (json_int_t)c->policy_heartbeat_after_ms);
+}
+
 json_t *iha_config_to_json_redacted(const struct iha_config *cfg)
 {
     json_t *users = json_object(), *globs = json_array(), *o;
@@ -281,6 +298,8 @@ json_t *iha_config_to_json_redacted(const struct iha_config *cfg)
         (json_int_t)cfg->storage_max_age_ms, "max_backoff_ms",
         (json_int_t)cfg->storage_max_backoff_ms, "log", "level", level_name(cfg->log_level),
         "format", cfg->log_format == IHA_LOG_JSON ? "json" : "logfmt");
+    if (o)
+        json_object_set_new(o, "policy", policy_json(cfg));
     return o;
 }
 
@@ -721,6 +740,8 @@ json_t *iha_reload_status(struct iha_reload *r)
                   "reloads", (json_int_t)r->reloads, "restart_required", r->restart_required,
                   "applied", r->applied);
     pthread_mutex_unlock(&r->lock);
+    if (o && r->c.pipeline)
+        json_object_set_new(o, "policy", iha_pipeline_policy_status(r->c.pipeline));
     return o;
 }
 

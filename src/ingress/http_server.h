@@ -14,6 +14,7 @@
  *   GET /                                   status page, HTML (?hostname= filter; no auth)
  *   GET /api/v1/status                      status JSON (secrets redacted; auth)
  *   GET /api/v1/events                      recent alert outcomes (?hostname=, ?limit=; auth)
+ *   GET /api/v1/holds                       the safety policy: guard, what is held back (auth)
  *   POST /-/reload                          reload config, tokens and rules (auth)
  * Unknown path 404, wrong method 405 with Allow. A body over the limit is answered
  * 413 (never a dropped connection); malformed JSON 400 naming line/column/position;

@@ -42,7 +42,17 @@ enum err_format {
     FMT_OPENSTACK /* {"<faultName>": {"code", "message"}}, Keystone's shape for 401 */
 };
 
-enum route_kind { R_INGEST, R_HEALTHY, R_READY, R_METRICS, R_PAGE, R_STATUS, R_EVENTS, R_RELOAD };
+enum route_kind {
+    R_INGEST,
+    R_HEALTHY,
+    R_READY,
+    R_METRICS,
+    R_PAGE,
+    R_STATUS,
+    R_EVENTS,
+    R_HOLDS,
+    R_RELOAD
+};
 
 struct route {
     const char *path; /* '*' stands for one project_id segment */

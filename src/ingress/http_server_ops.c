@@ -125,6 +125,14 @@ enum MHD_Result iha_http_answer_ops(struct iha_http *h, struct MHD_Connection *c
     case R_STATUS:
         iha_http_log_request(h, c, method, url, 200, t0);
         return iha_http_queue_json(c, 200, status_json(h), NULL, NULL);
+    case R_HOLDS:
+        /* The policy part of the status, so a script needs no more than it asks for. */
+        status = status_json(h);
+        events = json_incref(json_object_get(status, "policy"));
+        json_decref(status);
+        iha_http_log_request(h, c, method, url, 200, t0);
+        return iha_http_queue_json(c, 200, events ? events : json_pack("{s:b}", "enabled", false),
+                                   NULL, NULL);
     case R_EVENTS:
         iha_http_log_request(h, c, method, url, 200, t0);
         n = events_limit(c);

@@ -28,6 +28,7 @@ static const struct route routes[] = {
      * most expensive answer on this thread. */
     {"/api/v1/status", M_GET | M_HEAD, R_STATUS, IHA_SOURCE_NATIVE, FMT_GATEWAY, true},
     {"/api/v1/events", M_GET | M_HEAD, R_EVENTS, IHA_SOURCE_NATIVE, FMT_GATEWAY, true},
+    {"/api/v1/holds", M_GET | M_HEAD, R_HOLDS, IHA_SOURCE_NATIVE, FMT_GATEWAY, true},
     {NULL, 0, R_HEALTHY, IHA_SOURCE_NATIVE, FMT_GATEWAY, false},
 };
 

@@ -172,6 +172,75 @@ static void events_table(struct iha_buf *h, const json_t *events)
     raw(h, "</tbody></table>\n");
 }
 
+static void holds_table(struct iha_buf *h, const json_t *list)
+{
+    size_t i;
+    const json_t *e;
+    char n[32];
+
+    raw(h, "<table id=\"holds\"><thead><tr><th>notification</th><th>host</th>"
+           "<th>failure domain</th><th>state</th><th>reason</th><th>for</th></tr></thead>"
+           "<tbody>\n");
+    if (json_array_size(list) == 0)
+        raw(h, "<tr><td colspan=\"6\">nothing held back</td></tr>\n");
+    json_array_foreach(list, i, e)
+    {
+        raw(h, "<tr class=\"hold\" data-state=\"");
+        text(h, str(e, "state"));
+        raw(h, "\" data-host=\"");
+        text(h, str(e, "host"));
+        raw(h, "\">");
+        td(h, NULL, str(e, "id"));
+        td(h, NULL, str(e, "host"));
+        td(h, NULL, str(e, "domain"));
+        td(h, NULL, str(e, "state"));
+        td(h, NULL, str(e, "reason"));
+        snprintf(n, sizeof(n), "%llds", (long long)json_integer_value(json_object_get(e, "for_s")));
+        td(h, NULL, n);
+        raw(h, "</tr>\n");
+    }
+    raw(h, "</tbody></table>\n");
+}
+
+/* What the safety policy holds back and why: first on the page when the guard tripped. */
+static void policy_section(struct iha_buf *h, const json_t *policy)
+{
+    const json_t *guard = json_object_get(policy, "guard");
+    const json_t *hb = json_object_get(policy, "heartbeat");
+    const json_t *flapping = json_object_get(policy, "flapping_hosts");
+    size_t i;
+    const json_t *f;
+
+    if (!policy)
+        return;
+    raw(h, "<h2>Safety policy</h2>\n<p id=\"guard\" class=\"guard-");
+    text(h, str(guard, "state"));
+    raw(h, "\"><b>Storm guard ");
+    text(h, str(guard, "state"));
+    raw(h, "</b>: ");
+    text(h, str(guard, "why"));
+    raw(h, ". Monitoring heartbeat: <b id=\"heartbeat\">");
+    text(h, str(hb, "state"));
+    raw(h, "</b>.");
+    if (!json_is_true(json_object_get(policy, "enabled")))
+        raw(h, " New evacuations are not checked (policy.enabled is false).");
+    raw(h, "</p>\n");
+    if (json_array_size(flapping) > 0) {
+        raw(h, "<p id=\"flapping\">Flapping hosts:");
+        json_array_foreach(flapping, i, f)
+        {
+            raw(h, " <code>");
+            text(h, json_string_value(f));
+            raw(h, "</code>");
+        }
+        raw(h, "</p>\n");
+    }
+    holds_table(h, json_object_get(policy, "notifications"));
+    raw(h, "<p>Release held evacuations with <code>iha-gateway hold release ID</code> or "
+           "<code>iha-gateway hold release --all</code>; end one with "
+           "<code>iha-gateway hold drop ID</code>.</p>\n");
+}
+
 static const char style[] =
     "<style>body{font-family:sans-serif;margin:1.5em;color:#222}"
     "table{border-collapse:collapse;width:100%;font-size:90%}"
@@ -179,6 +248,7 @@ static const char style[] =
     "th{background:#eee}.result-delivered b,.result-duplicate b{color:#060}"
     ".result-dropped b,.result-deduplicated b{color:#666}"
     ".result-rejected b,.result-retry b,.result-auth_error b,.result-dead b{color:#b00}"
+    ".result-held b,.guard-tripped b{color:#b00}.result-flapped b{color:#666}"
     "pre{background:#f6f6f6;padding:8px;overflow:auto}code{font-size:90%}</style>";
 
 char *iha_status_page_render(const json_t *status, const json_t *events, const char *hostname)
@@ -202,7 +272,9 @@ char *iha_status_page_render(const json_t *status, const json_t *events, const c
     text(&h, str(json_object_get(status, "instance_ha"), "dialect"));
     raw(&h, "), service token: ");
     text(&h, str(json_object_get(status, "instance_ha"), "token"));
-    raw(&h, ".</p>\n<h2>Recent alerts</h2>\n"
+    raw(&h, ".</p>\n");
+    policy_section(&h, json_object_get(status, "policy"));
+    raw(&h, "<h2>Recent alerts</h2>\n"
             "<form method=\"get\" action=\"/\"><label>hostname "
             "<input name=\"hostname\" value=\"");
     text(&h, hostname);
