@@ -92,7 +92,7 @@ void iha_pipeline_stop(struct iha_pipeline *p)
 void iha_pipeline_free(struct iha_pipeline *p)
 {
     if (p) {
-        iha_pipeline_policy_stop(p);
+        iha_pipeline_policy_free(p);
         pthread_mutex_destroy(&p->policy_lock);
         pthread_cond_destroy(&p->policy_cond);
         iha_redelivery_free(p->redelivery);

@@ -62,8 +62,9 @@ struct iha_pipeline {
     /* The safety policy and its thread (pipeline_policy.c); policy_lock is a leaf. */
     pthread_mutex_t policy_lock;
     pthread_cond_t policy_cond;
-    struct iha_policy *policy; /* under policy_lock once the thread runs */
-    bool policy_enabled;       /* new evacuations are admitted (else only recovered holds) */
+    struct iha_policy
+        *policy;         /* set at start, freed by iha_pipeline_free(); use under policy_lock */
+    bool policy_enabled; /* new evacuations are admitted (else only recovered holds) */
     pthread_t policy_thread;
     bool policy_started;
     bool policy_stop, policy_kick;     /* under policy_lock */
@@ -227,8 +228,13 @@ void iha_pipeline_native_stop_all(struct iha_pipeline *p);
 /** Creates the policy (always: recovered holds need it) and starts its thread. */
 enum iha_rc iha_pipeline_policy_start(struct iha_pipeline *p,
                                       const struct iha_pipeline_stages *stages) IHA_MUST_CHECK;
-/** Stops the thread; what is parked stays live in the queue. Idempotent. */
+/**
+ * Stops the thread (idempotent). The policy stays: the queue's committer may still park
+ * a notification until the queue is closed; nothing is carried out any more.
+ */
 void iha_pipeline_policy_stop(struct iha_pipeline *p);
+/** Stops the thread and frees the policy; what is parked stays live in the queue. */
+void iha_pipeline_policy_free(struct iha_pipeline *p);
 /**
  * Parks the stored evacuating notification @p seq with the policy (held again for
  * @p held when it was held before a restart), taking over @p key_held.

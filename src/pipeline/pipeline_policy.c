@@ -333,18 +333,17 @@ enum iha_rc iha_pipeline_policy_start(struct iha_pipeline *p,
                         &p->policy);
     if (rc != IHA_OK)
         return rc;
-    if (pthread_create(&p->policy_thread, NULL, policy_main, p) != 0)
-        return IHA_E_IO;
+    /* Set before the thread exists: it reads the flags next to this one. */
     p->policy_started = true;
+    if (pthread_create(&p->policy_thread, NULL, policy_main, p) != 0) {
+        p->policy_started = false;
+        return IHA_E_IO;
+    }
     return IHA_OK;
 }
 
 void iha_pipeline_policy_stop(struct iha_pipeline *p)
 {
-    struct parked *x;
-
-    if (!p->policy)
-        return;
     pthread_mutex_lock(&p->policy_lock);
     p->policy_stop = true;
     pthread_cond_signal(&p->policy_cond);
@@ -352,6 +351,13 @@ void iha_pipeline_policy_stop(struct iha_pipeline *p)
     if (p->policy_started)
         pthread_join(p->policy_thread, NULL);
     p->policy_started = false;
+}
+
+void iha_pipeline_policy_free(struct iha_pipeline *p)
+{
+    struct parked *x;
+
+    iha_pipeline_policy_stop(p);
     /* What is still parked stays live in the queue and goes through the policy at the next start.
      */
     free(p->decisions);
@@ -475,8 +481,12 @@ bool iha_pipeline_policy_release(struct iha_pipeline *p, const char *id, char *a
         n = iha_policy_release_all(p->policy, iha_clock_ms());
         rc = IHA_OK;
     } else {
+        char *end = NULL;
+        unsigned long long seq = strtoull(id, &end, 10);
+        bool numeric = end && end != id && *end == '\0';
+
         for (struct parked *x = p->parked; x; x = x->next)
-            if (strcmp(x->n.id, id) == 0 || (unsigned long long)x->seq == strtoull(id, NULL, 10)) {
+            if (strcmp(x->n.id, id) == 0 || (numeric && x->seq == seq)) {
                 rc = iha_policy_release(p->policy, iha_clock_ms(), x->seq);
                 n = rc == IHA_OK;
                 break;

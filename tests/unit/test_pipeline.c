@@ -27,6 +27,7 @@
 #include "events.h"
 #include "mapping.h"
 #include "metrics.h"
+#include "policy.h"
 #include "queue.h"
 
 /*
@@ -323,6 +324,7 @@ struct fixture_opts {
     unsigned timeout_ms; /* per attempt */
     bool peer;           /* deliver to a fake Instance HA answering 202 */
     bool blackhole;      /* deliver to a listener that never accepts: attempts hang */
+    const struct iha_policy_config *policy; /* the safety policy; NULL: off */
 };
 
 static int setup_with(void **state, const struct fixture_opts *o)
@@ -374,6 +376,7 @@ static int setup_with(void **state, const struct fixture_opts *o)
     assert_non_null(fx->events);
     stg.metrics = fx->metrics;
     stg.events = fx->events;
+    stg.policy = o->policy;
     fx->p = iha_pipeline_new(&stg);
     assert_non_null(fx->p);
     fx->body = test_fixture_json(WEBHOOK); /* a real firing HostDown */
@@ -875,6 +878,74 @@ static void test_stop_answers_stored_native(void **state)
     assert_int_equal(iha_queue_stats(fx->queue).live, 1);
 }
 
+static void count_held(void *cls, const struct iha_queue_item *it)
+{
+    *(size_t *)cls += it->hold != NULL;
+}
+
+static size_t queue_held(struct fixture *fx)
+{
+    size_t n = 0;
+
+    iha_queue_foreach(fx->queue, count_held, &n);
+    return n;
+}
+
+static size_t policy_held(struct fixture *fx)
+{
+    json_t *st = iha_pipeline_policy_status(fx->p);
+    json_t *list = json_object_get(st, "notifications");
+    size_t n = 0;
+
+    for (size_t i = 0; i < json_array_size(list); i++)
+        n += strcmp(json_string_value(json_object_get(json_array_get(list, i), "state")), "held") ==
+             0;
+    json_decref(st);
+    return n;
+}
+
+/*
+ * Evacuations through the policy (at most 2 hosts, 200 ms settle): the first goes after
+ * its settle time; the next three trip the guard and are held, in the policy and in the
+ * queue, sending nothing; the operator's release sends each once.
+ */
+static void test_policy_holds_and_releases(void **state)
+{
+    struct fixture *fx = *state;
+    char answer[256];
+
+    post_native(fx, &fx->ans[0], "host-1");
+    wait_answer(&fx->ans[0]);
+    assert_int_equal(fx->ans[0].status, 202);
+    /* Answered at once: the policy may hold it for minutes. */
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(fx->ans[0].body, "notification"), "status")),
+                        "queued");
+    assert_eventually(atomic_load(&fx->peer->posts) == 1);
+    post_native(fx, &fx->ans[1], "host-2");
+    post_native(fx, &fx->ans[2], "host-3");
+    post_native(fx, &fx->ans[3], "host-4");
+    assert_eventually(policy_held(fx) == 3);
+    assert_eventually(queue_held(fx) == 3);
+    assert_int_equal(atomic_load(&fx->peer->posts), 1);
+    assert_false(iha_pipeline_control(fx->p, "hold-release", "nope", answer, sizeof(answer)));
+    assert_string_equal(answer, "no held notification nope");
+    assert_true(iha_pipeline_control(fx->p, "hold-release", "--all", answer, sizeof(answer)));
+    assert_string_equal(answer, "released 3 held notifications to delivery");
+    assert_eventually(atomic_load(&fx->peer->posts) == 4);
+    assert_eventually(queue_held(fx) == 0);
+    assert_int_equal(policy_held(fx), 0);
+}
+
+static int setup_policy(void **state)
+{
+    static const struct iha_policy_config pc = {
+        .window_ms = 300000, .max_hosts = 2, .settle_ms = 200, .flap_window_ms = 60000};
+    static const struct fixture_opts o = {.peer = true, .policy = &pc};
+
+    return setup_with(state, &o);
+}
+
 static int setup_full_queue(void **state)
 {
     static const struct fixture_opts o = {.queue_max = 1};
@@ -916,6 +987,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_ignores_wall_clock, setup_peer, teardown),
         cmocka_unit_test_setup_teardown(test_stop_answers_stored_native, setup_blackhole, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_holds_and_releases, setup_policy, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
