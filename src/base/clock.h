@@ -68,4 +68,19 @@ static inline uint64_t iha_jitter_next(uint64_t *s)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
+/**
+ * The wait before retry number @p failures (1 = after the first failure) of a peer that
+ * failed: 1 s doubling up to @p cap_ms, each +-20 % from @p rnd (iha_jitter_next()).
+ */
+static inline uint64_t iha_backoff_ms(unsigned failures, uint64_t cap_ms, uint64_t rnd)
+{
+    uint64_t base = 1000u;
+
+    for (unsigned i = 1; i < failures && base < cap_ms; i++)
+        base *= 2;
+    if (base > cap_ms)
+        base = cap_ms;
+    return base * 8 / 10 + rnd % (base * 4 / 10 + 1);
+}
+
 #endif

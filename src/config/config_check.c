@@ -10,8 +10,6 @@
  */
 #include "config_int.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "listen_addr.h"
@@ -145,24 +143,6 @@ static void check_web_tls(struct cloader *ld, const struct iha_ynode *root)
 }
 
 /* Checks that need more than one field. */
-/* A combination that loads but is very likely not what the operator meant. */
-static void warn(struct cloader *ld, const struct iha_ynode *n, const char *fmt, ...)
-    IHA_PRINTF(3, 4);
-
-static void warn(struct cloader *ld, const struct iha_ynode *n, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (n)
-        iha_diag_add(ld->diag, IHA_DIAG_WARNING, n->file, n->line, n->col, "%s", msg);
-    else
-        iha_diag_add(ld->diag, IHA_DIAG_WARNING, ld->cfg->source, 0, 0, "%s", msg);
-}
-
 static const char *const failure_domain_names[] = {"segment", "none", NULL};
 
 /* policy: a storm guard that can never trip, and settings that defeat their purpose. */
@@ -189,20 +169,23 @@ static void check_policy(struct cloader *ld, const struct iha_ynode *root)
                          "domain share applies); set max_hosts, or policy.enabled: false to "
                          "turn the policy off");
     else if (cfg->policy_domain_percent == 100)
-        warn(ld, iha_ynode_get(storm, "domain_percent"),
-             "policy.storm.domain_percent: 100 can never be exceeded; only max_hosts trips "
-             "the guard");
+        iha_config_warn(
+            ld, iha_ynode_get(storm, "domain_percent"),
+            "policy.storm.domain_percent: 100 can never be exceeded; only max_hosts trips "
+            "the guard");
     if (cfg->policy_max_hosts > 0 && cfg->policy_domain_percent > 0 &&
         cfg->policy_domain_min_hosts > cfg->policy_max_hosts)
-        warn(ld, iha_ynode_get(storm, "domain_min_hosts"),
-             "policy.storm.domain_min_hosts: %u is more than max_hosts (%u), so a domain's "
-             "share never trips the guard first",
-             cfg->policy_domain_min_hosts, cfg->policy_max_hosts);
+        iha_config_warn(
+            ld, iha_ynode_get(storm, "domain_min_hosts"),
+            "policy.storm.domain_min_hosts: %u is more than max_hosts (%u), so a domain's "
+            "share never trips the guard first",
+            cfg->policy_domain_min_hosts, cfg->policy_max_hosts);
     if (cfg->policy_settle_ms >= 30000)
-        warn(ld, iha_config_get_path(root, "policy", "settle", NULL),
-             "policy.settle: %us delays every evacuation that long; a true single failure "
-             "then takes more than 30 s to reach Instance HA",
-             cfg->policy_settle_ms / 1000);
+        iha_config_warn(
+            ld, iha_config_get_path(root, "policy", "settle", NULL),
+            "policy.settle: %us delays every evacuation that long; a true single failure "
+            "then takes more than 30 s to reach Instance HA",
+            cfg->policy_settle_ms / 1000);
 }
 
 void iha_config_check_cross(struct cloader *ld, const struct iha_ynode *root)

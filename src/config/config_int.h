@@ -76,6 +76,10 @@ void iha_config_free_strings(char **s, size_t n);
 void iha_config_error(struct cloader *ld, const struct iha_ynode *n, const char *fmt, ...)
     IHA_PRINTF(3, 4);
 
+/* Reports a combination that loads but is likely not meant, as a warning (config_parse.c). */
+void iha_config_warn(struct cloader *ld, const struct iha_ynode *n, const char *fmt, ...)
+    IHA_PRINTF(3, 4);
+
 /* Reports a value outside @p names with a did-you-mean hint (config_parse.c). */
 void iha_config_bad_enum(struct cloader *ld, const struct iha_ynode *n, const char *where,
                          const char *const *names, const char *expected);

@@ -141,19 +141,39 @@ static bool url_ok(const char *s)
 
 /* ---- the walk ---------------------------------------------------------- */
 
-void iha_config_error(struct cloader *ld, const struct iha_ynode *n, const char *fmt, ...)
+/* One diagnostic at @p n, or at the config file itself when NULL. */
+static void report(struct cloader *ld, enum iha_diag_level level, const struct iha_ynode *n,
+                   const char *fmt, va_list ap) IHA_PRINTF(4, 0);
+
+static void report(struct cloader *ld, enum iha_diag_level level, const struct iha_ynode *n,
+                   const char *fmt, va_list ap)
 {
     char msg[768];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (n)
+        iha_diag_add(ld->diag, level, n->file, n->line, n->col, "%s", msg);
+    else
+        iha_diag_add(ld->diag, level, ld->cfg->source, 0, 0, "%s", msg);
+}
+
+void iha_config_error(struct cloader *ld, const struct iha_ynode *n, const char *fmt, ...)
+{
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    report(ld, IHA_DIAG_ERROR, n, fmt, ap);
     va_end(ap);
-    if (n)
-        iha_diag_add(ld->diag, IHA_DIAG_ERROR, n->file, n->line, n->col, "%s", msg);
-    else
-        iha_diag_add(ld->diag, IHA_DIAG_ERROR, ld->cfg->source, 0, 0, "%s", msg);
     ld->errors++;
+}
+
+void iha_config_warn(struct cloader *ld, const struct iha_ynode *n, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    report(ld, IHA_DIAG_WARNING, n, fmt, ap);
+    va_end(ap);
 }
 
 void iha_config_bad_enum(struct cloader *ld, const struct iha_ynode *n, const char *where,

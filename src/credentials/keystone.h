@@ -154,12 +154,6 @@ struct iha_keystone_plan {
 struct iha_keystone_plan iha_keystone_schedule(uint64_t lifetime_ms, uint64_t rnd);
 
 /**
- * The wait before retry number @p failures (1 = after the first failure): 1 s doubling up
- * to @p cap_ms, each +-20 % from @p rnd.
- */
-uint64_t iha_keystone_retry_ms(unsigned failures, uint64_t cap_ms, uint64_t rnd);
-
-/**
  * Parses Keystone's "2026-11-26T14:45:35.000000Z" (fraction optional; "Z", "+00:00" or
  * nothing for UTC) into milliseconds since the epoch.
  * @return IHA_OK or IHA_E_PARSE.

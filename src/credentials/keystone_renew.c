@@ -37,17 +37,6 @@ struct iha_keystone_plan iha_keystone_schedule(uint64_t lifetime_ms, uint64_t rn
     return p;
 }
 
-uint64_t iha_keystone_retry_ms(unsigned failures, uint64_t cap_ms, uint64_t rnd)
-{
-    uint64_t base = 1000u;
-
-    for (unsigned i = 1; i < failures && base < cap_ms; i++)
-        base *= 2;
-    if (base > cap_ms)
-        base = cap_ms;
-    return base * 8 / 10 + rnd % (base * 4 / 10 + 1);
-}
-
 static const char *state_name(enum ks_state s)
 {
     switch (s) {
@@ -107,9 +96,9 @@ static void commit(struct iha_keystone *ks, struct result *res)
     }
     ks->failures++;
     ks->next_try_ms =
-        now + iha_keystone_retry_ms(ks->failures,
-                                    res->state == KS_DENIED ? RETRY_CAP_DENIED_MS : RETRY_CAP_MS,
-                                    iha_jitter_next(&ks->rng));
+        now + iha_backoff_ms(ks->failures,
+                             res->state == KS_DENIED ? RETRY_CAP_DENIED_MS : RETRY_CAP_MS,
+                             iha_jitter_next(&ks->rng));
     snprintf(ks->last_detail, sizeof(ks->last_detail), "%s", res->detail);
     if (res->state != prev) {
         bool usable = ks->token && !ks->invalid && now < ks->usable_until_ms;

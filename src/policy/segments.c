@@ -102,7 +102,7 @@ static void record_failure(struct iha_segments *s, enum iha_rc rc, const struct 
         if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7F)
             *p = '?'; /* the status page is JSON: keep it valid UTF-8 */
     s->last_error_wall_ms = iha_clock_wall_ms();
-    delay = iha_segments_retry_ms(s->failures, cap, iha_jitter_next(&s->rng));
+    delay = iha_backoff_ms(s->failures, cap, iha_jitter_next(&s->rng));
     s->next_ms = now + delay;
     n->failed = true;
     n->failures = s->failures;

@@ -107,10 +107,6 @@ enum iha_rc iha_segments_collect(iha_segments_get_fn get, void *cls, unsigned pa
                                  struct iha_segments_snap **out,
                                  struct iha_err *err) IHA_MUST_CHECK;
 
-/** The backoff before retry number @p failures (1, 2, ...): 1 s doubling up to @p cap_ms, +-20 %.
- */
-uint64_t iha_segments_retry_ms(unsigned failures, uint64_t cap_ms, uint64_t rnd);
-
 /*
  * The client. Thread and lock map: the refresh thread runs refresh_main() and the getter
  * (the HTTP getter owns multi, easy and hdrbuf); every other thread only takes @c lock.

@@ -397,14 +397,3 @@ enum iha_rc iha_segments_collect(iha_segments_get_fn get, void *cls, unsigned pa
     *out = snap;
     return IHA_OK;
 }
-
-uint64_t iha_segments_retry_ms(unsigned failures, uint64_t cap_ms, uint64_t rnd)
-{
-    uint64_t base = 1000u;
-
-    for (unsigned i = 1; i < failures && base < cap_ms; i++)
-        base *= 2;
-    if (base > cap_ms)
-        base = cap_ms;
-    return base * 8 / 10 + rnd % (base * 4 / 10 + 1);
-}

@@ -5,6 +5,7 @@
  *        against a small fake Keystone on 127.0.0.1 (one renewal shared, 401, backoff,
  *        Keystone down with a valid cached token, background renewal, the on_auth hook).
  */
+#include "clock.h"
 #include "keystone.h"
 
 #include <arpa/inet.h>
@@ -60,13 +61,13 @@ static void test_schedule(void **state)
 static void test_retry(void **state)
 {
     (void)state;
-    assert_int_equal(iha_keystone_retry_ms(1, 60000, 0), 800);
-    assert_int_equal(iha_keystone_retry_ms(1, 60000, 400), 1200);
-    assert_int_equal(iha_keystone_retry_ms(2, 60000, 0), 1600);
-    assert_int_equal(iha_keystone_retry_ms(6, 60000, 0), 25600);
-    assert_int_equal(iha_keystone_retry_ms(7, 60000, 0), 48000); /* capped at 60 s, -20 % */
-    assert_int_equal(iha_keystone_retry_ms(100, 60000, 0), 48000);
-    assert_true(iha_keystone_retry_ms(100, 300000, 7) <= 360000);
+    assert_int_equal(iha_backoff_ms(1, 60000, 0), 800);
+    assert_int_equal(iha_backoff_ms(1, 60000, 400), 1200);
+    assert_int_equal(iha_backoff_ms(2, 60000, 0), 1600);
+    assert_int_equal(iha_backoff_ms(6, 60000, 0), 25600);
+    assert_int_equal(iha_backoff_ms(7, 60000, 0), 48000); /* capped at 60 s, -20 % */
+    assert_int_equal(iha_backoff_ms(100, 60000, 0), 48000);
+    assert_true(iha_backoff_ms(100, 300000, 7) <= 360000);
 }
 
 static void test_parse_time(void **state)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "segments_int.h"
 #include "test_gate.h"
 
@@ -347,10 +348,10 @@ static void test_retry_backs_off_to_the_cap(void **state)
 {
     (void)state;
     for (uint64_t rnd = 0; rnd < 1000; rnd += 37) {
-        uint64_t first = iha_segments_retry_ms(1, 60000, rnd);
-        uint64_t third = iha_segments_retry_ms(3, 60000, rnd);
-        uint64_t late = iha_segments_retry_ms(40, 60000, rnd);
-        uint64_t small = iha_segments_retry_ms(5, 500, rnd);
+        uint64_t first = iha_backoff_ms(1, 60000, rnd);
+        uint64_t third = iha_backoff_ms(3, 60000, rnd);
+        uint64_t late = iha_backoff_ms(40, 60000, rnd);
+        uint64_t small = iha_backoff_ms(5, 500, rnd);
         assert_true(first >= 800 && first <= 1200);
         assert_true(third >= 3200 && third <= 4800);
         assert_true(late >= 48000 && late <= 72000);
