@@ -57,8 +57,24 @@ void iha_cli_print_line(json_t *o)
     json_decref(o);
 }
 
+/* Appends @p o (stolen) to @p lines. */
+static void add_line(json_t *lines, json_t *o)
+{
+    if (o)
+        json_array_append_new(lines, o);
+}
+
+/* What the policy simulation needs of a notification: the host it evacuates or brings back. */
+static void mark_for_policy(json_t *line, const struct iha_notification *n)
+{
+    if (iha_notification_evacuates(n))
+        json_object_set_new(line, "evacuates", json_string(n->hostname));
+    else if (iha_notification_host_back(n))
+        json_object_set_new(line, "host_back", json_string(n->hostname));
+}
+
 static void map_alert(const struct iha_ruleset *rs, const struct iha_alert *a, size_t idx,
-                      bool explain, const char *now)
+                      bool explain, const char *now, json_t *lines)
 {
     struct iha_map_result mr = {0};
     json_t *trace = explain ? json_array() : NULL;
@@ -69,8 +85,8 @@ static void map_alert(const struct iha_ruleset *rs, const struct iha_alert *a, s
         return;
     }
     if (trace)
-        iha_cli_print_line(json_pack("{s:I,s:s,s:o}", "alert", (json_int_t)idx, "alertname",
-                                     iha_alert_label(a, "alertname"), "explain", trace));
+        add_line(lines, json_pack("{s:I,s:s,s:o}", "alert", (json_int_t)idx, "alertname",
+                                  iha_alert_label(a, "alertname"), "explain", trace));
     for (size_t k = 0; k < mr.n; k++) {
         struct iha_map_outcome *out = &mr.items[k];
         json_t *line;
@@ -80,15 +96,18 @@ static void map_alert(const struct iha_ruleset *rs, const struct iha_alert *a, s
                              iha_alert_label(a, "alertname"), "status",
                              iha_alert_status_name(a->status), "dropped", 1, "rule", out->rule,
                              "reason", out->reason);
+            if (line && out->resolved_host[0])
+                json_object_set_new(line, "host_back", json_string(out->resolved_host));
         } else {
             snprintf(out->notif.generated_time, sizeof(out->notif.generated_time), "%s", now);
             line = json_pack("{s:I,s:s,s:s,s:s,s:o}", "alert", (json_int_t)idx, "alertname",
                              iha_alert_label(a, "alertname"), "status",
                              iha_alert_status_name(a->status), "rule", out->rule, "notification",
                              iha_notification_to_json(&out->notif));
+            if (line)
+                mark_for_policy(line, &out->notif);
         }
-        if (line)
-            iha_cli_print_line(line);
+        add_line(lines, line);
     }
     iha_map_result_clear(&mr);
 }
@@ -102,13 +121,13 @@ int iha_cli_map(const struct options *o)
     const char *input = o->n_args ? o->args[0] : "-";
     char *text = NULL;
     size_t len = 0;
-    json_t *body = NULL;
+    json_t *body = NULL, *lines = json_array();
     json_error_t jerr;
     struct iha_err err = {0};
     char now[IHA_TIME_LEN];
     int status = 1;
 
-    if (!diag || !rs)
+    if (!diag || !rs || !lines)
         goto cleanup;
     if (!o->source || iha_source_parse(o->source, &source) != 0) {
         fprintf(stderr, "iha-gateway map: --source must be alertmanager, nagios or native\n");
@@ -139,7 +158,8 @@ int iha_cli_map(const struct options *o)
         }
         if (!n.generated_time[0])
             snprintf(n.generated_time, sizeof(n.generated_time), "%s", now);
-        iha_cli_print_line(json_pack("{s:o}", "notification", iha_notification_to_json(&n)));
+        add_line(lines, json_pack("{s:o}", "notification", iha_notification_to_json(&n)));
+        mark_for_policy(json_array_get(lines, json_array_size(lines) - 1), &n);
         iha_notification_clear(&n);
     } else {
         struct iha_alert *alerts = NULL, one;
@@ -152,24 +172,28 @@ int iha_cli_map(const struct options *o)
             goto cleanup;
         }
         for (size_t i = 0; i < n && source == IHA_SOURCE_NAGIOS; i++)
-            map_alert(rs, &alerts[i], i, o->explain, now);
+            map_alert(rs, &alerts[i], i, o->explain, now, lines);
         /* As the daemon does: an alert that cannot be read is dropped alone. */
         for (size_t i = 0; i < n && source == IHA_SOURCE_ALERTMANAGER; i++) {
             iha_err_clear(&err);
             prc = iha_alertmanager_read(body, i, &one, &err);
             if (prc == IHA_OK)
-                map_alert(rs, &one, i, o->explain, now);
+                map_alert(rs, &one, i, o->explain, now, lines);
             else
-                iha_cli_print_line(json_pack("{s:I,s:s,s:b,s:s,s:s,s:s}", "alert", (json_int_t)i,
-                                             "alertname", iha_alert_label(&one, "alertname"),
-                                             "dropped", 1, "field", err.field, "reason",
-                                             err.msg[0] ? err.msg : "", "error", iha_rc_str(prc)));
+                add_line(lines, json_pack("{s:I,s:s,s:b,s:s,s:s,s:s}", "alert", (json_int_t)i,
+                                          "alertname", iha_alert_label(&one, "alertname"),
+                                          "dropped", 1, "field", err.field, "reason",
+                                          err.msg[0] ? err.msg : "", "error", iha_rc_str(prc)));
             iha_alert_clear(&one);
         }
         iha_nagios_free(alerts, n);
     }
+    iha_cli_policy_simulate(cfg, lines);
+    for (size_t i = 0; i < json_array_size(lines); i++)
+        iha_cli_print_line(json_incref(json_array_get(lines, i)));
     status = 0;
 cleanup:
+    json_decref(lines);
     json_decref(body);
     free(text);
     iha_ruleset_free(rs);
