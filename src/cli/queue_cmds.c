@@ -35,6 +35,8 @@ static void print_item(void *cls, const struct iha_queue_item *it)
         return;
     json_object_set_new(o, "seq", json_integer((json_int_t)it->seq));
     json_object_set_new(o, "attempts_total", json_integer(it->n_attempts));
+    if (it->hold)
+        json_object_set(o, "hold", (json_t *)it->hold);
     if (full)
         json_object_set(o, "attempts", (json_t *)it->attempts);
     else if (n)

@@ -325,6 +325,7 @@ struct fixture_opts {
     bool peer;           /* deliver to a fake Instance HA answering 202 */
     bool blackhole;      /* deliver to a listener that never accepts: attempts hang */
     const struct iha_policy_config *policy; /* the safety policy; NULL: off */
+    unsigned long long max_age_ms;          /* storage.max_age; 0: the default */
 };
 
 static int setup_with(void **state, const struct fixture_opts *o)
@@ -377,6 +378,7 @@ static int setup_with(void **state, const struct fixture_opts *o)
     stg.metrics = fx->metrics;
     stg.events = fx->events;
     stg.policy = o->policy;
+    stg.max_age_ms = o->max_age_ms;
     fx->p = iha_pipeline_new(&stg);
     assert_non_null(fx->p);
     fx->body = test_fixture_json(WEBHOOK); /* a real firing HostDown */
@@ -937,6 +939,62 @@ static void test_policy_holds_and_releases(void **state)
     assert_int_equal(policy_held(fx), 0);
 }
 
+/* The dead-letter file's lines, one string. */
+static char *deadletters(struct fixture *fx)
+{
+    char path[256];
+    FILE *f;
+    static char text[65536];
+    size_t n;
+
+    iha_queue_deadletter_path(fx->dir, path, sizeof(path));
+    f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+static bool deadlettered(struct fixture *fx, size_t lines)
+{
+    const char *t = deadletters(fx);
+    size_t n = 0;
+
+    for (; t && *t; t++)
+        n += *t == '\n';
+    return n == lines;
+}
+
+/*
+ * A held evacuation still respects storage.max_age (1.5 s here): it is dead-lettered with
+ * the reason it was held for, and never sent.
+ */
+static void test_policy_hold_expires(void **state)
+{
+    struct fixture *fx = *state;
+
+    post_native(fx, &fx->ans[0], "host-1");
+    post_native(fx, &fx->ans[1], "host-2");
+    post_native(fx, &fx->ans[2], "host-3");
+    assert_eventually(policy_held(fx) == 3);
+    assert_eventually(deadlettered(fx, 3));
+    assert_non_null(strstr(deadletters(fx), "\"reason\":\"held by storm guard\""));
+    assert_int_equal(iha_queue_stats(fx->queue).live, 0);
+    assert_int_equal(policy_held(fx), 0);
+    assert_int_equal(atomic_load(&fx->peer->posts), 0);
+}
+
+static int setup_policy_expiry(void **state)
+{
+    static const struct iha_policy_config pc = {
+        .window_ms = 300000, .max_hosts = 2, .settle_ms = 200, .flap_window_ms = 60000};
+    static const struct fixture_opts o = {.peer = true, .policy = &pc, .max_age_ms = 1500};
+
+    return setup_with(state, &o);
+}
+
 static int setup_policy(void **state)
 {
     static const struct iha_policy_config pc = {
@@ -988,6 +1046,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window_ignores_wall_clock, setup_peer, teardown),
         cmocka_unit_test_setup_teardown(test_stop_answers_stored_native, setup_blackhole, teardown),
         cmocka_unit_test_setup_teardown(test_policy_holds_and_releases, setup_policy, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_hold_expires, setup_policy_expiry, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
