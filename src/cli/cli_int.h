@@ -50,12 +50,6 @@ void iha_cli_print_line(json_t *o);
 /** The commands. @return the process exit status. */
 int iha_cli_check_config(const struct options *o);
 int iha_cli_map(const struct options *o);
-
-/**
- * map: annotates each line of @p lines with the safety policy's decision ("policy"), as a
- * fresh gateway with @p cfg would take it for this input alone (map_policy.c).
- */
-void iha_cli_policy_simulate(const struct iha_config *cfg, json_t *lines);
 int iha_cli_storage(const struct options *o);
 int iha_cli_run(const struct options *o);
 

@@ -6,6 +6,7 @@
  * One command of the iha-gateway binary (see cli_int.h).
  */
 #include "cli_int.h"
+#include "policy_preview.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -188,7 +189,7 @@ int iha_cli_map(const struct options *o)
         }
         iha_nagios_free(alerts, n);
     }
-    iha_cli_policy_simulate(cfg, lines);
+    iha_policy_preview(cfg, lines);
     for (size_t i = 0; i < json_array_size(lines); i++)
         iha_cli_print_line(json_incref(json_array_get(lines, i)));
     status = 0;

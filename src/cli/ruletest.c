@@ -22,62 +22,15 @@
 #define PATH_BUF 4096
 
 static const char *const top_keys[] = {"rule_files", "tests", NULL};
-static const char *const test_keys[] = {"name", "input", "exp_notifications", "exp_dropped", NULL};
+static const char *const test_keys[] = {"name",        "input",      "exp_notifications",
+                                        "exp_dropped", "exp_policy", NULL};
+static const char *const policy_keys[] = {"sent", "held", "cancelled", NULL};
 static const char *const input_keys[] = {"source", "labels", "annotations",
                                          "status", "macros", NULL};
 static const char *const exp_keys[] = {"type", "hostname", "payload", "rule", NULL};
 static const char *const drop_keys[] = {"reason", "rule", NULL};
 
-/* State of one test file. */
-struct tfile {
-    const char *path;
-    struct iha_diag *diag;
-    FILE *out;
-    size_t errors; /* problems in the test file (or its rule files) */
-    bool nomem;
-};
-
-/* An expected notification; strings are borrowed from the YAML tree. */
-struct enotif {
-    enum iha_ntype type;
-    const char *hostname;
-    json_t *payload;  /* owned */
-    const char *rule; /* NULL: any */
-};
-
-/* What the rules produced, in input order. */
-struct gotn {
-    enum iha_ntype type;
-    char hostname[IHA_HOSTNAME_MAX + 1];
-    json_t *payload; /* owned */
-    char rule[128];
-    size_t alert;
-};
-
-struct gotd {
-    char rule[128];
-    char reason[384];
-    size_t alert;
-};
-
-struct got {
-    struct gotn *n;
-    size_t nn;
-    struct gotd *d;
-    size_t nd;
-};
-
-/* One parsed test. */
-struct test {
-    const char *name;
-    const struct iha_ynode *node;
-    struct iha_alert *alerts; /* one array per input, flattened */
-    size_t n_alerts;
-    bool have_exp, have_drop;
-    struct enotif *exp;
-    size_t n_exp;
-    const char *drop_reason, *drop_rule;
-};
+#include "ruletest_int.h"
 
 /* ---- diagnostics -------------------------------------------------------- */
 
@@ -339,6 +292,32 @@ static void parse_exp(struct tfile *tf, struct test *t, const struct iha_ynode *
     t->n_exp++;
 }
 
+/* exp_policy: {sent, held, cancelled}, each an optional count of evacuations. */
+static void parse_policy(struct tfile *tf, struct test *t, const struct iha_ynode *e)
+{
+    if (!e)
+        return;
+    if (e->kind != IHA_YNODE_MAP) {
+        terror(tf, e, "exp_policy: expected a mapping {sent, held, cancelled}, got %s",
+               iha_ynode_what(e));
+        return;
+    }
+    check_keys(tf, e, policy_keys, "exp_policy");
+    t->have_policy = true;
+    for (int k = 0; k < 3; k++) {
+        const struct iha_ynode *v = iha_ynode_get(e, policy_keys[k]);
+        char *end = NULL;
+
+        t->exp_policy[k] = -1;
+        if (!v)
+            continue;
+        if (iha_ynode_is_string(v))
+            t->exp_policy[k] = strtol(v->scalar, &end, 10);
+        if (!end || *end || end == v->scalar || t->exp_policy[k] < 0)
+            terror(tf, v, "exp_policy.%s: expected a count (0 or more)", policy_keys[k]);
+    }
+}
+
 static void parse_test(struct tfile *tf, const struct iha_ynode *n, struct test *t)
 {
     const struct iha_ynode *name, *input, *exp, *drop;
@@ -395,6 +374,7 @@ static void parse_test(struct tfile *tf, const struct iha_ynode *n, struct test 
         t->drop_reason = opt_string(tf, drop, "reason", "exp_dropped");
         t->drop_rule = opt_string(tf, drop, "rule", "exp_dropped");
     }
+    parse_policy(tf, t, iha_ynode_get(n, "exp_policy"));
 }
 
 static void test_clear(struct test *t)
@@ -441,6 +421,7 @@ static enum iha_rc collect(const struct iha_ruleset *rs, const struct test *t, s
                 d = &g->d[g->nd++];
                 snprintf(d->rule, sizeof(d->rule), "%s", o->rule);
                 snprintf(d->reason, sizeof(d->reason), "%s", o->reason);
+                snprintf(d->resolved_host, sizeof(d->resolved_host), "%s", o->resolved_host);
                 d->alert = i;
             } else {
                 struct gotn *n = realloc(g->n, (g->nn + 1) * sizeof(*n));
@@ -461,198 +442,6 @@ static enum iha_rc collect(const struct iha_ruleset *rs, const struct test *t, s
         iha_map_result_clear(&mr);
     }
     return rc;
-}
-
-static bool exp_equal(const struct enotif *e, const struct gotn *g)
-{
-    return e->type == g->type && e->hostname && strcmp(e->hostname, g->hostname) == 0 &&
-           e->payload && json_equal(e->payload, g->payload) &&
-           (!e->rule || strcmp(e->rule, g->rule) == 0);
-}
-
-static void print_payload(FILE *out, const json_t *p)
-{
-    char *s = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
-
-    fputs(s ? s : "{}", out);
-    free(s);
-}
-
-static void print_exp(FILE *out, const struct enotif *e)
-{
-    fprintf(out, "%s %s ", iha_ntype_name(e->type, IHA_DIALECT_MASAKARI), e->hostname);
-    print_payload(out, e->payload);
-    if (e->rule)
-        fprintf(out, " (rule %s)", e->rule);
-    fputc('\n', out);
-}
-
-static void print_got(FILE *out, const struct gotn *g)
-{
-    fprintf(out, "%s %s ", iha_ntype_name(g->type, IHA_DIALECT_MASAKARI), g->hostname);
-    print_payload(out, g->payload);
-    fprintf(out, " (rule %s, input %zu)\n", g->rule, g->alert + 1);
-}
-
-/* Field by field differences of an expected and an obtained notification. */
-static void print_fields(FILE *out, const struct enotif *e, const struct gotn *g)
-{
-    const char *key;
-    json_t *v;
-
-    if (e->type != g->type)
-        fprintf(out, "        type: expected %s, got %s\n",
-                iha_ntype_name(e->type, IHA_DIALECT_MASAKARI),
-                iha_ntype_name(g->type, IHA_DIALECT_MASAKARI));
-    if (strcmp(e->hostname, g->hostname) != 0)
-        fprintf(out, "        hostname: expected \"%s\", got \"%s\"\n", e->hostname, g->hostname);
-    json_object_foreach(e->payload, key, v)
-    {
-        json_t *gv = json_object_get(g->payload, key);
-
-        if (!gv)
-            fprintf(out, "        payload.%s: expected \"%s\", missing\n", key,
-                    json_string_value(v));
-        else if (!json_equal(v, gv))
-            fprintf(out, "        payload.%s: expected \"%s\", got \"%s\"\n", key,
-                    json_string_value(v), json_string_value(gv));
-    }
-    json_object_foreach(g->payload, key, v)
-    {
-        if (!json_object_get(e->payload, key))
-            fprintf(out, "        payload.%s: not expected, got \"%s\"\n", key,
-                    json_string_value(v));
-    }
-    if (e->rule && strcmp(e->rule, g->rule) != 0)
-        fprintf(out, "        rule: expected \"%s\", got \"%s\"\n", e->rule, g->rule);
-}
-
-static bool drop_ok(const struct test *t, const struct gotd *d)
-{
-    return (!t->drop_reason || strstr(d->reason, t->drop_reason)) &&
-           (!t->drop_rule || strcmp(t->drop_rule, d->rule) == 0);
-}
-
-static void print_header(FILE *out, const struct test *t, const char *path)
-{
-    fprintf(out, "  FAILED  %s  (%s:%u:%u)\n", t->name ? t->name : "(unnamed)", path, t->node->line,
-            t->node->col);
-}
-
-static void print_expected(FILE *out, const struct test *t)
-{
-    fprintf(out, "    expected:\n");
-    if (t->have_exp && t->n_exp == 0)
-        fprintf(out, "      no notification\n");
-    for (size_t i = 0; i < t->n_exp; i++) {
-        fprintf(out, "      - ");
-        print_exp(out, &t->exp[i]);
-    }
-    if (t->have_drop) {
-        fprintf(out, "      dropped");
-        if (t->drop_reason)
-            fprintf(out, ", reason containing \"%s\"", t->drop_reason);
-        if (t->drop_rule)
-            fprintf(out, ", by rule %s", t->drop_rule);
-        fprintf(out, "\n");
-    }
-}
-
-static void print_obtained(FILE *out, const struct got *g)
-{
-    fprintf(out, "    got:\n");
-    if (g->nn == 0)
-        fprintf(out, "      no notification\n");
-    for (size_t i = 0; i < g->nn; i++) {
-        fprintf(out, "      - ");
-        print_got(out, &g->n[i]);
-    }
-    for (size_t i = 0; i < g->nd; i++)
-        fprintf(out, "      dropped input %zu%s%s%s: %s\n", g->d[i].alert + 1,
-                g->d[i].rule[0] ? " (rule " : "", g->d[i].rule, g->d[i].rule[0] ? ")" : "",
-                g->d[i].reason);
-}
-
-/* Compares and, on failure, prints the report. @return true when the test passed. */
-static bool judge(const struct test *t, const struct got *g, const char *path, FILE *out)
-{
-    bool *used = calloc(g->nn ? g->nn : 1, sizeof(*used));
-    bool *found = calloc(t->n_exp ? t->n_exp : 1, sizeof(*found));
-    size_t missing = 0, extra = 0, bad_drops = 0;
-    bool pass;
-
-    if (!used || !found) {
-        free(used);
-        free(found);
-        fprintf(out, "  FAILED  %s: out of memory\n", t->name ? t->name : "(unnamed)");
-        return false;
-    }
-    /* Exact matches first, in any order. */
-    for (size_t i = 0; i < t->n_exp; i++)
-        for (size_t j = 0; j < g->nn && !found[i]; j++)
-            if (!used[j] && exp_equal(&t->exp[i], &g->n[j]))
-                found[i] = used[j] = true;
-    for (size_t i = 0; i < t->n_exp; i++)
-        missing += !found[i];
-    for (size_t j = 0; j < g->nn; j++)
-        extra += !used[j];
-    if (t->have_drop) {
-        for (size_t i = 0; i < g->nd; i++)
-            bad_drops += !drop_ok(t, &g->d[i]);
-    }
-    pass = missing == 0 && extra == 0 && bad_drops == 0 && (!t->have_drop || g->nd > 0);
-    if (pass)
-        goto done;
-
-    print_header(out, t, path);
-    print_expected(out, t);
-    print_obtained(out, g);
-    fprintf(out, "    diff:\n");
-    {
-        size_t i = 0, j = 0;
-
-        /* Pair what is left in order, so a near miss shows field by field. */
-        for (;;) {
-            while (i < t->n_exp && found[i])
-                i++;
-            while (j < g->nn && used[j])
-                j++;
-            if (i < t->n_exp && j < g->nn) {
-                fprintf(out, "      ~ expected ");
-                print_exp(out, &t->exp[i]);
-                fprintf(out, "        got      ");
-                print_got(out, &g->n[j]);
-                print_fields(out, &t->exp[i], &g->n[j]);
-                i++, j++;
-            } else if (i < t->n_exp) {
-                fprintf(out, "      - missing:    ");
-                print_exp(out, &t->exp[i++]);
-            } else if (j < g->nn) {
-                fprintf(out, "      + unexpected: ");
-                print_got(out, &g->n[j++]);
-            } else {
-                break;
-            }
-        }
-    }
-    if (t->have_drop && g->nd == 0)
-        fprintf(out, "      - missing:    a dropped input\n");
-    for (size_t i = 0; t->have_drop && i < g->nd; i++) {
-        const struct gotd *d = &g->d[i];
-
-        if (drop_ok(t, d))
-            continue;
-        if (t->drop_reason && !strstr(d->reason, t->drop_reason))
-            fprintf(out, "      ~ input %zu: drop reason \"%s\" does not contain \"%s\"\n",
-                    d->alert + 1, d->reason, t->drop_reason);
-        if (t->drop_rule && strcmp(t->drop_rule, d->rule) != 0)
-            fprintf(out, "      ~ input %zu: dropped by rule \"%s\", expected rule \"%s\"\n",
-                    d->alert + 1, d->rule, t->drop_rule);
-    }
-done:
-    free(used);
-    free(found);
-    return pass;
 }
 
 /* ---- files -------------------------------------------------------------- */
@@ -767,7 +556,8 @@ enum iha_rc iha_ruletest_run_file(const char *path, FILE *out, struct iha_diag *
         struct got g = {0};
 
         rc = collect(rs, &parsed[i], &g);
-        if (rc == IHA_OK && !judge(&parsed[i], &g, path, out))
+        if (rc == IHA_OK && (!iha_ruletest_judge(&parsed[i], &g, path, out) ||
+                             !iha_ruletest_judge_policy(&parsed[i], &g, path, out)))
             failed++;
         got_clear(&g);
         if (rc != IHA_OK)

@@ -24,6 +24,7 @@
  *       - name: warning is dropped
  *         input: [{labels: {alertname: HostDown, severity: warning}}]
  *         exp_dropped: {reason: no rule matched}   # reason: a substring; rule: optional
+ *         exp_policy: {sent: 0, held: 0, cancelled: 0}   # optional, each count optional
  *
  * Alertmanager inputs go through the Alertmanager adapter as a webhook body, Nagios
  * inputs through the Nagios adapter as a record of macros, so the same normalisation as in
@@ -31,6 +32,9 @@
  * hostname, the whole payload and, when given, the rule; order does not matter.
  * `exp_dropped` expects no notification and at least one drop, every drop matching the
  * given reason substring and rule. Both keys may be given (a `continue` rule).
+ * `exp_policy` counts the evacuations the safety policy would send, hold or cancel (a
+ * resolve in the same input) with the default settings, as a fresh gateway would for this
+ * input alone (policy_preview.h).
  */
 #ifndef IHA_RULETEST_H
 #define IHA_RULETEST_H

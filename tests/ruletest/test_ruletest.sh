@@ -23,12 +23,15 @@ out=$("$BIN" test-rules pass_test.yml 2>&1)
 rc=$?
 check "passing file exits 0" test "$rc" -eq 0
 check "passing file ends with SUCCESS" test "$(tail -n1 <<<"$out")" = "SUCCESS"
-check "passing file reports its tests" has "  SUCCESS (2 tests)"
+check "passing file reports its tests" has "  SUCCESS (4 tests)"
 
 out=$("$BIN" test-rules fail_test.yml 2>&1)
 rc=$?
 check "failing file exits 1" test "$rc" -eq 1
-check "summary line" test "$(tail -n1 <<<"$out")" = "FAILED: 4 of 5 tests failed"
+check "summary line" test "$(tail -n1 <<<"$out")" = "FAILED: 5 of 6 tests failed"
+check "policy expectation: names the test" has "  FAILED  one failure is not held"
+check "policy expectation: what was expected and obtained" \
+    has "    got:                           sent 1, held 0, cancelled 0"
 check "names the failing test with its position" \
     has "  FAILED  wrong hostname and host_status  (fail_test.yml:4:5)"
 check "diff shows the hostname" has '        hostname: expected "compute-1:9100", got "compute-1"'
@@ -61,7 +64,7 @@ check "broken summary" test "$(tail -n1 <<<"$out")" = "FAILED: 0 of 0 tests fail
 out=$("$BIN" test-rules pass_test.yml fail_test.yml 2>&1)
 rc=$?
 check "one failing file fails the run" test "$rc" -eq 1
-check "summary over files" test "$(tail -n1 <<<"$out")" = "FAILED: 4 of 7 tests failed"
+check "summary over files" test "$(tail -n1 <<<"$out")" = "FAILED: 5 of 10 tests failed"
 
 "$BIN" test-rules >/dev/null 2>&1
 check "no file is a usage error" test "$?" -eq 2

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /**
- * @file map_policy.c
- * @brief map's view of the safety policy: what the policy would decide for the
- *        evacuations of one input, had a fresh gateway received it.
+ * @file policy_preview.c
+ * @brief The safety policy's decisions for one input, had a fresh gateway received it:
+ *        for `map` and `test-rules`.
  *
  * Apart from the mapping so that the dry run's policy reads on its own: it replays the
  * input through the real policy (policy.h) on a simulated clock, with the configuration's
- * settings but without failure domains (map has no network), and with nothing else in the
+ * settings but without failure domains (no network here), and with nothing else in the
  * storm window.
  */
-#include "cli_int.h"
+#include "policy_preview.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -90,7 +90,7 @@ static void feed(struct sim *s)
     }
 }
 
-void iha_cli_policy_simulate(const struct iha_config *cfg, json_t *lines)
+void iha_policy_preview(const struct iha_config *cfg, json_t *lines)
 {
     struct iha_policy_config pc = config_of(cfg);
     struct sim s = {.lines = lines};
@@ -118,5 +118,26 @@ void iha_cli_policy_simulate(const struct iha_config *cfg, json_t *lines)
         json_object_del(line, "evacuates");
         json_object_del(line, "host_back");
         json_object_del(line, "policy_final");
+    }
+}
+
+void iha_policy_preview_count(const json_t *lines, struct iha_policy_counts *out)
+{
+    size_t i;
+    const json_t *line;
+
+    memset(out, 0, sizeof(*out));
+    json_array_foreach(lines, i, line)
+    {
+        const char *d =
+            json_string_value(json_object_get(json_object_get(line, "policy"), "decision"));
+        if (!d)
+            continue;
+        if (strcmp(d, "sent") == 0)
+            out->sent++;
+        else if (strcmp(d, "held") == 0)
+            out->held++;
+        else if (strcmp(d, "cancelled") == 0)
+            out->cancelled++;
     }
 }
