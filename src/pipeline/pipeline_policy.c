@@ -445,10 +445,18 @@ void iha_pipeline_policy_resolve(struct iha_pipeline *p, const char *host)
     pthread_mutex_unlock(&p->policy_lock);
 }
 
+/*
+ * Alertmanager's Watchdog by its alertname; in the Nagios family, a service of that name
+ * kept in a problem state that notifies at every notification_interval (or on a
+ * freshness check), so each notification is a heartbeat.
+ */
 void iha_pipeline_policy_heartbeat(struct iha_pipeline *p, const struct iha_alert *a)
 {
+    const char *name = a->source == IHA_SOURCE_NAGIOS ? iha_alert_label(a, "service_desc")
+                                                      : iha_alert_label(a, "alertname");
+
     if (!p->policy || !p->heartbeat_alertname[0] || a->status != IHA_ALERT_FIRING ||
-        strcmp(iha_alert_label(a, "alertname"), p->heartbeat_alertname) != 0)
+        strcmp(name, p->heartbeat_alertname) != 0)
         return;
     pthread_mutex_lock(&p->policy_lock);
     iha_policy_heartbeat(p->policy, iha_clock_ms());

@@ -326,6 +326,7 @@ struct fixture_opts {
     bool blackhole;      /* deliver to a listener that never accepts: attempts hang */
     const struct iha_policy_config *policy; /* the safety policy; NULL: off */
     unsigned long long max_age_ms;          /* storage.max_age; 0: the default */
+    const char *heartbeat_alertname;        /* policy.heartbeat.alertname */
 };
 
 static int setup_with(void **state, const struct fixture_opts *o)
@@ -379,6 +380,7 @@ static int setup_with(void **state, const struct fixture_opts *o)
     stg.events = fx->events;
     stg.policy = o->policy;
     stg.max_age_ms = o->max_age_ms;
+    stg.heartbeat_alertname = o->heartbeat_alertname;
     fx->p = iha_pipeline_new(&stg);
     assert_non_null(fx->p);
     fx->body = test_fixture_json(WEBHOOK); /* a real firing HostDown */
@@ -995,6 +997,46 @@ static int setup_policy_expiry(void **state)
     return setup_with(state, &o);
 }
 
+static bool heartbeat_is(struct fixture *fx, const char *state)
+{
+    json_t *st = iha_pipeline_policy_status(fx->p);
+    bool is = strcmp(json_string_value(json_object_get(json_object_get(st, "heartbeat"), "state")),
+                     state) == 0;
+
+    json_decref(st);
+    return is;
+}
+
+/* A Nagios service named like policy.heartbeat.alertname, notifying, is the heartbeat. */
+static void test_policy_nagios_heartbeat(void **state)
+{
+    struct fixture *fx = *state;
+    struct iha_err err = {0};
+    json_t *rec =
+        json_pack("{s:s,s:s,s:s,s:s,s:s}", "hostname", "monitor-1", "notification_type", "PROBLEM",
+                  "what", "SERVICE", "service_desc", "Watchdog", "service_state", "CRITICAL");
+
+    assert_eventually(heartbeat_is(fx, "missing"));
+    assert_int_equal(
+        iha_pipeline_handle(fx->p, IHA_SOURCE_NAGIOS, rec, on_reply, &fx->ans[0], &err), IHA_OK);
+    wait_answer(&fx->ans[0]);
+    assert_eventually(heartbeat_is(fx, "ok"));
+    json_decref(rec);
+}
+
+static int setup_policy_heartbeat(void **state)
+{
+    static const struct iha_policy_config pc = {.window_ms = 300000,
+                                                .max_hosts = 2,
+                                                .settle_ms = 200,
+                                                .flap_window_ms = 60000,
+                                                .deadman_after_ms = 500};
+    static const struct fixture_opts o = {
+        .peer = true, .policy = &pc, .heartbeat_alertname = "Watchdog"};
+
+    return setup_with(state, &o);
+}
+
 static int setup_policy(void **state)
 {
     static const struct iha_policy_config pc = {
@@ -1047,6 +1089,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_answers_stored_native, setup_blackhole, teardown),
         cmocka_unit_test_setup_teardown(test_policy_holds_and_releases, setup_policy, teardown),
         cmocka_unit_test_setup_teardown(test_policy_hold_expires, setup_policy_expiry, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_nagios_heartbeat, setup_policy_heartbeat,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
