@@ -318,6 +318,21 @@ static enum iha_rc daemon_start_stages(struct daemon *d)
     return IHA_OK;
 }
 
+/* The listener's client certificate mode for web.tls_server_config.client_auth_type. */
+static enum iha_client_auth client_cert_mode(enum iha_web_client_auth cat)
+{
+    switch (cat) {
+    case IHA_WEB_CLIENT_AUTH_VERIFY_IF_GIVEN:
+        return IHA_CLIENT_CERT_IF_GIVEN;
+    case IHA_WEB_CLIENT_AUTH_REQUIRE:
+        return IHA_CLIENT_CERT_REQUIRE;
+    case IHA_WEB_CLIENT_AUTH_UNSET:
+    case IHA_WEB_CLIENT_AUTH_NONE:
+        break;
+    }
+    return IHA_CLIENT_CERT_NONE;
+}
+
 /* Inbound authentication and the HTTP server; from here senders are answered. */
 static enum iha_rc daemon_listen(struct daemon *d)
 {
@@ -327,15 +342,12 @@ static enum iha_rc daemon_listen(struct daemon *d)
                      d->cfg->n_basic_users, &d->auth) != IHA_OK)
         return IHA_E_INVAL;
     {
-        const char *cat = d->cfg->web_tls.client_auth_type, *min = d->cfg->web_tls.min_version;
         struct iha_tls_listener_config tls = {
             .cert_file = d->cfg->web_tls.cert_file,
             .key_file = d->cfg->web_tls.key_file,
             .client_ca_file = d->cfg->web_tls.client_ca_file,
-            .client_auth = !cat || !strcmp(cat, "NoClientCert")      ? IHA_CLIENT_CERT_NONE
-                           : !strcmp(cat, "VerifyClientCertIfGiven") ? IHA_CLIENT_CERT_IF_GIVEN
-                                                                     : IHA_CLIENT_CERT_REQUIRE,
-            .tls13_only = min && !strcmp(min, "TLS13"),
+            .client_auth = client_cert_mode(d->cfg->web_tls.client_auth_type),
+            .tls13_only = d->cfg->web_tls.min_version == IHA_WEB_TLS_MIN_TLS13,
         };
         struct iha_http_config hc = {
             .listen_address = d->cfg->listen_address,

@@ -37,8 +37,8 @@ static const struct field web_tls_fields[] = {
     FIELD("cert_file", F_PATH, web_tls.cert_file, 0),
     FIELD("key_file", F_PATH, web_tls.key_file, 0),
     FIELD("client_ca_file", F_PATH, web_tls.client_ca_file, 0),
-    FIELD("client_auth_type", F_STR, web_tls.client_auth_type, 0),
-    FIELD("min_version", F_STR, web_tls.min_version, 0),
+    FIELD("client_auth_type", F_CLICERT, web_tls.client_auth_type, 0),
+    FIELD("min_version", F_TLS_MIN, web_tls.min_version, 0),
     {NULL, F_SECTION, 0, 0, NULL},
 };
 
@@ -243,8 +243,6 @@ void iha_config_free(struct iha_config *cfg)
     free(cfg->web_tls.cert_file);
     free(cfg->web_tls.key_file);
     free(cfg->web_tls.client_ca_file);
-    free(cfg->web_tls.client_auth_type);
-    free(cfg->web_tls.min_version);
     free(cfg->url);
     free(cfg->token_file);
     free_tls(&cfg->tls);

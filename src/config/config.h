@@ -100,6 +100,21 @@ enum iha_auth_type {
     IHA_AUTH_CLOUD,    /**< an entry of clouds.yaml (+ secure.yaml) */
 };
 
+/** web.tls_server_config.client_auth_type, in Prometheus' web.yml spelling. */
+enum iha_web_client_auth {
+    IHA_WEB_CLIENT_AUTH_UNSET,           /**< not given: no client certificate asked for */
+    IHA_WEB_CLIENT_AUTH_NONE,            /**< NoClientCert */
+    IHA_WEB_CLIENT_AUTH_VERIFY_IF_GIVEN, /**< VerifyClientCertIfGiven */
+    IHA_WEB_CLIENT_AUTH_REQUIRE,         /**< RequireAndVerifyClientCert */
+};
+
+/** web.tls_server_config.min_version. */
+enum iha_web_tls_min {
+    IHA_WEB_TLS_MIN_UNSET, /**< not given: TLS 1.2 */
+    IHA_WEB_TLS_MIN_TLS12, /**< TLS12 */
+    IHA_WEB_TLS_MIN_TLS13, /**< TLS13 */
+};
+
 /** instance_ha.auth; secrets are wiped by iha_config_free() and never printed. */
 struct iha_auth_config {
     enum iha_auth_type type;
@@ -135,11 +150,11 @@ struct iha_config {
     char *bearer_tokens_file; /**< may be NULL */
     struct iha_basic_user *basic_users;
     size_t n_basic_users;
-    /** web.tls_server_config, as in Prometheus' web.yml; all NULL: plain HTTP */
+    /** web.tls_server_config, as in Prometheus' web.yml; all NULL and UNSET: plain HTTP */
     struct {
         char *cert_file, *key_file, *client_ca_file;
-        char *client_auth_type; /**< NULL = NoClientCert */
-        char *min_version;      /**< NULL = TLS12 */
+        enum iha_web_client_auth client_auth_type;
+        enum iha_web_tls_min min_version;
     } web_tls;
     /* instance_ha */
     char *url;

@@ -106,40 +106,48 @@ static void check_auth(struct cloader *ld, const struct iha_ynode *root)
                          "instance_ha.token_file: only used with instance_ha.auth.type static");
 }
 
-/* web.tls_server_config: the values Prometheus' web.yml takes that the listener supports. */
+/* Whether @p cat has the listener verify client certificates (so it needs a CA). */
+static bool verifies_client(enum iha_web_client_auth cat)
+{
+    switch (cat) {
+    case IHA_WEB_CLIENT_AUTH_VERIFY_IF_GIVEN:
+    case IHA_WEB_CLIENT_AUTH_REQUIRE:
+        return true;
+    case IHA_WEB_CLIENT_AUTH_UNSET:
+    case IHA_WEB_CLIENT_AUTH_NONE:
+        break;
+    }
+    return false;
+}
+
+/*
+ * web.tls_server_config: the pairs that belong together (the values themselves were
+ * checked when they were read).
+ */
 static void check_web_tls(struct cloader *ld, const struct iha_ynode *root)
 {
     const struct iha_config *cfg = ld->cfg;
-    const char *cat = cfg->web_tls.client_auth_type, *min = cfg->web_tls.min_version;
-    bool verify = cat && (!strcmp(cat, "RequireAndVerifyClientCert") ||
-                          !strcmp(cat, "VerifyClientCertIfGiven"));
+    enum iha_web_client_auth cat = cfg->web_tls.client_auth_type;
+    bool verify = verifies_client(cat);
 
     if (!cfg->web_tls.cert_file != !cfg->web_tls.key_file)
         iha_config_error(ld, iha_config_get_path(root, "web", "tls_server_config", NULL),
                          "web.tls_server_config: cert_file and key_file go together");
-    if (!cfg->web_tls.cert_file && (cfg->web_tls.client_ca_file || cat || min))
+    if (!cfg->web_tls.cert_file &&
+        (cfg->web_tls.client_ca_file || cat != IHA_WEB_CLIENT_AUTH_UNSET ||
+         cfg->web_tls.min_version != IHA_WEB_TLS_MIN_UNSET))
         iha_config_error(ld, iha_config_get_path(root, "web", "tls_server_config", NULL),
                          "web.tls_server_config: set cert_file and key_file to serve TLS");
-    if (cat && !verify && strcmp(cat, "NoClientCert") != 0)
-        iha_config_error(
-            ld, iha_config_get_path(root, "web", "tls_server_config", "client_auth_type"),
-            "web.tls_server_config.client_auth_type: '%s' is not supported (use NoClientCert, "
-            "VerifyClientCertIfGiven or RequireAndVerifyClientCert)",
-            cat);
     if (verify && !cfg->web_tls.client_ca_file)
         iha_config_error(ld,
                          iha_config_get_path(root, "web", "tls_server_config", "client_auth_type"),
-                         "web.tls_server_config.client_auth_type: %s needs client_ca_file", cat);
+                         "web.tls_server_config.client_auth_type: %s needs client_ca_file",
+                         iha_config_client_auth_names[cat - IHA_WEB_CLIENT_AUTH_NONE]);
     if (cfg->web_tls.client_ca_file && !verify)
         iha_config_error(ld,
                          iha_config_get_path(root, "web", "tls_server_config", "client_ca_file"),
                          "web.tls_server_config.client_ca_file: only used with client_auth_type "
                          "VerifyClientCertIfGiven or RequireAndVerifyClientCert");
-    if (min && strcmp(min, "TLS12") != 0 && strcmp(min, "TLS13") != 0)
-        iha_config_error(ld, iha_config_get_path(root, "web", "tls_server_config", "min_version"),
-                         "web.tls_server_config.min_version: '%s' is not supported (use TLS12 "
-                         "or TLS13)",
-                         min);
 }
 
 /* Checks that need more than one field. */

@@ -53,6 +53,12 @@ static bool field_equal(const struct field *f, const struct iha_config *a,
     case F_AUTH:
         return *(const enum iha_auth_type *)(const void *)pa ==
                *(const enum iha_auth_type *)(const void *)pb;
+    case F_CLICERT:
+        return *(const enum iha_web_client_auth *)(const void *)pa ==
+               *(const enum iha_web_client_auth *)(const void *)pb;
+    case F_TLS_MIN:
+        return *(const enum iha_web_tls_min *)(const void *)pa ==
+               *(const enum iha_web_tls_min *)(const void *)pb;
     case F_USERS:
         if (a->n_basic_users != b->n_basic_users)
             return false;

@@ -38,6 +38,8 @@ enum ftype {
     F_AUTH,    /* enum iha_auth_type */
     F_UINT,    /* unsigned: an integer from 0 (or 1 with NONZERO) to 1000000 */
     F_PERCENT, /* unsigned: 0 to 100 */
+    F_CLICERT, /* enum iha_web_client_auth, null = unset */
+    F_TLS_MIN, /* enum iha_web_tls_min, null = unset */
 };
 
 #define NONZERO 1u /* the value must not be 0 */
@@ -62,6 +64,12 @@ extern const struct field iha_config_top_fields[];
 
 /* Names of enum iha_auth_type in its order, NULL-terminated (config_parse.c). */
 extern const char *const iha_config_auth_type_names[];
+
+/*
+ * Names of enum iha_web_client_auth from IHA_WEB_CLIENT_AUTH_NONE on, NULL-terminated
+ * (config_parse.c).
+ */
+extern const char *const iha_config_client_auth_names[];
 
 /* Frees @p n users and the array (config.c). */
 void iha_config_free_users(struct iha_basic_user *u, size_t n);

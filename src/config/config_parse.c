@@ -31,6 +31,9 @@ const char *const iha_config_auth_type_names[] = {"static", "password", "applica
                                                   "cloud", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_names[] = {"logfmt", "json", NULL};
+const char *const iha_config_client_auth_names[] = {"NoClientCert", "VerifyClientCertIfGiven",
+                                                    "RequireAndVerifyClientCert", NULL};
+static const char *const tls_min_names[] = {"TLS12", "TLS13", NULL};
 
 /* ---- value parsers ----------------------------------------------------- */
 
@@ -346,6 +349,41 @@ static void load_uint(struct cloader *ld, const struct field *f, const struct ih
         *out = (unsigned)v;
 }
 
+/*
+ * web.tls_server_config's client_auth_type or min_version: one of the names, stored as
+ * the enum value after UNSET in the names' order, or null for UNSET.
+ */
+static void load_tls_choice(struct cloader *ld, const struct field *f, const struct iha_ynode *n,
+                            const char *where)
+{
+    bool client = f->type == F_CLICERT;
+    const char *const *names = client ? iha_config_client_auth_names : tls_min_names;
+    char *slot = (char *)ld->cfg + f->off;
+    int v = 0; /* UNSET in both enums */
+
+    if (!iha_ynode_is_null(n)) {
+        if (!iha_ynode_is_string(n)) {
+            iha_config_error(ld, n, "%s: expected a string, got %s", where, iha_ynode_what(n));
+            return;
+        }
+        while (names[v] && strcmp(names[v], n->scalar) != 0)
+            v++;
+        if (!names[v]) {
+            iha_config_error(ld, n,
+                             client ? "%s: '%s' is not supported (use NoClientCert, "
+                                      "VerifyClientCertIfGiven or RequireAndVerifyClientCert)"
+                                    : "%s: '%s' is not supported (use TLS12 or TLS13)",
+                             where, n->scalar);
+            return;
+        }
+        v++;
+    }
+    if (client)
+        *(enum iha_web_client_auth *)(void *)slot = (enum iha_web_client_auth)v;
+    else
+        *(enum iha_web_tls_min *)(void *)slot = (enum iha_web_tls_min)v;
+}
+
 /* A string value: parsed and checked according to the field's type. */
 static void load_scalar(struct cloader *ld, const struct field *f, const struct iha_ynode *n,
                         const char *where)
@@ -460,6 +498,10 @@ static void load_value(struct cloader *ld, const struct field *f, const struct i
         return;
     case F_BOOL:
         load_bool(ld, n, where, (bool *)(void *)(base + f->off));
+        return;
+    case F_CLICERT:
+    case F_TLS_MIN:
+        load_tls_choice(ld, f, n, where);
         return;
     case F_PATH:
     case F_STR:

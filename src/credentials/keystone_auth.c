@@ -18,11 +18,8 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "curl_setup.h"
 #include "http_header.h"
-
-#ifndef IHA_VERSION
-#define IHA_VERSION "0"
-#endif
 
 #define RESP_MAX (4u * 1024u * 1024u) /* a large cloud's catalog is well below this */
 #define TOKEN_MAX (16u * 1024u)       /* fernet tokens are ~200 bytes; PKI ones a few KiB */
@@ -201,12 +198,6 @@ cleanup:
     json_decref(root);
 }
 
-#define SETOPT(opt, val)                                                                           \
-    do {                                                                                           \
-        if (cc == CURLE_OK)                                                                        \
-            cc = curl_easy_setopt(e, opt, val);                                                    \
-    } while (0)
-
 /*
  * Prepares the client's reused easy handle for one POST of @p body_text, the answer going
  * to @p r and @p errbuf; the header list it builds is left in @p hp for the caller to free.
@@ -215,8 +206,7 @@ cleanup:
 static CURL *prepare(struct iha_keystone *ks, const char *body_text, struct response *r,
                      char *errbuf, struct curl_slist **hp, struct result *res)
 {
-    struct curl_slist *n;
-    CURLcode cc = CURLE_OK;
+    struct iha_err err;
     CURL *e;
 
     if (!ks->easy)
@@ -228,36 +218,26 @@ static CURL *prepare(struct iha_keystone *ks, const char *body_text, struct resp
         snprintf(res->detail, sizeof(res->detail), "cannot create a curl handle");
         return NULL;
     }
-    static const char *const fixed[] = {"Content-Type: application/json",
-                                        "Accept: application/json", "Expect:"};
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        n = curl_slist_append(*hp, fixed[i]);
-        if (!n) {
-            snprintf(res->detail, sizeof(res->detail), "out of memory");
-            return NULL;
-        }
-        *hp = n;
+    if (iha_curl_json_headers(hp) != IHA_OK) {
+        snprintf(res->detail, sizeof(res->detail), "out of memory");
+        return NULL;
     }
-    SETOPT(CURLOPT_URL, ks->tokens_url);
-    SETOPT(CURLOPT_NOSIGNAL, 1L);
-    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, ks->connect_ms);
-    SETOPT(CURLOPT_TIMEOUT_MS, ks->timeout_ms);
-    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(CURLOPT_USERAGENT, "iha-gateway/" IHA_VERSION);
-    SETOPT(CURLOPT_HTTPHEADER, *hp);
-    SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body_text));
-    SETOPT(CURLOPT_POSTFIELDS, body_text);
-    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
-    SETOPT(CURLOPT_WRITEDATA, (void *)r);
-    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
-    SETOPT(CURLOPT_HEADERDATA, (void *)r);
-    SETOPT(CURLOPT_ERRORBUFFER, errbuf);
-    if (cc == CURLE_OK && iha_tls_apply(e, &ks->tls) != IHA_OK)
-        cc = CURLE_NOT_BUILT_IN;
-    if (cc != CURLE_OK) {
-        snprintf(res->detail, sizeof(res->detail), "curl option: %s", curl_easy_strerror(cc));
+    const struct iha_curl_opts o = {
+        .url = ks->tokens_url,
+        .connect_timeout_ms = ks->connect_ms,
+        .timeout_ms = ks->timeout_ms,
+        .headers = *hp,
+        .body = body_text,
+        .body_len = strlen(body_text),
+        .on_body = on_body,
+        .body_cls = r,
+        .on_header = on_header,
+        .header_cls = r,
+        .errbuf = errbuf,
+        .tls = &ks->tls,
+    };
+    if (iha_curl_setup(e, &o, &err) != IHA_OK) {
+        snprintf(res->detail, sizeof(res->detail), "%.*s", (int)sizeof(res->detail) - 1, err.msg);
         return NULL;
     }
     return e;

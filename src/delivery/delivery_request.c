@@ -15,12 +15,9 @@
 #include <string.h>
 
 #include "clock.h"
+#include "curl_setup.h"
 #include "http_header.h"
 #include "log.h"
-
-#ifndef IHA_VERSION
-#define IHA_VERSION "0"
-#endif
 
 static void wipe_headers(struct curl_slist *h)
 {
@@ -112,17 +109,12 @@ static void add_token(struct iha_delivery *d, struct curl_slist **h, bool *ok)
     }
 }
 
-#define SETOPT(opt, val)                                                                           \
-    do {                                                                                           \
-        if (cc == CURLE_OK)                                                                        \
-            cc = curl_easy_setopt(e, opt, val);                                                    \
-    } while (0)
-
 bool iha_delivery_start_attempt(struct iha_delivery *d, struct job *j)
 {
-    struct curl_slist *h = NULL, *n;
+    struct curl_slist *h = NULL;
+    struct iha_curl_opts o;
+    struct iha_err err;
     bool ok = true;
-    CURLcode cc = CURLE_OK;
     CURL *e;
 
     j->resp_len = 0;
@@ -146,47 +138,40 @@ bool iha_delivery_start_attempt(struct iha_delivery *d, struct job *j)
         return false;
     }
 
-    static const char *const fixed[] = {"Content-Type: application/json",
-                                        "Accept: application/json", "Expect:"};
-    for (size_t i = 0; ok && i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        n = curl_slist_append(h, fixed[i]);
-        if (n)
-            h = n;
-        else
-            ok = false;
-    }
-    if (ok)
+    if (iha_curl_json_headers(&h) == IHA_OK)
         add_token(d, &h, &ok);
+    else
+        ok = false;
     if (!ok) {
         snprintf(j->detail, sizeof(j->detail), "out of memory building headers");
         goto fail;
     }
 
-    SETOPT(CURLOPT_URL, d->url);
-    SETOPT(CURLOPT_PRIVATE, (void *)j);
-    SETOPT(CURLOPT_NOSIGNAL, 1L);
-    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, d->connect_timeout_ms);
-    SETOPT(CURLOPT_TIMEOUT_MS, d->timeout_ms);
-    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(CURLOPT_MAXAGE_CONN, 60L);
-    SETOPT(CURLOPT_USERAGENT, "iha-gateway/" IHA_VERSION);
-    SETOPT(CURLOPT_HTTPHEADER, h);
-    SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body_len);
-    SETOPT(CURLOPT_POSTFIELDS, j->body);
-    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
-    SETOPT(CURLOPT_WRITEDATA, (void *)j);
-    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
-    SETOPT(CURLOPT_HEADERDATA, (void *)j);
-    SETOPT(CURLOPT_ERRORBUFFER, j->errbuf);
-    if (cc != CURLE_OK) {
-        snprintf(j->detail, sizeof(j->detail), "curl option: %s", curl_easy_strerror(cc));
-        goto fail;
-    }
+    o = (struct iha_curl_opts){
+        .url = d->url,
+        .private_data = j,
+        .connect_timeout_ms = d->connect_timeout_ms,
+        .timeout_ms = d->timeout_ms,
+        .maxage_conn_s = 60,
+        .headers = h,
+        .body = j->body,
+        .body_len = j->body_len,
+        .on_body = on_body,
+        .body_cls = j,
+        .on_header = on_header,
+        .header_cls = j,
+        .errbuf = j->errbuf,
+        .tls = d->tls,
+    };
     /* Reused handles were reset above, so the TLS options are set on every attempt. */
-    if (iha_tls_apply(e, d->tls) != IHA_OK) {
+    switch (iha_curl_setup(e, &o, &err)) {
+    case IHA_OK:
+        break;
+    case IHA_E_CONFIG:
         snprintf(j->detail, sizeof(j->detail), "the TLS options of instance_ha.tls are refused");
+        goto fail;
+    default:
+        snprintf(j->detail, sizeof(j->detail), "%.*s", (int)sizeof(j->detail) - 1, err.msg);
         goto fail;
     }
     if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {

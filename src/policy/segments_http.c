@@ -13,11 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "curl_setup.h"
 #include "log.h"
-
-#ifndef IHA_VERSION
-#define IHA_VERSION "0"
-#endif
 
 #define TOKEN_HDR_MAX (64u * 1024u + 64u) /* a 64 KiB token file plus the header name */
 #define POLL_MS 1000                      /* wakeups end a poll early; this is a backstop */
@@ -93,36 +90,25 @@ static struct curl_slist *make_headers(struct iha_segments *s)
     return h;
 }
 
-#define SETOPT(opt, val)                                                                           \
-    do {                                                                                           \
-        if (cc == CURLE_OK)                                                                        \
-            cc = curl_easy_setopt(e, opt, val);                                                    \
-    } while (0)
-
-/* Every option of a GET, in one place so that a shared helper can take it over. */
-static CURLcode setup_easy(const struct iha_segments *s, CURL *e, const char *url,
-                           struct curl_slist *headers, struct iha_buf *body, char *errbuf)
+/* Every option of a GET; the ones all outbound requests share come from iha_curl_setup(). */
+static enum iha_rc setup_easy(const struct iha_segments *s, CURL *e, const char *url,
+                              struct curl_slist *headers, struct iha_buf *body, char *errbuf,
+                              struct iha_err *err)
 {
-    CURLcode cc = CURLE_OK;
+    const struct iha_curl_opts o = {
+        .url = url,
+        .connect_timeout_ms = s->connect_ms,
+        .timeout_ms = s->timeout_ms,
+        .maxage_conn_s = 60,
+        .headers = headers,
+        .on_body = on_body,
+        .body_cls = body,
+        .errbuf = errbuf,
+        .tls = s->tls,
+    };
 
     curl_easy_reset(e);
-    SETOPT(CURLOPT_URL, url);
-    SETOPT(CURLOPT_HTTPGET, 1L);
-    SETOPT(CURLOPT_NOSIGNAL, 1L);
-    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, s->connect_ms);
-    SETOPT(CURLOPT_TIMEOUT_MS, s->timeout_ms);
-    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(CURLOPT_MAXAGE_CONN, 60L);
-    SETOPT(CURLOPT_USERAGENT, "iha-gateway/" IHA_VERSION);
-    SETOPT(CURLOPT_HTTPHEADER, headers);
-    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
-    SETOPT(CURLOPT_WRITEDATA, (void *)body);
-    SETOPT(CURLOPT_ERRORBUFFER, errbuf);
-    if (cc == CURLE_OK && iha_tls_apply(e, s->tls) != IHA_OK)
-        cc = CURLE_NOT_BUILT_IN;
-    return cc;
+    return iha_curl_setup(e, &o, err);
 }
 
 /* Runs the transfer on the client's multi handle, so that iha_segments_free() can end it. */
@@ -218,6 +204,7 @@ enum iha_rc iha_segments_http_get(void *cls, const char *path, struct iha_buf *b
 {
     struct iha_segments *s = cls;
     struct curl_slist *h = NULL;
+    struct iha_err serr;
     char errbuf[CURL_ERROR_SIZE], *url = NULL;
     size_t blen = strlen(s->base_url), plen = strlen(path);
     enum iha_rc rc = IHA_E_NOMEM;
@@ -234,9 +221,8 @@ enum iha_rc iha_segments_http_get(void *cls, const char *path, struct iha_buf *b
     }
     memcpy(url, s->base_url, blen);
     memcpy(url + blen, path, plen + 1);
-    cc = setup_easy(s, s->easy, url, h, body, errbuf);
-    if (cc != CURLE_OK) {
-        iha_err_set(err, NULL, "GET %s: curl option: %s", path, curl_easy_strerror(cc));
+    if (setup_easy(s, s->easy, url, h, body, errbuf, &serr) != IHA_OK) {
+        iha_err_set(err, NULL, "GET %s: %s", path, serr.msg);
         rc = IHA_E_IO;
         goto cleanup;
     }

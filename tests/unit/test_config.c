@@ -385,8 +385,8 @@ static void test_web_tls_checks(void **state)
                              "    client_auth_type: RequireAndVerifyClientCert\n"
                              "    min_version: TLS13\n"),
                      IHA_OK);
-    assert_string_equal(c->cfg->web_tls.client_auth_type, "RequireAndVerifyClientCert");
-    assert_string_equal(c->cfg->web_tls.min_version, "TLS13");
+    assert_int_equal(c->cfg->web_tls.client_auth_type, IHA_WEB_CLIENT_AUTH_REQUIRE);
+    assert_int_equal(c->cfg->web_tls.min_version, IHA_WEB_TLS_MIN_TLS13);
     assert_int_equal(load(c, "web: {tls_server_config: {cert_file: /a.crt}}\n"), IHA_E_CONFIG);
     assert_int_equal(load(c, "web: {tls_server_config: {client_auth_type: NoClientCert}}\n"),
                      IHA_E_CONFIG);
@@ -476,6 +476,66 @@ static void test_policy_checks(void **state)
         "gw.yml:2:11: warning: policy.settle: 30s delays every evacuation that long; a true "
         "single failure then takes more than 30 s to reach Instance HA",
         NULL);
+}
+
+/* client_auth_type and min_version are read once, into enums; a bad name is refused there. */
+static void test_web_tls_enums(void **state)
+{
+    static const struct {
+        const char *name;
+        enum iha_web_client_auth want;
+        const char *ca; /* the client_ca_file line the mode needs, or "" */
+    } modes[] = {
+        {"NoClientCert", IHA_WEB_CLIENT_AUTH_NONE, ""},
+        {"VerifyClientCertIfGiven", IHA_WEB_CLIENT_AUTH_VERIFY_IF_GIVEN,
+         "    client_ca_file: /ca\n"},
+        {"RequireAndVerifyClientCert", IHA_WEB_CLIENT_AUTH_REQUIRE, "    client_ca_file: /ca\n"},
+        {"null", IHA_WEB_CLIENT_AUTH_UNSET, ""},
+    };
+    static const struct {
+        const char *name;
+        enum iha_web_tls_min want;
+    } mins[] = {{"TLS12", IHA_WEB_TLS_MIN_TLS12},
+                {"TLS13", IHA_WEB_TLS_MIN_TLS13},
+                {"null", IHA_WEB_TLS_MIN_UNSET}};
+    struct ctx *c = *state;
+    char text[512];
+
+    assert_int_equal(load(c, "web: {tls_server_config: {cert_file: /a.crt, key_file: /a.key}}\n"),
+                     IHA_OK);
+    assert_int_equal(c->cfg->web_tls.client_auth_type, IHA_WEB_CLIENT_AUTH_UNSET);
+    assert_int_equal(c->cfg->web_tls.min_version, IHA_WEB_TLS_MIN_UNSET);
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        snprintf(text, sizeof(text),
+                 "web:\n  tls_server_config:\n    cert_file: /a.crt\n    key_file: /a.key\n"
+                 "%s    client_auth_type: %s\n    min_version: %s\n",
+                 modes[i].ca, modes[i].name, mins[i % 3].name);
+        assert_int_equal(load(c, text), IHA_OK);
+        assert_int_equal(c->cfg->web_tls.client_auth_type, modes[i].want);
+        assert_int_equal(c->cfg->web_tls.min_version, mins[i % 3].want);
+    }
+    assert_int_equal(iha_diag_count(c->diag), 0);
+    /* Names are case-sensitive, as in Prometheus' web.yml; each bad one is reported. */
+    assert_int_equal(load(c, "web:\n"
+                             "  tls_server_config:\n"
+                             "    cert_file: /a.crt\n"
+                             "    key_file: /a.key\n"
+                             "    client_auth_type: requireandverifyclientcert\n"
+                             "    min_version: tls13\n"),
+                     IHA_E_CONFIG);
+    assert_int_equal(load(c, "web: {tls_server_config: {client_auth_type: ''}}\n"), IHA_E_CONFIG);
+    assert_int_equal(load(c, "web: {tls_server_config: {min_version: [TLS13]}}\n"), IHA_E_CONFIG);
+    expect_diag(c,
+                "gw.yml:5:23: error: web.tls_server_config.client_auth_type: "
+                "'requireandverifyclientcert' is not supported (use NoClientCert, "
+                "VerifyClientCertIfGiven or RequireAndVerifyClientCert)",
+                "gw.yml:6:18: error: web.tls_server_config.min_version: 'tls13' is not supported "
+                "(use TLS12 or TLS13)",
+                "gw.yml:1:45: error: web.tls_server_config.client_auth_type: '' is not supported "
+                "(use NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert)",
+                "gw.yml:1:40: error: web.tls_server_config.min_version: expected a string, got "
+                "a list",
+                NULL);
 }
 
 static void test_url_credentials_refused(void **state)
@@ -620,14 +680,23 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_defaults),          T(test_overrides),
-        T(test_duration_parse),    T(test_bad_durations),
-        T(test_unknown_keys),      T(test_bad_values),
-        T(test_auth_cross_checks), T(test_web_tls_checks),
-        T(test_policy_checks),     T(test_parse_error),
-        T(test_set_string),        T(test_load_file),
-        T(test_rules_embedded),    T(test_rules_globs),
-        T(test_rules_file_errors), T(test_url_credentials_refused),
+        T(test_defaults),
+        T(test_overrides),
+        T(test_duration_parse),
+        T(test_bad_durations),
+        T(test_unknown_keys),
+        T(test_bad_values),
+        T(test_auth_cross_checks),
+        T(test_web_tls_checks),
+        T(test_web_tls_enums),
+        T(test_policy_checks),
+        T(test_parse_error),
+        T(test_set_string),
+        T(test_load_file),
+        T(test_rules_embedded),
+        T(test_rules_globs),
+        T(test_rules_file_errors),
+        T(test_url_credentials_refused),
     };
 #undef T
 

@@ -962,27 +962,6 @@ static unsigned closed_port(void)
 }
 
 /*
- * A listener that never accepts: connections hang until the client's timeout, as when
- * Instance HA is unreachable behind a firewall that drops packets.
- */
-static int blackhole_start(unsigned *port)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_true(fd >= 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(fd, 1), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
-/*
  * 40 hosts, 5 ordered notifications each, submitted interleaved: every host receives
  * its notifications one at a time and in submission order, while hosts run in parallel.
  */
@@ -1282,7 +1261,7 @@ static void test_join_thousands(void **state)
     struct iha_delivery_opts o = {.retry_for_ms = 60000, .per_host_order = true};
     struct iha_delivery_debug dbg;
     unsigned port;
-    int hole = blackhole_start(&port);
+    int hole = test_blackhole_start(&port, 1);
     char key[32];
 
     snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u", port);
@@ -1371,7 +1350,7 @@ static void test_backlog_flat(void **state)
     struct iha_delivery_debug a, b;
     unsigned long long small, big, join_probes;
     unsigned port;
-    int hole = blackhole_start(&port);
+    int hole = test_blackhole_start(&port, 1);
     struct iha_notification n;
 
     snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u", port);

@@ -196,24 +196,6 @@ static void peer_stop(struct peer *pr)
     free(pr);
 }
 
-/* A listener that never accepts: an attempt hangs until its timeout (a hung Instance HA). */
-static int blackhole_start(unsigned *port)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_true(fd >= 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(fd, 4), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
 /* One sender's answer. */
 struct answer {
     pthread_mutex_t lock;
@@ -352,7 +334,7 @@ static int setup_with(void **state, const struct fixture_opts *o)
         dc.url = url;
     } else if (o->blackhole) {
         unsigned port;
-        fx->blackhole = blackhole_start(&port);
+        fx->blackhole = test_blackhole_start(&port, 4);
         snprintf(url, sizeof(url), "http://127.0.0.1:%u", port);
         dc.url = url;
     }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /**
  * @file test_util.h
- * @brief Small helpers several unit tests share: writing a file, base64 for basic auth.
+ * @brief Small helpers several unit tests share: writing a file, base64 for basic auth, a
+ *        listener that never answers.
  *
  * Header-only so that each test binary keeps its explicit source list. Include after
  * cmocka_includes.h.
@@ -9,9 +10,12 @@
 #ifndef IHA_TEST_UTIL_H
 #define IHA_TEST_UTIL_H
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 /** Writes @p content to @p path (created or truncated); fails the test on any error. */
@@ -66,6 +70,28 @@ static inline void test_base64(const char *in, char *out, size_t size)
     }
     assert_true(o < size);
     out[o] = '\0';
+}
+
+/**
+ * A listener on 127.0.0.1 that never accepts, as a peer that hangs: up to @p backlog
+ * connections are made by the kernel and then get no answer, later ones wait in the
+ * handshake. @return the socket (close it to end); its port in @p port.
+ */
+static inline int test_blackhole_start(unsigned *port, int backlog)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, backlog), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
 }
 
 #endif
