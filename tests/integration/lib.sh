@@ -613,6 +613,23 @@ am_add_alert() {
     log "alertmanager: alert posted: $*"
 }
 
+# am_hosts_down [--resolved] HOST...: one POST /api/v2/alerts with a HostDown alert per host,
+# so Alertmanager sees them together, as a scrape outage or a switch failure does.
+am_hosts_down() {
+    local flag=() h body
+    if [[ "${1:-}" == --resolved ]]; then
+        flag=(--resolved)
+        shift
+    fi
+    body=$(for h in "$@"; do
+        _alert_json "${flag[@]}" alertname=HostDown severity=critical hostname="$h" \
+            instance="$h:9100" job=node
+    done | jq -c -s .)
+    http POST "$AM_URL/api/v2/alerts" "$body"
+    [[ "$HTTP_CODE" == 200 ]] || fail "POST $AM_URL/api/v2/alerts: $HTTP_CODE $HTTP_BODY"
+    log "alertmanager: HostDown ${flag[*]} posted for $# hosts: $*"
+}
+
 # ---------------------------------------------------------------------------
 # the gateway
 

@@ -45,18 +45,14 @@ seed_hosts seg-a "${HOSTS_A[@]}"
 seed_hosts seg-b "${HOSTS_B[@]}"
 
 # --- 1. scrape outage: all 20 at once ---------------------------------------------------
-fresh "policy: {settle: 3s}"
-for h in "${HOSTS_A[@]}" "${HOSTS_B[@]}"; do
-    host_down "$h"
-done
+fresh "policy: {settle: 10s}"
+am_hosts_down "${HOSTS_A[@]}" "${HOSTS_B[@]}"
 wait_until 40 "all 20 evacuations held" holds_match \
     '[.notifications[] | select(.state == "held" and .reason == "storm")] | length == 20'
-sleep 5
+sleep 12
 assert_eq "$(masakari_count 'select(.type == "COMPUTE_HOST")')" 0 \
     "no evacuation reached Masakari during the outage"
-for h in "${HOSTS_A[@]}" "${HOSTS_B[@]}"; do
-    host_up "$h"
-done
+am_hosts_down --resolved "${HOSTS_A[@]}" "${HOSTS_B[@]}"
 wait_until 40 "every held evacuation cancelled once the hosts resolved" holds_match \
     '.notifications == []'
 assert_eq "$(masakari_count)" 0 "still nothing in Masakari"
@@ -84,9 +80,7 @@ assert_eq "$(masakari_count)" 0 "nothing evacuated for the flapping host"
 # --- 3. rate limit: burst 1, one more every 4 s -----------------------------------------
 fresh "policy: {settle: 1s, storm: {max_hosts: 10}, rate_limit: {burst: 1, interval: 4s}}"
 # Spread over both segments: 4 of seg-b's 6 would trip the guard by its share.
-for h in a02 a03 b02 b03; do
-    host_down "$h"
-done
+am_hosts_down a02 a03 b02 b03
 wait_until 60 "all four evacuations stored" count_is 'select(.type == "COMPUTE_HOST")' 4
 released=$(grep -o 'msg="evacuation released to delivery".*host=[ab]0[23]' "$GW_DIR/gateway.log" |
     grep -o 'host=[ab]0[23]' | cut -d= -f2 | tr '\n' ' ')

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The storm guard, end to end: real Alertmanager -> iha-gateway -> real Masakari with 20
-# hosts in two segments (seg-a: 14, seg-b: 6), the gateway's defaults for the guard
-# (more than 5 hosts, or more than 55 % of a segment) and a 3 s settle time.
+# hosts in two segments (seg-a: 14, seg-b: 6) and the gateway's defaults for the guard
+# (more than 5 hosts, or more than 55 % of a segment; settle 10 s).
 #
-# - one host fails -> it is evacuated (stored in Masakari) within seconds
-# - 12 hosts of seg-a fail within a minute -> nothing more is stored: all 12 are held,
-#   visible in /api/v1/holds, in the metrics, on the status page (headless Chromium when
+# - one host fails -> it is evacuated (stored in Masakari) within seconds of the settle time
+# - 12 hosts of seg-a fail at once -> at most 5 evacuations in all are stored, the rest are
+#   held (all 12 when the guard sees them within the settle time, as it should), visible
+#   in /api/v1/holds, in the metrics, on the status page (headless Chromium when
 #   installed) and in `iha-gateway hold list`
 # - kill -9 while they are held -> after the restart they are still held, nothing is sent
 # - `iha-gateway hold release --all` -> each of the 12 is stored exactly once
@@ -34,7 +35,6 @@ seed_hosts seg-b "${HOSTS_B[@]}"
 STORAGE_DIR=$(_new_dir storage-keep)
 export GW_STORAGE="$STORAGE_DIR/data"
 export GW_POLICY="policy:
-  settle: 3s
   rate_limit: {burst: 20, interval: 1s}"
 start_gateway
 start_alertmanager
@@ -52,14 +52,14 @@ ok "one host failure reached Masakari ${single_s}s after it was pushed into Aler
 
 # --- 2. 12 hosts of seg-a fail together: held, nothing more stored ---------------------
 t0=$EPOCHREALTIME
-for h in "${STORM[@]}"; do
-    host_down "$h"
-done
-wait_until 30 "12 evacuations held by the storm guard" held_is 12
+am_hosts_down "${STORM[@]}"
+wait_until 40 "12 evacuations held by the storm guard" held_is 12
 storm_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-ok "the storm guard held all 12 ${storm_s}s after the first was pushed"
-sleep 5 # past the settle time: whatever would go has gone
-assert_eq "$(masakari_count)" 1 "Masakari still holds only a01's notification"
+ok "the storm guard held all 12 ${storm_s}s after they were pushed"
+sleep 12 # past the settle time: whatever would go has gone
+stored=$(masakari_count)
+assert_json "$stored" '. <= 5' "at most 5 evacuations stored in all ($stored)"
+assert_eq "$stored" 1 "in fact only a01's: the storm was seen whole within the settle time"
 h=$(holds)
 assert_json "$h" '.guard.state == "tripped"' "guard tripped"
 assert_json "$h" '[.notifications[] | .reason] | unique == ["storm"]' "held for the storm"
@@ -90,7 +90,7 @@ assert_eq "$(gw_cli hold list 2>/dev/null | wc -l)" 12 \
     "hold list (daemon down) shows the 12 held evacuations"
 GW_PORT=$port start_gateway # Alertmanager keeps sending to the same port
 wait_until 30 "12 evacuations held again after kill -9" held_is 12
-sleep 5
+sleep 12 # past a settle time after the restart
 assert_eq "$(masakari_count)" 1 "nothing was sent after the restart"
 
 # --- 4. the operator releases them: each stored exactly once ---------------------------
