@@ -50,7 +50,7 @@ static void on_decision(void *cls, uint64_t seq, enum iha_policy_action action,
     json_object_set_new(line, "policy_final", json_true());
 }
 
-static struct iha_policy_config config_of(const struct iha_config *c)
+struct iha_policy_config iha_policy_config_of(const struct iha_config *c)
 {
     return (struct iha_policy_config){
         .window_ms = c->policy_window_ms,
@@ -92,7 +92,7 @@ static void feed(struct sim *s)
 
 void iha_policy_preview(const struct iha_config *cfg, json_t *lines)
 {
-    struct iha_policy_config pc = config_of(cfg);
+    struct iha_policy_config pc = iha_policy_config_of(cfg);
     struct sim s = {.lines = lines};
     size_t i;
     json_t *line;

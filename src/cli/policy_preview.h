@@ -10,7 +10,12 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "policy.h"
+
 struct iha_config;
+
+/** The policy settings of @p cfg (the daemon's and the previews' one reading of them). */
+struct iha_policy_config iha_policy_config_of(const struct iha_config *cfg);
 
 /**
  * Annotates each line of @p lines with the policy's decision ("policy": decision, after_s,

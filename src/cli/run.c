@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "policy.h"
+#include "policy_preview.h"
 #include "segments.h"
 #include "queue.h"
 #include "reload.h"
@@ -255,20 +256,7 @@ static enum iha_rc daemon_start_stages(struct daemon *d)
     }
     {
         const struct iha_config *c = d->cfg;
-        struct iha_policy_config pc = {
-            .window_ms = c->policy_window_ms,
-            .max_hosts = c->policy_max_hosts,
-            .domain_percent = c->policy_domain_percent,
-            .domain_min_hosts = c->policy_domain_min_hosts,
-            .settle_ms = c->policy_settle_ms,
-            .flap_count = c->policy_flap_count,
-            .flap_window_ms = c->policy_flap_window_ms,
-            .flap_settle_ms = c->policy_flap_settle_ms,
-            .rate_burst = c->policy_rate_burst,
-            .rate_per_s = 1000.0 / c->policy_rate_interval_ms,
-            .auto_release_ms = c->policy_auto_release_ms,
-            .deadman_after_ms = c->policy_heartbeat_after_ms,
-        };
+        struct iha_policy_config pc = iha_policy_config_of(c);
         struct iha_pipeline_stages st = {
             .rules = d->rs,
             .dedupe = d->dedupe,
