@@ -212,13 +212,14 @@ bool iha_ruletest_judge_policy(const struct test *t, const struct got *g, const 
                                FILE *out)
 {
     struct iha_config *cfg = NULL;
-    json_t *lines = json_array();
+    json_t *lines;
     struct iha_policy_counts c;
     size_t got[3];
     bool pass = true;
 
     if (!t->have_policy)
         return true;
+    lines = json_array();
     if (!lines || iha_config_default(&cfg) != IHA_OK) {
         json_decref(lines);
         fprintf(out, "  FAILED  %s: out of memory\n", t->name ? t->name : "(unnamed)");
