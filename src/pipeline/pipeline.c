@@ -46,6 +46,7 @@ void iha_pipeline_key_end(struct iha_pipeline *p, bool *held, const char *key, b
 struct iha_pipeline *iha_pipeline_new(const struct iha_pipeline_stages *stages)
 {
     struct iha_pipeline *p;
+    pthread_condattr_t ca;
 
     if (!stages->queue || !stages->delivery)
         return NULL;
@@ -70,7 +71,20 @@ struct iha_pipeline *iha_pipeline_new(const struct iha_pipeline_stages *stages)
     pthread_mutex_init(&p->storing_lock, NULL);
     pthread_mutex_init(&p->native_lock, NULL);
     pthread_mutex_init(&p->policy_lock, NULL);
-    pthread_cond_init(&p->policy_cond, NULL);
+    /* policy_cond waits on CLOCK_MONOTONIC: a wall clock step must not stall the policy. */
+    if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&p->policy_cond, &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        pthread_mutex_destroy(&p->policy_lock);
+        pthread_mutex_destroy(&p->flight_lock);
+        pthread_mutex_destroy(&p->rules_lock);
+        pthread_mutex_destroy(&p->storing_lock);
+        pthread_mutex_destroy(&p->native_lock);
+        iha_redelivery_free(p->redelivery);
+        free(p);
+        return NULL;
+    }
+    pthread_condattr_destroy(&ca);
     if (iha_pipeline_policy_start(p, stages) != IHA_OK) {
         IHA_LOG(IHA_LOG_ERROR, "cannot start the safety policy");
         iha_pipeline_free(p);
@@ -304,6 +318,9 @@ static enum iha_rc handle_native(struct request *r, const json_t *body, struct i
     if (r->p->metrics)
         iha_metrics_add(r->p->metrics, "iha_gateway_alerts_received_total", 1, "native",
                         "notification");
+    /* A host reported back (masakari-monitors' STARTED) cancels its pending evacuation. */
+    if (iha_notification_host_back(&n))
+        iha_pipeline_policy_resolve(r->p, n.hostname);
     item = item_new(&n);
     if (!item || json_array_append_new(r->results, item) != 0) {
         iha_notification_clear(&n);

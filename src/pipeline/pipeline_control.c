@@ -100,8 +100,7 @@ static void resume_one(struct iha_pipeline *p, uint64_t seq, const json_t *rec,
            v == IHA_DEDUPE_NEW;
     if (!received)
         received = (json_int_t)iha_clock_wall_ms();
-    if (hold == IHA_HOLD_NONE ||
-        !iha_pipeline_policy_park(p, seq, key, &n, (long long)received, hold, &held))
+    if (!iha_pipeline_policy_park(p, seq, key, &n, (long long)received, hold, true, &held))
         iha_pipeline_start_flight(p, seq, key, &n, (long long)received, NULL, NULL, &held);
     iha_pipeline_key_end(p, &held, key, false);
     iha_notification_clear(&n);

@@ -283,7 +283,7 @@ void iha_pipeline_start_flight(struct iha_pipeline *p, uint64_t seq, const char 
 {
     struct iha_delivery_result res = {.outcome = IHA_OUTCOME_RETRY};
 
-    if (!iha_pipeline_policy_park(p, seq, key, n, received_ms, IHA_HOLD_NONE, key_held)) {
+    if (!iha_pipeline_policy_park(p, seq, key, n, received_ms, IHA_HOLD_NONE, false, key_held)) {
         iha_pipeline_start_delivery(p, seq, key, n, received_ms, native, item, key_held);
         return;
     }

@@ -237,12 +237,13 @@ void iha_pipeline_policy_stop(struct iha_pipeline *p);
 void iha_pipeline_policy_free(struct iha_pipeline *p);
 /**
  * Parks the stored evacuating notification @p seq with the policy (held again for
- * @p held when it was held before a restart), taking over @p key_held.
+ * @p held when it was held before a restart; @p recovered: read back from the queue at
+ * start), taking over @p key_held.
  * @return false when @p n does not go through the policy (the caller delivers it).
  */
 bool iha_pipeline_policy_park(struct iha_pipeline *p, uint64_t seq, const char *key,
                               const struct iha_notification *n, long long received_ms,
-                              enum iha_hold_reason held, bool *key_held);
+                              enum iha_hold_reason held, bool recovered, bool *key_held);
 /** The failure of @p host is over: its parked notifications are cancelled. */
 void iha_pipeline_policy_resolve(struct iha_pipeline *p, const char *host);
 /** @p a is the monitoring's heartbeat when it is the configured firing alert. */

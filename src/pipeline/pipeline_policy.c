@@ -281,6 +281,21 @@ static unsigned wait_for(uint64_t next_mono, uint64_t now_mono, long long next_w
     return (unsigned)ms;
 }
 
+/* @p ms from now on CLOCK_MONOTONIC, which policy_cond waits on (a wall step does not stall). */
+static struct timespec mono_deadline(unsigned ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000u);
+    ts.tv_nsec += (long)(ms % 1000u) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
 static void *policy_main(void *arg)
 {
     struct iha_pipeline *p = arg;
@@ -302,8 +317,8 @@ static void *policy_main(void *arg)
         pthread_mutex_lock(&p->policy_lock);
         if (p->policy_stop || p->policy_kick || p->n_decisions)
             continue;
-        /* At least once a second: gauges stay fresh and a stepped wall clock is noticed. */
-        until = iha_clock_deadline(wait_for(next, now, next_wall, wall, 1000));
+        /* At least once a second: gauges stay fresh and storage.max_age (wall clock) is seen. */
+        until = mono_deadline(wait_for(next, now, next_wall, wall, 1000));
         pthread_cond_timedwait(&p->policy_cond, &p->policy_lock, &until);
     }
     pthread_mutex_unlock(&p->policy_lock);
@@ -320,7 +335,8 @@ static void kick(struct iha_pipeline *p)
 enum iha_rc iha_pipeline_policy_start(struct iha_pipeline *p,
                                       const struct iha_pipeline_stages *stages)
 {
-    struct iha_policy_config off = {.max_hosts = 0};
+    /* Off: nothing is decided on its own; recovered holds wait for the operator. */
+    struct iha_policy_config off = {.flap_settle_ms = 100ull * 365 * 24 * 3600 * 1000};
     enum iha_rc rc;
 
     p->policy_enabled = stages->policy != NULL;
@@ -348,8 +364,15 @@ void iha_pipeline_policy_stop(struct iha_pipeline *p)
     p->policy_stop = true;
     pthread_cond_signal(&p->policy_cond);
     pthread_mutex_unlock(&p->policy_lock);
-    if (p->policy_started)
+    if (p->policy_started) {
         pthread_join(p->policy_thread, NULL);
+        /*
+         * What was decided before the thread saw the stop: holds and ends are written (the
+         * queue is still open), releases find delivery stopping and stay queued. After
+         * the stop nothing new is decided (every entry point checks policy_stop).
+         */
+        carry_out(p);
+    }
     p->policy_started = false;
 }
 
@@ -384,12 +407,13 @@ static uint64_t mono_of(long long received_ms)
 
 bool iha_pipeline_policy_park(struct iha_pipeline *p, uint64_t seq, const char *key,
                               const struct iha_notification *n, long long received_ms,
-                              enum iha_hold_reason held, bool *key_held)
+                              enum iha_hold_reason held, bool recovered, bool *key_held)
 {
     struct iha_policy_domain dom = {NULL, 0};
     char domain[IHA_POLICY_DOMAIN_MAX] = "";
     struct parked *x;
     enum iha_rc rc;
+    uint64_t at;
     char s[24];
 
     if (!p->policy || !iha_notification_evacuates(n) ||
@@ -412,14 +436,23 @@ bool iha_pipeline_policy_park(struct iha_pipeline *p, uint64_t seq, const char *
     *key_held = false;
     if (p->domain && p->domain(p->domain_cls, n->hostname, domain, sizeof(domain), &dom.size))
         dom.name = domain;
+    /*
+     * A recovered one failed, for the policy, now: its settle time and the storm window
+     * start again, so a storm stored just before a crash is seen whole after the restart.
+     */
+    at = recovered ? iha_clock_ms() : mono_of(received_ms);
     pthread_mutex_lock(&p->policy_lock);
+    if (p->policy_stop) {
+        /* Stopping: it stays live in the queue and is parked again at the next start. */
+        pthread_mutex_unlock(&p->policy_lock);
+        parked_free(p, x);
+        return true;
+    }
     x->next = p->parked;
     p->parked = x;
     rc = held == IHA_HOLD_NONE
-             ? iha_policy_admit(p->policy, iha_clock_ms(), seq, n->hostname, &dom,
-                                mono_of(received_ms))
-             : iha_policy_restore_held(p->policy, iha_clock_ms(), seq, n->hostname, &dom,
-                                       mono_of(received_ms), held);
+             ? iha_policy_admit(p->policy, iha_clock_ms(), seq, n->hostname, &dom, at)
+             : iha_policy_restore_held(p->policy, iha_clock_ms(), seq, n->hostname, &dom, at, held);
     if (rc != IHA_OK)
         x = parked_find(p, seq, true);
     else
@@ -440,7 +473,9 @@ void iha_pipeline_policy_resolve(struct iha_pipeline *p, const char *host)
         return;
     pthread_mutex_lock(&p->policy_lock);
     /* Even with nothing cancelled: a counted flap can change what the thread decides. */
-    (void)iha_policy_resolve(p->policy, iha_clock_ms(), host);
+    if (!p->policy_stop)
+        IHA_IGNORE(iha_policy_resolve(p->policy, iha_clock_ms(), host),
+                   "cancellations are carried out as decisions; the count is for tests");
     kick(p);
     pthread_mutex_unlock(&p->policy_lock);
 }
@@ -459,7 +494,8 @@ void iha_pipeline_policy_heartbeat(struct iha_pipeline *p, const struct iha_aler
         strcmp(name, p->heartbeat_alertname) != 0)
         return;
     pthread_mutex_lock(&p->policy_lock);
-    iha_policy_heartbeat(p->policy, iha_clock_ms());
+    if (!p->policy_stop)
+        iha_policy_heartbeat(p->policy, iha_clock_ms());
     kick(p);
     pthread_mutex_unlock(&p->policy_lock);
 }
@@ -485,6 +521,11 @@ bool iha_pipeline_policy_release(struct iha_pipeline *p, const char *id, char *a
     enum iha_rc rc = IHA_E_NOTFOUND;
 
     pthread_mutex_lock(&p->policy_lock);
+    if (p->policy_stop) {
+        pthread_mutex_unlock(&p->policy_lock);
+        snprintf(answer, size, "the gateway is stopping; release %s after it starts again", id);
+        return false;
+    }
     if (strcmp(id, "--all") == 0) {
         n = iha_policy_release_all(p->policy, iha_clock_ms());
         rc = IHA_OK;

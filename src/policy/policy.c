@@ -174,11 +174,12 @@ static void entry_remove(struct iha_policy *p, struct entry *e)
 {
     if (e->prev)
         e->prev->next = e->next;
-    else
-        p->first = e->next;
     if (e->next)
         e->next->prev = e->prev;
-    else
+    /* By identity, not by the neighbours: no list head is ever left pointing at @p e. */
+    if (p->first == e)
+        p->first = e->next;
+    if (p->last == e)
         p->last = e->prev;
     iha_hmap_remove(p->entries, &e->node);
     e->host->refs--;
@@ -267,22 +268,42 @@ static void log_trip(struct iha_policy *p, uint64_t now_ms)
     IHA_LOG(IHA_LOG_ERROR, "storm guard tripped: evacuations are held", "why", why);
 }
 
+/*
+ * Evaluates the storm guard and acts on a change: a trip holds everything not yet sent, a
+ * clearing starts the auto-release clock. Every evaluation goes through here, so a change
+ * seen at an admission is not missed by the tick. @return whether it is tripped.
+ */
+static bool guard_update(struct iha_policy *p, uint64_t now_ms)
+{
+    bool was = p->trip.tripped;
+
+    if (iha_policy_guard_eval(p, now_ms)) {
+        if (!was)
+            log_trip(p, now_ms);
+        hold_pending(p, IHA_HOLD_STORM, now_ms);
+        return true;
+    }
+    if (was) {
+        p->clear_since_ms = now_ms;
+        IHA_LOG(IHA_LOG_WARN, "storm guard clear: held evacuations wait for the operator",
+                "auto_release", p->cfg.auto_release_ms ? "on" : "off");
+    }
+    return false;
+}
+
 enum iha_rc iha_policy_admit(struct iha_policy *p, uint64_t now_ms, uint64_t seq, const char *host,
                              const struct iha_policy_domain *domain, uint64_t at_ms)
 {
     struct entry *e;
     enum iha_rc rc = admit(p, now_ms, seq, host, domain, at_ms, &e);
-    bool was = p->trip.tripped;
 
     if (rc != IHA_OK)
         return rc;
     e->host->firing = true;
     e->state = IHA_POLICY_SETTLING;
     e->due_ms = e->at_ms + p->cfg.settle_ms;
-    if (iha_policy_guard_eval(p, now_ms)) {
-        if (!was)
-            log_trip(p, now_ms);
-        hold_pending(p, IHA_HOLD_STORM, now_ms);
+    if (guard_update(p, now_ms)) {
+        /* held with the rest */
     } else if (p->suspect) {
         hold(p, e, IHA_HOLD_DEADMAN, now_ms);
     } else if (iha_policy_flapping(p, e->host, now_ms)) {
@@ -308,8 +329,8 @@ enum iha_rc iha_policy_restore_held(struct iha_policy *p, uint64_t now_ms, uint6
     e->reason = reason;
     if (reason == IHA_HOLD_FLAPPING)
         e->due_ms = now_ms + p->cfg.flap_settle_ms;
-    if (iha_policy_guard_eval(p, now_ms))
-        hold_pending(p, IHA_HOLD_STORM, now_ms);
+    e->since_ms = now_ms;
+    (void)guard_update(p, now_ms); /* a trip holds the others; this one is held already */
     return IHA_OK;
 }
 
@@ -344,6 +365,9 @@ size_t iha_policy_resolve(struct iha_policy *p, uint64_t now_ms, const char *hos
 void iha_policy_heartbeat(struct iha_policy *p, uint64_t now_ms)
 {
     p->last_heartbeat_ms = now_ms;
+    /* The first one seen: from here on the monitoring is known to be there. */
+    if (!p->suspect && p->heartbeat_ok_since_ms == 0)
+        p->heartbeat_ok_since_ms = now_ms;
 }
 
 enum iha_rc iha_policy_release(struct iha_policy *p, uint64_t now_ms, uint64_t seq)
@@ -432,28 +456,14 @@ static void deadman_eval(struct iha_policy *p, uint64_t now_ms)
     missing = now_ms >= p->last_heartbeat_ms + p->cfg.deadman_after_ms;
     if (missing && !p->suspect) {
         p->suspect = true;
+        p->heartbeat_ok_since_ms = 0;
         IHA_LOG(IHA_LOG_ERROR,
                 "monitoring heartbeat missing: evacuations are held until it returns");
         hold_pending(p, IHA_HOLD_DEADMAN, now_ms);
     } else if (!missing && p->suspect) {
         p->suspect = false;
-        p->heartbeat_back_ms = now_ms;
+        p->heartbeat_ok_since_ms = now_ms;
         IHA_LOG(IHA_LOG_INFO, "monitoring heartbeat back");
-    }
-}
-
-static void guard_update(struct iha_policy *p, uint64_t now_ms)
-{
-    bool was = p->trip.tripped;
-
-    if (iha_policy_guard_eval(p, now_ms)) {
-        if (!was)
-            log_trip(p, now_ms);
-        hold_pending(p, IHA_HOLD_STORM, now_ms);
-    } else if (was) {
-        p->clear_since_ms = now_ms;
-        IHA_LOG(IHA_LOG_WARN, "storm guard clear: held evacuations wait for the operator",
-                "auto_release", p->cfg.auto_release_ms ? "on" : "off");
     }
 }
 
@@ -467,8 +477,10 @@ static uint64_t entry_due(const struct iha_policy *p, const struct entry *e)
         return UINT64_MAX;
     if (e->reason == IHA_HOLD_STORM && !p->trip.tripped)
         return p->clear_since_ms + p->cfg.auto_release_ms;
-    if (e->reason == IHA_HOLD_DEADMAN && !p->suspect)
-        return p->heartbeat_back_ms + p->cfg.auto_release_ms;
+    /* Only once a heartbeat was seen: a restart is no proof that the monitoring is back. */
+    if (e->reason == IHA_HOLD_DEADMAN && !p->suspect && p->heartbeat_ok_since_ms)
+        return (p->heartbeat_ok_since_ms > e->since_ms ? p->heartbeat_ok_since_ms : e->since_ms) +
+               p->cfg.auto_release_ms;
     return UINT64_MAX;
 }
 
@@ -514,10 +526,8 @@ uint64_t iha_policy_tick(struct iha_policy *p, uint64_t now_ms)
             (e->state == IHA_POLICY_HELD && e->reason == IHA_HOLD_FLAPPING)) {
             decide(p, e, now_ms);
         } else {
-            /* Auto release: the cause has been clear long enough. */
-            e->state = IHA_POLICY_WAITING;
-            e->reason = IHA_HOLD_NONE;
-            e->since_ms = now_ms;
+            /* Auto release: its cause has been clear long enough; any other still holds it. */
+            decide(p, e, now_ms);
         }
     }
     drain_waiting(p);

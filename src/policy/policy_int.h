@@ -73,7 +73,7 @@ struct iha_policy {
     uint64_t clear_since_ms; /* the guard's condition has been clear since (when not tripped) */
     uint64_t last_heartbeat_ms;
     bool suspect;
-    uint64_t heartbeat_back_ms; /* the heartbeat returned at */
+    uint64_t heartbeat_ok_since_ms; /* heartbeats arrive since (0: none seen, or missing) */
     double tokens;
     uint64_t tokens_ms; /* tokens counted up to */
 };

@@ -211,9 +211,12 @@ enum iha_rc iha_segments_parse_segments(struct iha_segments_snap *snap, const ch
         goto cleanup;
     json_array_foreach(list, i, item)
     {
-        struct seg_entry *e = &snap->segs[snap->nsegs];
+        struct seg_entry *e;
         const char *uuid = json_string_value(json_object_get(item, "uuid"));
 
+        if (!snap->segs)
+            goto cleanup; /* reserve() allocated for n > 0; this says so to the analyzer */
+        e = &snap->segs[snap->nsegs];
         memset(e, 0, sizeof(*e));
         e->name = strdup(json_string_value(json_object_get(item, "name")));
         if (!e->name)

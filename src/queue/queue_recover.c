@@ -101,9 +101,11 @@ static void apply_record(struct iha_queue *q, struct seg *s, const struct iha_qr
              */
             json_array_clear(e->attempts);
             e->n_attempts = 0;
-            json_decref(e->hold);
-            e->hold = NULL;
-            iha_queue_entry_move(e, s, used);
+            /*
+             * The hold stays: a copy torn right after its ENQUEUE must not lose the hold
+             * the original recorded. A release is a record of its own, so this is safe.
+             */
+            iha_queue_entry_move(e, s, used + (e->hold ? iha_queue_framed_size(e->hold) : 0));
             return;
         }
         j = json_loadb((const char *)r->payload, r->len, 0, NULL);

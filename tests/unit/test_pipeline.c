@@ -1019,6 +1019,38 @@ static int setup_policy_heartbeat(void **state)
     return setup_with(state, &o);
 }
 
+/* masakari-monitors reports the host back (STARTED) while its STOPPED settles: cancelled. */
+static void test_policy_native_host_back_cancels(void **state)
+{
+    struct fixture *fx = *state;
+    struct iha_err err = {0};
+    json_t *started = json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "type", "COMPUTE_HOST", "hostname",
+                                "host-1", "payload", "event", "STARTED", "host_status", "NORMAL",
+                                "cluster_status", "ONLINE");
+
+    post_native(fx, &fx->ans[0], "host-1");
+    wait_answer(&fx->ans[0]);
+    assert_int_equal(
+        iha_pipeline_handle(fx->p, IHA_SOURCE_NATIVE, started, on_reply, &fx->ans[1], &err),
+        IHA_OK);
+    wait_answer(&fx->ans[1]);
+    assert_eventually(
+        iha_metrics_value(fx->metrics, "iha_gateway_policy_decisions_total", "flapped") == 1.0);
+    /* Only the STARTED reached Instance HA; the evacuation ended in the queue. */
+    assert_eventually(iha_queue_stats(fx->queue).live == 0);
+    assert_int_equal(atomic_load(&fx->peer->posts), 1);
+    json_decref(started);
+}
+
+static int setup_policy_slow(void **state)
+{
+    static const struct iha_policy_config pc = {
+        .window_ms = 300000, .max_hosts = 2, .settle_ms = 30000, .flap_window_ms = 60000};
+    static const struct fixture_opts o = {.peer = true, .policy = &pc};
+
+    return setup_with(state, &o);
+}
+
 static int setup_policy(void **state)
 {
     static const struct iha_policy_config pc = {
@@ -1072,6 +1104,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policy_holds_and_releases, setup_policy, teardown),
         cmocka_unit_test_setup_teardown(test_policy_hold_expires, setup_policy_expiry, teardown),
         cmocka_unit_test_setup_teardown(test_policy_nagios_heartbeat, setup_policy_heartbeat,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_policy_native_host_back_cancels, setup_policy_slow,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -392,6 +392,97 @@ static void test_restored_hold_stays_held(void **state)
     iha_policy_free(p);
 }
 
+/* Auto release re-checks every cause: a storm hold does not go while the heartbeat is missing. */
+static void test_auto_release_rechecks_the_other_cause(void **state)
+{
+    struct iha_policy_config cfg = base_cfg();
+    struct rec r;
+    struct iha_policy *p;
+    char host[32];
+
+    (void)state;
+    cfg.max_hosts = 2;
+    cfg.domain_percent = 0;
+    cfg.auto_release_ms = 10 * S;
+    cfg.deadman_after_ms = 60 * S;
+    p = policy(&cfg, &r);
+    for (int i = 0; i < 3; i++) {
+        snprintf(host, sizeof(host), "compute-%d", i);
+        admit(p, 0, (uint64_t)i + 1, host, NULL, 0);
+    }
+    iha_policy_tick(p, 0);
+    assert_int_equal(iha_policy_stats(p, 0).held_by[IHA_HOLD_STORM], 3);
+    /* The heartbeat goes missing at 60 s; the storm window ends at 300 s. */
+    for (uint64_t t = S; t <= 400 * S; t += S)
+        iha_policy_tick(p, t);
+    assert_true(iha_policy_stats(p, 400 * S).suspect);
+    assert_false(iha_policy_stats(p, 400 * S).tripped);
+    assert_int_equal(count(&r, IHA_POLICY_RELEASE), 0);
+    iha_policy_free(p);
+}
+
+/* A deadman hold restored after a restart waits for a heartbeat before auto release. */
+static void test_restored_deadman_hold_waits_for_a_heartbeat(void **state)
+{
+    struct iha_policy_config cfg = base_cfg();
+    struct rec r;
+    struct iha_policy *p;
+    struct iha_policy_domain d = {"seg-a", 10};
+
+    (void)state;
+    cfg.auto_release_ms = 10 * S;
+    cfg.deadman_after_ms = 60 * S;
+    memset(&r, 0, sizeof(r));
+    /* The gateway restarts at 5000 s: no heartbeat seen yet, none missing for long. */
+    assert_int_equal(iha_policy_new(&cfg, on_act, &r, 5000 * S, &p), IHA_OK);
+    assert_int_equal(
+        iha_policy_restore_held(p, 5000 * S, 1, "compute-1", &d, 4990 * S, IHA_HOLD_DEADMAN),
+        IHA_OK);
+    for (uint64_t t = 5000 * S; t <= 5050 * S; t += S)
+        iha_policy_tick(p, t);
+    assert_int_equal(count(&r, IHA_POLICY_RELEASE), 0);
+    iha_policy_heartbeat(p, 5051 * S);
+    iha_policy_tick(p, 5051 * S);
+    assert_int_equal(count(&r, IHA_POLICY_RELEASE), 0);
+    iha_policy_heartbeat(p, 5060 * S);
+    iha_policy_tick(p, 5061 * S);
+    assert_int_equal(count(&r, IHA_POLICY_RELEASE), 1);
+    iha_policy_free(p);
+}
+
+/*
+ * The guard clearing while a new failure is admitted (before the tick) still starts the
+ * auto-release clock at the clearing, not at a stale time.
+ */
+static void test_clear_seen_at_admission_starts_the_clock(void **state)
+{
+    struct iha_policy_config cfg = base_cfg();
+    struct rec r;
+    struct iha_policy *p;
+    char host[32];
+
+    (void)state;
+    cfg.max_hosts = 2;
+    cfg.domain_percent = 0;
+    cfg.auto_release_ms = 60 * S;
+    p = policy(&cfg, &r);
+    for (int i = 0; i < 3; i++) {
+        snprintf(host, sizeof(host), "compute-%d", i);
+        admit(p, 0, (uint64_t)i + 1, host, NULL, 0);
+    }
+    iha_policy_tick(p, 0);
+    /* The window ends at 300 s; a new failure is admitted then, before any tick. */
+    admit(p, 300 * S, 4, "compute-9", NULL, 0);
+    iha_policy_tick(p, 300 * S);
+    iha_policy_tick(p, 310 * S + 1);
+    assert_int_equal(count(&r, IHA_POLICY_RELEASE), 1); /* compute-9 after its settle */
+    iha_policy_tick(p, 359 * S);
+    assert_int_equal(count(&r, IHA_POLICY_RELEASE), 1); /* the storm's holds: not yet */
+    iha_policy_tick(p, 361 * S);
+    assert_int_equal(count(&r, IHA_POLICY_RELEASE), 4);
+    iha_policy_free(p);
+}
+
 static void test_bad_admissions_are_refused(void **state)
 {
     struct iha_policy_config cfg = base_cfg();
@@ -422,6 +513,9 @@ int main(void)
         cmocka_unit_test(test_storm_clears_after_window),
         cmocka_unit_test(test_restored_hold_stays_held),
         cmocka_unit_test(test_bad_admissions_are_refused),
+        cmocka_unit_test(test_auto_release_rechecks_the_other_cause),
+        cmocka_unit_test(test_restored_deadman_hold_waits_for_a_heartbeat),
+        cmocka_unit_test(test_clear_seen_at_admission_starts_the_clock),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -710,6 +710,33 @@ static void test_recovery_tombstones(void **state)
 }
 
 /*
+ * A compaction copy torn after its ENQUEUE (the HOLD that follows it lost, the original
+ * segment still there): the entry stays held as the original recorded it.
+ */
+static void test_torn_copy_keeps_the_hold(void **state)
+{
+    char *dir = make_dir();
+    struct iha_queue *q;
+    const struct rec_spec s1[] = {
+        {IHA_QREC_ENQUEUE, 3, "{\"id\":\"H3\"}"},
+        {IHA_QREC_HOLD, 3, "{\"reason\":\"storm\"}"},
+    };
+    const struct rec_spec s2[] = {
+        {IHA_QREC_ENQUEUE, 3, "{\"id\":\"H3\"}"}, /* the copy; its HOLD never made it */
+    };
+
+    (void)state;
+    write_segment(dir, 1, s1, 2);
+    write_segment(dir, 2, s2, 1);
+    q = open_ro(dir);
+    assert_int_equal(iha_queue_stats(q).live, 1);
+    expect_hold(q, "H3", "storm");
+    iha_queue_close(q);
+    remove_tree(dir);
+    free(dir);
+}
+
+/*
  * Defect 2: a marker for an entry whose ENQUEUE is still in the pending batch was written
  * before it (revived at the next start). Such a completion is refused until it is stored.
  */
@@ -1163,6 +1190,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_middle),
         cmocka_unit_test(test_compaction),
         cmocka_unit_test(test_hold_survives_reopen_and_compaction),
+        cmocka_unit_test(test_torn_copy_keeps_the_hold),
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_lock),
         cmocka_unit_test(test_control),
