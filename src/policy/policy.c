@@ -299,6 +299,15 @@ enum iha_rc iha_policy_admit(struct iha_policy *p, uint64_t now_ms, uint64_t seq
 
     if (rc != IHA_OK)
         return rc;
+    if (e->host->resolved && e->host->resolved_ms >= e->at_ms) {
+        /* Its host was back before this failure was admitted (it was still being stored). */
+        uint64_t seq_ = e->seq;
+
+        iha_policy_uncount_failure(e->host, seq_);
+        entry_remove(p, e);
+        p->act(p->act_cls, seq_, IHA_POLICY_CANCEL, IHA_HOLD_NONE);
+        return IHA_OK;
+    }
     e->host->firing = true;
     e->state = IHA_POLICY_SETTLING;
     e->due_ms = e->at_ms + p->cfg.settle_ms;
@@ -325,6 +334,7 @@ enum iha_rc iha_policy_restore_held(struct iha_policy *p, uint64_t now_ms, uint6
     if (rc != IHA_OK)
         return rc;
     /* Held as it was: no action, the caller's record says so already. */
+    e->host->firing = true; /* its next resolve counts as a flap */
     e->state = IHA_POLICY_HELD;
     e->reason = reason;
     if (reason == IHA_HOLD_FLAPPING)
@@ -341,8 +351,12 @@ size_t iha_policy_resolve(struct iha_policy *p, uint64_t now_ms, const char *hos
     size_t n = 0;
     bool was;
 
-    if (!h)
+    /* Remembered even for a host with nothing admitted yet: its failure may be on the way. */
+    if (!h && (!host || !host[0] || strlen(host) >= IHA_POLICY_HOST_MAX ||
+               !(h = host_get(p, host, NULL))))
         return 0;
+    h->resolved = true;
+    h->resolved_ms = now_ms;
     was = iha_policy_flapping(p, h, now_ms);
     iha_policy_flap_note(p, h, now_ms);
     if (!was && iha_policy_flapping(p, h, now_ms))

@@ -154,6 +154,9 @@ bool iha_policy_host_needed(const struct iha_policy *p, const struct host *h, ui
 
     if (h->refs > 0 || in_window(p, h, now_ms))
         return true;
+    /* A failure from before the resolve may still be on its way to admission. */
+    if (h->resolved && h->resolved_ms + p->cfg.settle_ms + 60000 > now_ms)
+        return true;
     for (unsigned i = 0; i < kept; i++)
         if (h->resolves[i] + p->cfg.flap_window_ms > now_ms)
             return true;

@@ -32,7 +32,9 @@ struct host {
     uint64_t counted_seq;
     bool prev_counted;
     uint64_t prev_counted_ms;
-    bool firing; /* fired since its last resolve */
+    bool firing;          /* fired since its last resolve */
+    bool resolved;        /* a resolve was seen, at resolved_ms */
+    uint64_t resolved_ms; /* cancels a failure from before it admitted only later */
     uint64_t resolves[FLAP_RING];
     unsigned n_resolves; /* total; the newest FLAP_RING are kept */
     struct host *next;   /* p->host_list */

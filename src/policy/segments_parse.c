@@ -66,7 +66,8 @@ static bool reserve(void **arr, size_t *cap, size_t used, size_t more, size_t si
     size_t want = used + more, ncap = *cap ? *cap : 16;
     void *p;
 
-    if (want <= *cap)
+    /* The first call allocates even for nothing more: the caller may index the array. */
+    if (want <= *cap && *arr)
         return true;
     while (ncap < want)
         ncap *= 2;
@@ -214,8 +215,6 @@ enum iha_rc iha_segments_parse_segments(struct iha_segments_snap *snap, const ch
         struct seg_entry *e;
         const char *uuid = json_string_value(json_object_get(item, "uuid"));
 
-        if (!snap->segs)
-            goto cleanup; /* reserve() allocated for n > 0; this says so to the analyzer */
         e = &snap->segs[snap->nsegs];
         memset(e, 0, sizeof(*e));
         e->name = strdup(json_string_value(json_object_get(item, "name")));

@@ -483,6 +483,29 @@ static void test_clear_seen_at_admission_starts_the_clock(void **state)
     iha_policy_free(p);
 }
 
+/*
+ * A resolve that arrives before its failure is admitted (the failure was still being
+ * stored) cancels it at admission; an older resolve does not cancel a newer failure.
+ */
+static void test_resolve_before_admission_cancels(void **state)
+{
+    struct iha_policy_config cfg = base_cfg();
+    struct rec r;
+    struct iha_policy *p = policy(&cfg, &r);
+    struct iha_policy_domain d = {"seg-a", 10};
+
+    (void)state;
+    assert_int_equal(iha_policy_resolve(p, 5 * S, "compute-1"), 0);
+    assert_int_equal(iha_policy_admit(p, 6 * S, 1, "compute-1", &d, 4 * S), IHA_OK);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.acts[0].action, IHA_POLICY_CANCEL);
+    assert_int_equal(iha_policy_stats(p, 6 * S).hosts_in_window, 0);
+    assert_int_equal(iha_policy_admit(p, 20 * S, 2, "compute-1", &d, 20 * S), IHA_OK);
+    iha_policy_tick(p, 30 * S);
+    assert_int_equal(count(&r, IHA_POLICY_RELEASE), 1);
+    iha_policy_free(p);
+}
+
 static void test_bad_admissions_are_refused(void **state)
 {
     struct iha_policy_config cfg = base_cfg();
@@ -516,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_auto_release_rechecks_the_other_cause),
         cmocka_unit_test(test_restored_deadman_hold_waits_for_a_heartbeat),
         cmocka_unit_test(test_clear_seen_at_admission_starts_the_clock),
+        cmocka_unit_test(test_resolve_before_admission_cancels),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
