@@ -36,6 +36,20 @@ static inline int64_t iha_clock_wall_ms(void)
 }
 
 /**
+ * @return the instant @p at_ms of iha_clock_ms() as the absolute deadline
+ *         pthread_cond_timedwait() takes with a condition variable on CLOCK_MONOTONIC
+ *         (pthread_condattr_setclock()), so a wall clock step never stretches a wait.
+ */
+static inline struct timespec iha_clock_mono_at(uint64_t at_ms)
+{
+    struct timespec ts;
+
+    ts.tv_sec = (time_t)(at_ms / 1000u);
+    ts.tv_nsec = (long)(at_ms % 1000u) * 1000000L;
+    return ts;
+}
+
+/**
  * @return the CLOCK_REALTIME time @p ms from now: the absolute deadline
  *         pthread_cond_timedwait() takes with a default condition variable. Thread-safe.
  */

@@ -134,12 +134,6 @@ static void run_auth_locked(struct iha_keystone *ks)
     result_clear(&res);
 }
 
-static void deadline_ts(uint64_t at_ms, struct timespec *ts)
-{
-    ts->tv_sec = (time_t)(at_ms / 1000u);
-    ts->tv_nsec = (long)(at_ms % 1000u) * 1000000L;
-}
-
 static bool usable(const struct iha_keystone *ks, uint64_t now)
 {
     return ks->token && !ks->invalid && now < ks->usable_until_ms;
@@ -166,7 +160,7 @@ static void *renew_main(void *arg)
             uint64_t wake = ks->busy ? now + 1000u : due;
             if (wake > now + 60000u)
                 wake = now + 60000u;
-            deadline_ts(wake, &ts);
+            ts = iha_clock_mono_at(wake);
             pthread_cond_timedwait(&ks->cond, &ks->lock, &ts);
             continue;
         }
@@ -195,7 +189,7 @@ enum iha_rc iha_keystone_wait(struct iha_keystone *ks, unsigned timeout_ms, char
 
     pthread_mutex_lock(&ks->lock);
     while (!usable(ks, iha_clock_ms()) && iha_clock_ms() < deadline && !ks->stop) {
-        deadline_ts(deadline, &ts);
+        ts = iha_clock_mono_at(deadline);
         pthread_cond_timedwait(&ks->cond, &ks->lock, &ts);
     }
     rc = usable(ks, iha_clock_ms()) ? IHA_OK : ks->last_rc;
@@ -229,7 +223,7 @@ enum iha_rc iha_keystone_token(struct iha_keystone *ks, char *out, size_t size)
                 rc = IHA_E_UPSTREAM;
                 break;
             }
-            deadline_ts(limit, &ts);
+            ts = iha_clock_mono_at(limit);
             pthread_cond_timedwait(&ks->cond, &ks->lock, &ts);
             continue;
         }

@@ -281,21 +281,6 @@ static unsigned wait_for(uint64_t next_mono, uint64_t now_mono, long long next_w
     return (unsigned)ms;
 }
 
-/* @p ms from now on CLOCK_MONOTONIC, which policy_cond waits on (a wall step does not stall). */
-static struct timespec mono_deadline(unsigned ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000u);
-    ts.tv_nsec += (long)(ms % 1000u) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 static void *policy_main(void *arg)
 {
     struct iha_pipeline *p = arg;
@@ -318,7 +303,7 @@ static void *policy_main(void *arg)
         if (p->policy_stop || p->policy_kick || p->n_decisions)
             continue;
         /* At least once a second: gauges stay fresh and storage.max_age (wall clock) is seen. */
-        until = mono_deadline(wait_for(next, now, next_wall, wall, 1000));
+        until = iha_clock_mono_at(now + wait_for(next, now, next_wall, wall, 1000));
         pthread_cond_timedwait(&p->policy_cond, &p->policy_lock, &until);
     }
     pthread_mutex_unlock(&p->policy_lock);

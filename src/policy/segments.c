@@ -28,15 +28,6 @@
 #define DEFAULT_REFRESH_MS 60000u
 #define RETRY_CAP_MS 60000u
 
-static struct timespec mono_deadline(uint64_t at_ms)
-{
-    struct timespec ts;
-
-    ts.tv_sec = (time_t)(at_ms / 1000u);
-    ts.tv_nsec = (long)(at_ms % 1000u) * 1000000L;
-    return ts;
-}
-
 /* A duration for log lines: "1.2s", "42s", "3m", "1h". */
 static void duration(uint64_t ms, char *out, size_t size)
 {
@@ -176,7 +167,7 @@ static void *refresh_main(void *arg)
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
         if (!s->wake && iha_clock_ms() < s->next_ms) {
-            ts = mono_deadline(s->next_ms);
+            ts = iha_clock_mono_at(s->next_ms);
             pthread_cond_timedwait(&s->cond, &s->lock, &ts);
             continue;
         }
@@ -345,7 +336,7 @@ void iha_segments_refresh_now(struct iha_segments *s)
 enum iha_rc iha_segments_refresh_wait(struct iha_segments *s, unsigned timeout_ms)
 {
     uint64_t deadline = iha_clock_ms() + timeout_ms;
-    struct timespec ts = mono_deadline(deadline);
+    struct timespec ts = iha_clock_mono_at(deadline);
     unsigned long long target;
     enum iha_rc rc;
 
@@ -363,7 +354,7 @@ enum iha_rc iha_segments_refresh_wait(struct iha_segments *s, unsigned timeout_m
 enum iha_rc iha_segments_wait_ready(struct iha_segments *s, unsigned timeout_ms)
 {
     uint64_t deadline = iha_clock_ms() + timeout_ms;
-    struct timespec ts = mono_deadline(deadline);
+    struct timespec ts = iha_clock_mono_at(deadline);
     enum iha_rc rc;
 
     pthread_mutex_lock(&s->lock);
