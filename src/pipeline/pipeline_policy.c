@@ -128,10 +128,28 @@ static const char *hold_words(enum iha_hold_reason r)
     return "waiting for the safety policy";
 }
 
-static void count_decision(struct iha_pipeline *p, const char *what)
+/* What became of a notification held back: iha_gateway_policy_decisions_total{decision}. */
+enum decision_kind { DECIDED_HELD, DECIDED_RELEASED, DECIDED_FLAPPED, DECIDED_EXPIRED };
+
+static const char *decision_name(enum decision_kind k)
+{
+    switch (k) {
+    case DECIDED_HELD:
+        return "held";
+    case DECIDED_RELEASED:
+        return "released";
+    case DECIDED_FLAPPED:
+        return "flapped";
+    case DECIDED_EXPIRED:
+        return "expired";
+    }
+    return "";
+}
+
+static void count_decision(struct iha_pipeline *p, enum decision_kind k)
 {
     if (p->metrics)
-        iha_metrics_add(p->metrics, "iha_gateway_policy_decisions_total", 1, what);
+        iha_metrics_add(p->metrics, "iha_gateway_policy_decisions_total", 1, decision_name(k));
 }
 
 static void carry_hold(struct iha_pipeline *p, const struct decision *d)
@@ -151,7 +169,7 @@ static void carry_hold(struct iha_pipeline *p, const struct decision *d)
     if (rc != IHA_OK && rc != IHA_E_NOTFOUND)
         IHA_LOG(IHA_LOG_ERROR, "queue: cannot record a hold; it is held until the next start", "id",
                 d->id, "reason", iha_rc_str(rc));
-    count_decision(p, "held");
+    count_decision(p, DECIDED_HELD);
     iha_pipeline_event_set(p, d->id, IHA_RESULT_HELD, "reason", json_string(hold_words(d->reason)));
     IHA_LOG(IHA_LOG_WARN, "evacuation held", "id", d->id, "host", d->host, "reason",
             iha_hold_reason_name(d->reason));
@@ -164,7 +182,7 @@ static void carry_release(struct iha_pipeline *p, const struct decision *d)
     if (x->held != IHA_HOLD_NONE)
         IHA_IGNORE(iha_queue_hold(p->queue, x->seq, NULL),
                    "not live: it ended meanwhile; lost to a crash: held again after a restart");
-    count_decision(p, "released");
+    count_decision(p, DECIDED_RELEASED);
     IHA_LOG(IHA_LOG_INFO, "evacuation released to delivery", "id", x->n.id, "host", x->n.hostname,
             "was", x->held ? iha_hold_reason_name(x->held) : "settling");
     iha_pipeline_start_delivery(p, x->seq, x->key, &x->n, x->received_ms, NULL, NULL, &x->key_held);
@@ -185,7 +203,7 @@ static void carry_end(struct iha_pipeline *p, const struct decision *d)
     if (rc != IHA_OK && rc != IHA_E_NOTFOUND)
         IHA_LOG(IHA_LOG_ERROR, "queue: cannot record the end of a held-back notification", "id",
                 x->n.id, "reason", iha_rc_str(rc));
-    count_decision(p, d->expired ? "expired" : "flapped");
+    count_decision(p, d->expired ? DECIDED_EXPIRED : DECIDED_FLAPPED);
     if (d->expired && p->metrics)
         iha_metrics_add(p->metrics, "iha_gateway_notifications_dead_lettered_total", 1);
     iha_pipeline_event_set(p, x->n.id, d->expired ? IHA_RESULT_DEAD : IHA_RESULT_FLAPPED, "reason",

@@ -194,7 +194,9 @@ static void hold(struct iha_policy *p, struct entry *e, enum iha_hold_reason rea
     e->reason = reason;
     e->since_ms = now;
     if (reason == IHA_HOLD_FLAPPING)
-        e->due_ms = now + p->cfg.flap_settle_ms;
+        /* Never sooner than an ordinary failure would go. */
+        e->due_ms = now + (p->cfg.flap_settle_ms > p->cfg.settle_ms ? p->cfg.flap_settle_ms
+                                                                    : p->cfg.settle_ms);
     p->act(p->act_cls, e->seq, IHA_POLICY_HOLD, reason);
 }
 

@@ -506,6 +506,32 @@ static void test_resolve_before_admission_cancels(void **state)
     iha_policy_free(p);
 }
 
+/* A flapping host's wait is never shorter than an ordinary failure's settle time. */
+static void test_flapping_wait_at_least_settle(void **state)
+{
+    struct iha_policy_config cfg = base_cfg();
+    struct rec r;
+    struct iha_policy *p;
+    uint64_t t = 0;
+
+    (void)state;
+    cfg.flap_settle_ms = S;
+    p = policy(&cfg, &r);
+    /* Each failure a little after the resolve before it (one at the same instant is cancelled). */
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        admit(p, t, seq, "compute-7", NULL, 0);
+        t += S;
+        assert_int_equal(iha_policy_resolve(p, t, "compute-7"), 1);
+        t += 1;
+    }
+    admit(p, t, 4, "compute-7", NULL, 0);
+    iha_policy_tick(p, t + 5 * S);
+    assert_int_equal(count(&r, IHA_POLICY_RELEASE), 0);
+    iha_policy_tick(p, t + 10 * S);
+    assert_int_equal(count(&r, IHA_POLICY_RELEASE), 1);
+    iha_policy_free(p);
+}
+
 static void test_bad_admissions_are_refused(void **state)
 {
     struct iha_policy_config cfg = base_cfg();
@@ -540,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_restored_deadman_hold_waits_for_a_heartbeat),
         cmocka_unit_test(test_clear_seen_at_admission_starts_the_clock),
         cmocka_unit_test(test_resolve_before_admission_cancels),
+        cmocka_unit_test(test_flapping_wait_at_least_settle),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
