@@ -86,6 +86,8 @@ enum iha_rc iha_policy_new(const struct iha_policy_config *cfg, iha_policy_act_f
     if (!p)
         return IHA_E_NOMEM;
     p->cfg = *cfg;
+    if (p->cfg.window_ms == 0)
+        p->cfg.window_ms = 300000; /* the documented default, resolved once */
     p->act = act;
     p->act_cls = cls;
     p->hosts = iha_hmap_new(&host_ops, 64);

@@ -13,11 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t window_ms(const struct iha_policy *p)
-{
-    return p->cfg.window_ms ? p->cfg.window_ms : 300000;
-}
-
 void iha_policy_count_failure(struct host *h, uint64_t seq, uint64_t at_ms)
 {
     if (h->counted && h->counted_ms > at_ms)
@@ -41,7 +36,7 @@ void iha_policy_uncount_failure(struct host *h, uint64_t seq)
 
 static bool in_window(const struct iha_policy *p, const struct host *h, uint64_t now_ms)
 {
-    return h->counted && h->counted_ms + window_ms(p) > now_ms;
+    return h->counted && h->counted_ms + p->cfg.window_ms > now_ms;
 }
 
 static int by_domain(const void *a, const void *b)
@@ -115,8 +110,8 @@ uint64_t iha_policy_window_next(const struct iha_policy *p, uint64_t now_ms)
     uint64_t next = UINT64_MAX;
 
     for (const struct host *h = p->host_list; h; h = h->next)
-        if (in_window(p, h, now_ms) && h->counted_ms + window_ms(p) < next)
-            next = h->counted_ms + window_ms(p);
+        if (in_window(p, h, now_ms) && h->counted_ms + p->cfg.window_ms < next)
+            next = h->counted_ms + p->cfg.window_ms;
     return next;
 }
 

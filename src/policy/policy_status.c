@@ -26,7 +26,7 @@ struct iha_policy_stats iha_policy_stats(const struct iha_policy *p, uint64_t no
         }
     }
     for (const struct host *h = p->host_list; h; h = h->next) {
-        if (h->counted && h->counted_ms + (p->cfg.window_ms ? p->cfg.window_ms : 300000) > now_ms)
+        if (h->counted && h->counted_ms + p->cfg.window_ms > now_ms)
             s.hosts_in_window++;
         if (iha_policy_flapping(p, h, now_ms))
             s.flapping++;
@@ -43,7 +43,7 @@ void iha_policy_explain(const struct iha_policy *p, uint64_t now_ms, char *out, 
     char window[32];
 
     (void)now_ms;
-    iha_policy_duration(p->cfg.window_ms ? p->cfg.window_ms : 300000, window, sizeof(window));
+    iha_policy_duration(p->cfg.window_ms, window, sizeof(window));
     if (!t->tripped)
         snprintf(out, size, "clear: %zu hosts failed within %s", t->hosts, window);
     else if (t->by_domain)
@@ -71,12 +71,12 @@ static json_t *guard_json(const struct iha_policy *p, uint64_t now_ms)
     char why[512];
 
     iha_policy_explain(p, now_ms, why, sizeof(why));
-    return json_pack(
-        "{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "state", p->trip.tripped ? "tripped" : "clear", "why", why,
-        "hosts_in_window", (json_int_t)p->trip.hosts, "window_s",
-        (json_int_t)((p->cfg.window_ms ? p->cfg.window_ms : 300000) / 1000), "max_hosts",
-        (json_int_t)p->cfg.max_hosts, "domain_percent", (json_int_t)p->cfg.domain_percent,
-        "domain_min_hosts", (json_int_t)p->cfg.domain_min_hosts);
+    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "state",
+                     p->trip.tripped ? "tripped" : "clear", "why", why, "hosts_in_window",
+                     (json_int_t)p->trip.hosts, "window_s", (json_int_t)(p->cfg.window_ms / 1000),
+                     "max_hosts", (json_int_t)p->cfg.max_hosts, "domain_percent",
+                     (json_int_t)p->cfg.domain_percent, "domain_min_hosts",
+                     (json_int_t)p->cfg.domain_min_hosts);
 }
 
 static json_t *lists_json(const struct iha_policy *p, uint64_t now_ms, json_t **flapping)
